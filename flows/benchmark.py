@@ -1,0 +1,87 @@
+"""Prefect flows: the five SynBench stages chained for one model, a batch, a refresh, an audit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from flows.tasks import curves_task, extract_task, fingerprint_task, generate_task, probe_task, publish_task
+from synbench.audit import audit_root
+from synbench.encoders import read_model_list
+from synbench.errors import SynBenchError
+from synbench.leaderboard import read_board, summary_table, write_snapshot
+from synbench.spec import BenchmarkSpec, load_spec
+from synbench.store import open_root
+
+
+def _run_stages(model_ref: str, spec: BenchmarkSpec, root: Path, device: str, dtype: str, allow_py: bool) -> dict:
+    generate_task(spec, root)
+    fingerprint = fingerprint_task(model_ref, spec, allow_py)
+    extracted = extract_task(model_ref, fingerprint, spec, root, device, dtype, allow_py)
+    probe_path = probe_task(fingerprint, spec, root)
+    curves_path = curves_task(probe_path, spec, root)
+    part = publish_task(fingerprint, spec, root, curves_path)
+    return {"model": model_ref, "fingerprint": fingerprint, "status": "ok", "part": part, **extracted}
+
+
+def _publish_artifacts(root: Path, spec: BenchmarkSpec, outcomes: list[dict]) -> None:
+    board = read_board(root, spec=spec.spec_hash)
+    if not board.empty:
+        table = summary_table(board)
+        create_table_artifact(table.to_dict(orient="records"), key="synbench-leaderboard", description="SynBench-Score by model")
+    lines = [f"# SynBench run: spec `{spec.name}` ({spec.spec_hash})", ""]
+    lines += [f"- `{o['model']}`: {o['status']}" + (f" ({o['error']})" if "error" in o else "") for o in outcomes]
+    create_markdown_artifact("\n".join(lines), key="synbench-summary", description="What this run did")
+
+
+@flow(name="synbench-benchmark")
+def benchmark(
+    model_ref: str, spec: str = "quick", eps: list[float] | None = None, root: str = "data",
+    device: str = "auto", dtype: str = "fp32", allow_py: bool = True,
+) -> dict:
+    """All five stages for one model reference."""
+    spec_obj = load_spec(spec, eps=tuple(eps) if eps else None)
+    root_path = open_root(root)
+    outcome = _run_stages(model_ref, spec_obj, root_path, device, dtype, allow_py)
+    _publish_artifacts(root_path, spec_obj, [outcome])
+    return outcome
+
+
+@flow(name="synbench-benchmark-batch")
+def benchmark_batch(
+    model_refs: list[str] | None = None, models_file: str | None = None, spec: str = "quick",
+    eps: list[float] | None = None, root: str = "data", device: str = "auto", dtype: str = "fp32",
+    allow_py: bool = False,
+) -> list[dict]:
+    """Many models; one failure is reported and does not stop the others; finished work is reused."""
+    spec_obj = load_spec(spec, eps=tuple(eps) if eps else None)
+    root_path = open_root(root)
+    refs = list(model_refs or []) + (read_model_list(Path(models_file)) if models_file else [])
+    outcomes = []
+    for ref in refs:
+        try:
+            outcomes.append(_run_stages(ref, spec_obj, root_path, device, dtype, allow_py))
+        except Exception as exc:  # reported per model; the batch goes on
+            kind = "user error" if isinstance(exc, SynBenchError) else type(exc).__name__
+            outcomes.append({"model": ref, "status": "failed", "error": f"{kind}: {exc}"})
+    write_snapshot(root_path)
+    _publish_artifacts(root_path, spec_obj, outcomes)
+    return outcomes
+
+
+@flow(name="synbench-refresh-leaderboard")
+def refresh_leaderboard(models_file: str, spec: str = "quick", root: str = "data", device: str = "auto") -> list[dict]:
+    """Scheduled refresh: benchmark what is new or changed (the rest is cached), then snapshot."""
+    return benchmark_batch(models_file=models_file, spec=spec, root=root, device=device)
+
+
+@flow(name="synbench-audit")
+def audit_artifacts(root: str = "data", repair: bool = False) -> dict:
+    """Verify every stored artifact and recompute scores from the stored features."""
+    report = audit_root(open_root(root, create=False), repair=repair)
+    lines = ["# SynBench audit", "", f"- problems: {len(report.problems)}", f"- repaired: {len(report.repaired)}"]
+    lines += [f"- {p}" for p in report.problems[:50]]
+    create_markdown_artifact("\n".join(lines), key="synbench-audit", description="Audit of stored artifacts")
+    return report.to_dict()

@@ -1,0 +1,104 @@
+"""Prefect tasks: each wraps one synbench stage with retries and a content cache key.
+
+A cache key is returned only when the stage's artifact is already in the store, so the
+store stays the source of truth: a deleted artifact is rebuilt, never read from a stale cache.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+from prefect.tasks import exponential_backoff
+
+from synbench.encoders import resolve_encoder
+from synbench.errors import SynBenchError
+from synbench.extract import extract_features
+from synbench.generate import recipe_path, write_recipe
+from synbench.leaderboard import part_path, publish_scores
+from synbench.probe import probe_stored, probe_table_path
+from synbench.provenance import code_version
+from synbench.score import curves_stored
+from synbench.spec import BenchmarkSpec
+from synbench.store import open_feature_group, safe_path
+
+
+def _retry_unless_user_error(task, task_run, state) -> bool:
+    """Transient faults (I/O, CUDA OOM) are retried; a SynBenchError is the user's to fix."""
+    try:
+        state.result()
+    except SynBenchError:
+        return False
+    except Exception:
+        return True
+    return False
+
+
+RETRYING = dict(
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=0.5),
+    retry_condition_fn=_retry_unless_user_error,
+    persist_result=True,
+)
+
+
+def _key_if(path: Path, stage: str) -> str | None:
+    return f"{stage}-{path.name}-{code_version()}" if path.is_file() else None
+
+
+def _recipe_key(context, params) -> str | None:
+    return _key_if(recipe_path(params["root"], params["spec"]), "recipe")
+
+
+def _features_key(context, params) -> str | None:
+    root, fingerprint, spec = params["root"], params["fingerprint"], params["spec"]
+    group = open_feature_group(root, fingerprint, spec.data_hash)
+    complete = group is not None and group.attrs.get("complete")
+    return f"features-{fingerprint}-{spec.data_hash}-{code_version()}" if complete else None
+
+
+def _probe_key(context, params) -> str | None:
+    return _key_if(probe_table_path(params["root"], params["fingerprint"], params["spec"]), "probe")
+
+
+def _curves_key(context, params) -> str | None:
+    return _key_if(safe_path(params["root"], "curves", Path(params["probe_path"]).name), "curves")
+
+
+def _publish_key(context, params) -> str | None:
+    return _key_if(part_path(params["root"], params["fingerprint"], params["spec"]), "part")
+
+
+@task(name="generate", cache_key_fn=_recipe_key, **RETRYING)
+def generate_task(spec: BenchmarkSpec, root: Path) -> str:
+    return str(write_recipe(spec, root))
+
+
+@task(name="fingerprint", retries=0)
+def fingerprint_task(model_ref: str, spec: BenchmarkSpec, allow_py: bool) -> str:
+    return resolve_encoder(model_ref, spec.input_shape, allow_py=allow_py).fingerprint
+
+
+@task(name="extract", cache_key_fn=_features_key, **RETRYING)
+def extract_task(
+    model_ref: str, fingerprint: str, spec: BenchmarkSpec, root: Path, device: str, dtype: str, allow_py: bool
+) -> dict:
+    encoder = resolve_encoder(model_ref, spec.input_shape, allow_py=allow_py)
+    result = extract_features(encoder, spec, root, device=device, dtype=dtype)
+    return {"key": result.key, "written_chunks": result.written_chunks, "skipped_chunks": result.skipped_chunks}
+
+
+@task(name="probe", cache_key_fn=_probe_key, **RETRYING)
+def probe_task(fingerprint: str, spec: BenchmarkSpec, root: Path) -> str:
+    return str(probe_stored(root, fingerprint, spec))
+
+
+@task(name="curves", cache_key_fn=_curves_key, **RETRYING)
+def curves_task(probe_path: str, spec: BenchmarkSpec, root: Path) -> str:
+    return str(curves_stored(root, Path(probe_path), spec))
+
+
+@task(name="publish", cache_key_fn=_publish_key, **RETRYING)
+def publish_task(fingerprint: str, spec: BenchmarkSpec, root: Path, curves_path: str) -> str:
+    path, _ = publish_scores(root, fingerprint, spec, Path(curves_path))
+    return str(path)

@@ -1,0 +1,173 @@
+"""Audit: verify every stored artifact and recompute the published scores from stored features.
+
+Checks each Zarr chunk's crc32c, every group's completeness and completion marker, stored
+labels against regenerated ones, every Parquet file's readability, and each published score
+against a recomputation (tolerance 1e-9). ``repair`` moves damaged chunk files to
+``quarantine/`` (never deleting them) and regenerates exactly those blocks.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import torch
+import zarr
+
+from .encoders import resolve_encoder
+from .extract import extract_features
+from .generate import SPLITS, block_labels
+from .leaderboard import read_board
+from .probe import probe_group
+from .provenance import utc_now
+from .score import score_table
+from .spec import BenchmarkSpec
+from .store import FEATURES_DIR, array_name
+
+__all__ = ["AuditReport", "audit_root", "SCORE_TOLERANCE"]
+
+SCORE_TOLERANCE = 1e-9
+
+
+@dataclass
+class AuditReport:
+    """What the audit found and fixed."""
+
+    problems: list[str] = field(default_factory=list)  # one line each: what, where
+    repaired: list[str] = field(default_factory=list)
+    groups: int = 0
+    chunks: int = 0
+    parquet_files: int = 0
+    scores_checked: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": self.ok, "problems": self.problems, "repaired": self.repaired, "groups": self.groups,
+            "chunks": self.chunks, "parquet_files": self.parquet_files, "scores_checked": self.scores_checked,
+        }
+
+
+def _chunk_file(array: zarr.Array, index: int) -> Path:
+    coords = (index, 0) if array.ndim == 2 else (index,)
+    return Path(str(array.store_path.store.root)) / array.store_path.path / array.metadata.encode_chunk_key(coords)
+
+
+def _check_group(group: zarr.Group, spec: BenchmarkSpec, report: AuditReport) -> list[Path]:
+    """Problems of one feature group; returns the chunk files that are damaged or missing."""
+    bad_files = []
+    if not group.attrs.get("complete"):
+        report.problems.append(f"{group.store_path}: no completion marker (extraction unfinished)")
+    for scale_index in range(len(spec.scales)):
+        for split in SPLITS:
+            name = array_name(scale_index, split)
+            for kind in ("features", "labels"):
+                array = group[f"{kind}/{name}"]
+                for block in range(array.cdata_shape[0]):
+                    report.chunks += 1
+                    file = _chunk_file(array, block)
+                    rows = slice(block * spec.block_size, (block + 1) * spec.block_size)
+                    where = f"file {file}, array {kind}/{name}, chunk {block}"
+                    if not file.is_file():
+                        report.problems.append(f"missing chunk: {where}")
+                        bad_files.append(file)
+                        continue
+                    try:
+                        values = array[rows]
+                    except Exception as exc:
+                        report.problems.append(f"corrupt chunk ({str(exc).split('.')[0]}): {where}")
+                        bad_files.append(file)
+                        continue
+                    if kind == "labels" and not np.array_equal(values, block_labels(spec, scale_index, split, block)):
+                        report.problems.append(f"labels differ from the regenerated ones: {where}")
+                        bad_files.append(file)
+                    elif kind == "features" and not np.isfinite(values).all():
+                        report.problems.append(f"non-finite features: {where}")
+                        bad_files.append(file)
+    return bad_files
+
+
+def _repair_group(root: Path, group: zarr.Group, spec: BenchmarkSpec, bad_files: list[Path], report: AuditReport, allow_py: bool) -> None:
+    attrs = dict(group.attrs)
+    device = "cuda" if str(attrs.get("device", "")).startswith("cuda") else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        report.problems.append(f"{group.store_path}: made on CUDA; repair it on a CUDA machine to regenerate the same inputs")
+        return
+    encoder = resolve_encoder(attrs["model"], spec.input_shape, allow_py=allow_py)
+    if encoder.fingerprint != attrs["model_fingerprint"]:
+        report.problems.append(f"{group.store_path}: model {attrs['model']!r} now has another fingerprint; cannot repair")
+        return
+    quarantine = root / "quarantine" / utc_now().replace(":", "")
+    for file in bad_files:
+        if file.is_file():  # keep the damaged bytes: nothing of the user's is ever deleted
+            target = quarantine / file.relative_to(root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(file, target)
+    group.attrs.update({"complete": False})
+    result = extract_features(encoder, spec, root, device=device, dtype=str(attrs.get("dtype", "fp32")))
+    report.repaired.append(f"{group.store_path}: regenerated {result.written_chunks} chunk(s); damaged files kept in {quarantine}")
+
+
+def _check_parquet(root: Path, report: AuditReport) -> None:
+    for folder in ("probes", "curves", "leaderboard/parts", "leaderboard/snapshots"):
+        for file in sorted((root / folder).glob("*.parquet")):
+            report.parquet_files += 1
+            try:
+                pq.read_table(file)
+            except Exception as exc:
+                report.problems.append(f"unreadable Parquet file {file}: {str(exc).splitlines()[0]}")
+
+
+def _check_scores(root: Path, groups: dict[tuple[str, str], tuple[zarr.Group, BenchmarkSpec]], report: AuditReport) -> None:
+    board = read_board(root, warn=False)
+    if board.empty:
+        return
+    for (fingerprint, spec_hash), rows in board.groupby(["model_fingerprint", "spec_hash"]):
+        found = groups.get((fingerprint, rows["data_hash"].iloc[0]))
+        if found is None:
+            report.problems.append(f"published scores of {rows['model'].iloc[0]!r} ({fingerprint}) have no stored features")
+            continue
+        group, data_spec = found
+        spec = BenchmarkSpec.from_dict(
+            {**data_spec.to_dict(), "eps": sorted(rows["eps"].unique()), "thresholds": sorted(rows["threshold"].unique())}
+        )
+        try:
+            recomputed = pd.DataFrame(score_table(probe_group(group, spec), spec.scales, spec.thresholds))
+        except Exception as exc:
+            report.problems.append(f"cannot recompute scores of {fingerprint}: {exc}")
+            continue
+        merged = rows.merge(recomputed, on=["eps", "threshold"], suffixes=("", "_recomputed"))
+        report.scores_checked += len(merged)
+        off = merged[(merged["score"] - merged["score_recomputed"]).abs() > SCORE_TOLERANCE]
+        for _, row in off.iterrows():
+            report.problems.append(
+                f"score of {row['model']!r} at eps {row['eps']:g}, t {row['threshold']:g} is {row['score']:.12f} "
+                f"but the stored features give {row['score_recomputed']:.12f}"
+            )
+
+
+def audit_root(root: Path, repair: bool = False, allow_py: bool = False) -> AuditReport:
+    """Audit (and with ``repair``, fix) everything under an artifact root."""
+    report = AuditReport()
+    groups = {}
+    for marker in sorted((root / FEATURES_DIR).glob("*/*/zarr.json")):
+        group = zarr.open_group(str(marker.parent), mode="r+", zarr_format=3)
+        spec = BenchmarkSpec.from_dict(group.attrs["spec"])
+        report.groups += 1
+        before = len(report.problems)
+        bad_files = _check_group(group, spec, report)
+        if repair and (bad_files or len(report.problems) > before):
+            del report.problems[before:]
+            _repair_group(root, group, spec, bad_files, report, allow_py)
+            _check_group(group, spec, report)
+        groups[(marker.parent.parent.name, marker.parent.name)] = (group, spec)
+    _check_parquet(root, report)
+    _check_scores(root, groups, report)
+    return report

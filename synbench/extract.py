@@ -1,0 +1,238 @@
+"""Stage 2: run an encoder over the synthetic blocks and store representations in Zarr.
+
+One writer per (model fingerprint, data hash) group holds a lock file. Each block of
+``spec.block_size`` samples is generated on the extraction device, encoded, and written as one
+chunk; chunks already on disk are skipped, so a killed run resumes where it stopped and
+produces the same bytes. The group's ``complete`` attribute is written last.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .encoders import Encoder
+from .errors import DataError, SynBenchError
+from .generate import SPLITS, block_inputs
+from .provenance import utc_now, versions
+from .spec import BenchmarkSpec
+from .store import array_name, create_feature_group, feature_group_path, missing_chunks, open_feature_group, writer_lock
+
+__all__ = ["ExtractResult", "extract_features", "resolve_device", "features_key"]
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+ProgressFn = Callable[[int, int], None]
+# Set by the CLI to draw a progress bar: called with (model reference, blocks done, blocks total).
+PROGRESS_HOOK: Callable[[str, int, int], None] | None = None
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    """What stage 2 left in the store."""
+
+    key: str  # "<fingerprint>/<data_hash>", the features key
+    path: Path  # the Zarr group
+    written_chunks: int  # blocks encoded in this call
+    skipped_chunks: int  # blocks found already stored
+    device: str
+    dtype: str
+
+
+def features_key(fingerprint: str, data_hash: str) -> str:
+    return f"{fingerprint}/{data_hash}"
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` picks CUDA when present; asking for CUDA without it is a user error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise SynBenchError(f"unknown device {device!r}; use auto, cpu or cuda.")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise SynBenchError(f"device {device!r} asked for, but torch sees no CUDA GPU; use --device cpu or auto.")
+    return torch.device(device)
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return f"cpu:{platform.machine()}"
+
+
+class _BlockEncoder:
+    """Encodes one block in micro-batches; halves the batch on CUDA out-of-memory."""
+
+    def __init__(self, encoder: Encoder, device: torch.device, dtype: str, batch_size: int) -> None:
+        self.encoder, self.device, self.batch_size = encoder, device, batch_size
+        self.autocast = (
+            torch.autocast(device_type=device.type, dtype=torch.bfloat16) if dtype == "bf16" else nullcontext()
+        )
+
+    def __call__(self, inputs: torch.Tensor) -> np.ndarray:
+        while True:
+            try:
+                return self._encode(inputs)
+            except torch.cuda.OutOfMemoryError:
+                if self.batch_size == 1:
+                    raise
+                self.batch_size //= 2
+                torch.cuda.empty_cache()
+
+    def _encode(self, inputs: torch.Tensor) -> np.ndarray:
+        parts = []
+        with self.autocast:
+            for start in range(0, len(inputs), self.batch_size):
+                parts.append(self.encoder.represent(inputs[start : start + self.batch_size]).float())
+        features = torch.cat(parts)
+        if not torch.isfinite(features).all():
+            raise DataError(
+                f"encoder {self.encoder.ref.text!r} returned NaN or Inf features; "
+                "check its weights (or try --dtype fp32)."
+            )
+        if features.shape[1] != self.encoder.feature_dim:
+            raise DataError(
+                f"encoder {self.encoder.ref.text!r} returned {features.shape[1]} features, "
+                f"{self.encoder.feature_dim} in its trial run; it must return a fixed-size vector."
+            )
+        return features.cpu().numpy()
+
+
+def _provenance(encoder: Encoder, spec: BenchmarkSpec, device: torch.device, dtype: str) -> dict:
+    return {
+        "spec": spec.to_dict(),
+        "spec_hash": spec.spec_hash,
+        "data_hash": spec.data_hash,
+        "model": encoder.ref.text,
+        "model_fingerprint": encoder.fingerprint,
+        "architecture": encoder.architecture,
+        "weights_digest": encoder.weights_digest,
+        "layer": encoder.ref.layer,
+        "preprocess": encoder.preprocess.to_dict(),
+        "feature_dim": encoder.feature_dim,
+        "device": _device_name(device),
+        "dtype": dtype,
+        "stored_dtype": "float32",
+        "started_at": utc_now(),
+        **versions(),
+    }
+
+
+def _remove_partials(path: Path) -> None:
+    # zarr writes each chunk to "<key>.<uuid>.partial" then renames it; a kill leaves these behind.
+    for partial in path.rglob("*.partial"):
+        partial.unlink(missing_ok=True)
+
+
+def extract_features(
+    encoder: Encoder,
+    spec: BenchmarkSpec,
+    root: Path,
+    device: str = "auto",
+    dtype: str = "fp32",
+    batch_size: int | None = None,
+    progress: ProgressFn | None = None,
+) -> ExtractResult:
+    """Encode every block of every task and split into the store; resumable and idempotent."""
+    if dtype not in DTYPES:
+        raise SynBenchError(f"unknown dtype {dtype!r}; use fp32 or bf16.")
+    torch_device = resolve_device(device)
+    fingerprint = encoder.fingerprint
+    key = features_key(fingerprint, spec.data_hash)
+    path = feature_group_path(root, fingerprint, spec.data_hash)
+    existing = open_feature_group(root, fingerprint, spec.data_hash)
+    total = sum(spec.n_blocks(split) for split in SPLITS) * len(spec.scales)
+    if existing is not None and existing.attrs.get("complete"):
+        return ExtractResult(key, path, 0, total, str(existing.attrs.get("device")), str(existing.attrs.get("dtype")))
+
+    with writer_lock(path.parent / f".{spec.data_hash}.lock"):
+        created = open_feature_group(root, fingerprint, spec.data_hash) is None
+        try:
+            return _extract_locked(encoder, spec, root, torch_device, dtype, batch_size, progress, key, path, total)
+        except DataError:
+            if created:  # our own half-made group of a bad encoder: leave nothing behind
+                shutil.rmtree(path, ignore_errors=True)
+            raise
+
+
+def _extract_locked(encoder, spec, root, device, dtype, batch_size, progress, key, path, total) -> ExtractResult:
+    sizes = {"train": spec.n_train, "test": spec.n_test}
+    group = create_feature_group(
+        root, encoder.fingerprint, spec.data_hash, len(spec.scales), sizes, encoder.feature_dim,
+        spec.block_size, _provenance(encoder, spec, device, dtype),
+    )
+    if group.attrs.get("complete"):  # another writer finished while we waited for the lock
+        return ExtractResult(key, path, 0, total, str(group.attrs["device"]), str(group.attrs["dtype"]))
+    _remove_partials(path)
+    encoder.module.to(device)
+    encode = _BlockEncoder(encoder, device, dtype, batch_size or spec.block_size)
+    if progress is None and PROGRESS_HOOK is not None:
+        hook = PROGRESS_HOOK
+
+        def progress(done: int, total: int) -> None:
+            hook(encoder.ref.text, done, total)
+
+    todo = []
+    for scale_index in range(len(spec.scales)):
+        for split in SPLITS:
+            name = array_name(scale_index, split)
+            features, labels = group[f"features/{name}"], group[f"labels/{name}"]
+            gaps = sorted(set(missing_chunks(features)) | set(missing_chunks(labels)))
+            todo.extend((scale_index, split, block, features, labels) for block in gaps)
+    done = total - len(todo)
+    if progress:
+        progress(done, total)
+
+    side_stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+
+    def generate(item):
+        scale_index, split, block = item[:3]
+        with torch.cuda.stream(side_stream) if side_stream else nullcontext():
+            labels, inputs = block_inputs(spec, encoder.preprocess, scale_index, split, block, device)
+            ready = torch.cuda.Event() if side_stream else None
+            if ready:
+                ready.record(side_stream)
+        return labels, inputs, ready
+
+    def write(item, labels, features) -> None:
+        _, _, block, feature_array, label_array = item
+        rows = slice(block * spec.block_size, block * spec.block_size + len(labels))
+        feature_array[rows] = features
+        label_array[rows] = labels
+
+    # Generate block k+1 and write block k-1 while block k runs through the encoder.
+    with ThreadPoolExecutor(1) as generator_pool, ThreadPoolExecutor(1) as writer_pool:
+        pending_write: Future | None = None
+        next_block = generator_pool.submit(generate, todo[0]) if todo else None
+        for index, item in enumerate(todo):
+            labels, inputs, ready = next_block.result()
+            if index + 1 < len(todo):
+                next_block = generator_pool.submit(generate, todo[index + 1])
+            if ready is not None:
+                torch.cuda.current_stream(device).wait_event(ready)
+            features = encode(inputs)
+            if pending_write is not None:
+                pending_write.result()
+            pending_write = writer_pool.submit(write, item, labels, features)
+            done += 1
+            if progress:
+                progress(done, total)
+        if pending_write is not None:
+            pending_write.result()
+
+    encoder.module.to("cpu")
+    for scale_index in range(len(spec.scales)):
+        for split in SPLITS:
+            name = array_name(scale_index, split)
+            for array in (group[f"features/{name}"], group[f"labels/{name}"]):
+                if missing_chunks(array):
+                    raise DataError(f"array {array.path!r} is still missing chunks after extraction; rerun it.")
+    group.attrs.update({"complete": True, "completed_at": utc_now(), "written_chunks": len(todo)})
+    return ExtractResult(key, path, len(todo), total - len(todo), str(group.attrs["device"]), dtype)

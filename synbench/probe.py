@@ -1,0 +1,163 @@
+"""Stage 3: the eps-robust Bayes-optimal linear probe on representations (METHOD.md section 3)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import zarr
+from scipy.optimize import brentq
+
+from .errors import IncompleteError
+from .spec import SCORE_VERSION, BenchmarkSpec
+from .store import atomic_write_parquet, content_key, open_feature_group, read_split, safe_path
+
+__all__ = ["FittedProbe", "ProbeResult", "fit_probe", "robust_direction", "evaluate_probe", "EIGEN_FLOOR",
+           "probe_group", "probe_stored", "probe_table_path", "load_probe_table"]
+
+EIGEN_FLOOR = 1e-6  # eigenvalues at or below this are dropped (METHOD.md 3.3)
+
+
+@dataclass(frozen=True)
+class FittedProbe:
+    """Train-split statistics in the eigenbasis of the pooled covariance."""
+
+    basis: np.ndarray  # F1: ndarray of shape (p, r), eigenvectors kept
+    eigenvalues: np.ndarray  # lam1: ndarray of shape (r,)
+    half_mean_diff: np.ndarray  # mu~ = F1^T (m1 - m0) / 2: ndarray of shape (r,)
+    centre: np.ndarray  # c = (m1 + m0) / 2: ndarray of shape (p,)
+
+    @property
+    def rank(self) -> int:
+        return int(self.eigenvalues.shape[0])
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Accuracy and robustness of one probe on one task's test split."""
+
+    scale: float  # ||mu_s|| of the task
+    eps: float  # robustness level
+    accuracy: float  # test accuracy
+    bound: float  # mean scaled distance to the boundary over correct test samples
+    rank: int  # eigen-components kept
+    nu: float  # Lagrange multiplier of the eps constraint (inf for eps = 0)
+
+
+def fit_probe(features: np.ndarray, labels: np.ndarray) -> FittedProbe:
+    """Class means, pooled covariance and its eigendecomposition, in float64.
+
+    Args:
+        features: ndarray of shape (n_samples, p).
+        labels: ndarray of shape (n_samples,), values in {0, 1}.
+    """
+    h = np.asarray(features, dtype=np.float64)
+    y = np.asarray(labels).astype(bool)
+    if y.all() or not y.any():
+        raise ValueError("the train split holds a single class; use more samples per split")
+    mean1, mean0 = h[y].mean(axis=0), h[~y].mean(axis=0)
+    centred = h - np.where(y[:, None], mean1, mean0)
+    pooled_cov = centred.T @ centred / (len(h) - 2)
+    eigenvalues, eigenvectors = np.linalg.eigh(pooled_cov)
+    keep = eigenvalues > EIGEN_FLOOR
+    basis = eigenvectors[:, keep]
+    return FittedProbe(
+        basis=basis,
+        eigenvalues=eigenvalues[keep],
+        half_mean_diff=basis.T @ (mean1 - mean0) / 2,
+        centre=(mean1 + mean0) / 2,
+    )
+
+
+def robust_direction(mean_diff: np.ndarray, eigenvalues: np.ndarray, eps: float) -> tuple[np.ndarray, float]:
+    """Closed-form ``z*`` of METHOD.md 3.4 and its multiplier ``nu``.
+
+    ``z_i = mu_i / (1 + nu lam_i)`` with ``nu`` the root of
+    ``sum_i mu_i^2 / (1 + nu lam_i)^2 = (eps ||mu||)^2``; the left side falls monotonically
+    from ``||mu||^2`` at ``nu = 0``, and every term is below ``eps^2 mu_i^2`` once
+    ``nu >= (1/eps - 1) / min(lam)``, which brackets the root.
+    """
+    if not 0 <= eps < 1:
+        raise ValueError(f"eps must lie in [0, 1); got {eps}")
+    if eps == 0 or not mean_diff.any():
+        return np.zeros_like(mean_diff), float("inf")
+    mu_sq = mean_diff**2
+    target = eps**2 * mu_sq.sum()
+
+    def excess(log_nu: float) -> float:
+        return float((mu_sq / (1 + np.exp(log_nu) * eigenvalues) ** 2).sum() - target)
+
+    # Search in log(nu): eigenvalues span many decades, and the root may sit anywhere among them.
+    upper = np.log((1 / eps - 1) / eigenvalues.min()) + 1
+    lower = upper - 1
+    while excess(lower) < 0:
+        lower -= 8
+    log_nu = brentq(excess, lower, upper, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=500)
+    nu = float(np.exp(log_nu))
+    return mean_diff / (1 + nu * eigenvalues), nu
+
+
+def evaluate_probe(
+    probe: FittedProbe, features: np.ndarray, labels: np.ndarray, scale: float, eps_values: tuple[float, ...]
+) -> list[ProbeResult]:
+    """Test accuracy and bound (METHOD.md 3.5-3.6) for every eps, reusing one fit.
+
+    Args:
+        features: test representations, ndarray of shape (n_samples, p).
+        labels: ndarray of shape (n_samples,), values in {0, 1}.
+    """
+    y = np.asarray(labels).astype(bool)
+    projected = (np.asarray(features, dtype=np.float64) - probe.centre) @ probe.basis
+    results = []
+    for eps in eps_values:
+        if probe.rank == 0:  # features carry no variance: every margin is zero
+            predicted = np.zeros_like(y)
+            results.append(ProbeResult(scale, eps, float((predicted == y).mean()), 0.0, 0, float("nan")))
+            continue
+        z, nu = robust_direction(probe.half_mean_diff, probe.eigenvalues, eps)
+        weights = (probe.half_mean_diff - z) / probe.eigenvalues
+        margins = projected @ weights
+        correct = (margins > 0) == y
+        norm = abs(float(probe.half_mean_diff @ weights))
+        bound = float(np.abs(margins[correct]).mean() / norm) if correct.any() and norm > 0 else 0.0
+        results.append(ProbeResult(scale, eps, float(correct.mean()), bound, probe.rank, nu))
+    return results
+
+
+def probe_table_path(root: Path, fingerprint: str, spec: BenchmarkSpec) -> Path:
+    """Probe results are keyed by the features key and the eps list."""
+    eps_key = content_key(list(spec.eps), SCORE_VERSION)
+    return safe_path(root, "probes", f"{fingerprint}-{spec.data_hash}-{eps_key}.parquet")
+
+
+def probe_group(group: zarr.Group, spec: BenchmarkSpec) -> list[ProbeResult]:
+    """Fit once per task and evaluate every eps of the spec on stored features."""
+    results = []
+    for scale_index, scale in enumerate(spec.scales):
+        probe = fit_probe(*read_split(group, scale_index, "train"))
+        results.extend(evaluate_probe(probe, *read_split(group, scale_index, "test"), scale, spec.eps))
+    return results
+
+
+def results_frame(results: list[ProbeResult]) -> pd.DataFrame:
+    return pd.DataFrame([dataclasses.asdict(r) for r in results])
+
+
+def load_probe_table(path: Path) -> list[ProbeResult]:
+    frame = pd.read_parquet(path)
+    return [ProbeResult(**row) for row in frame.to_dict(orient="records")]
+
+
+def probe_stored(root: Path, fingerprint: str, spec: BenchmarkSpec) -> Path:
+    """Stage 3: probe table for stored features; an existing table is reused."""
+    path = probe_table_path(root, fingerprint, spec)
+    if path.is_file():
+        return path
+    group = open_feature_group(root, fingerprint, spec.data_hash)
+    if group is None:
+        raise IncompleteError(f"no features stored for model {fingerprint} and data {spec.data_hash}; run the extraction first.")
+    atomic_write_parquet(path, results_frame(probe_group(group, spec)))
+    return path

@@ -1,0 +1,222 @@
+"""The artifact root: layout, safe paths, atomic writes, writer locks and Zarr feature groups.
+
+Layout under ROOT (documented in README):
+
+    synbench-root.json                     marks the folder as a SynBench root
+    recipes/<data_hash>.json               stage 1: spec + label digests (no pixels)
+    features.zarr/<fingerprint>/<data_hash>/
+        features/s<k>_<split>              float32 (n, p), one chunk per generated block
+        labels/s<k>_<split>                uint8 (n,)
+    probes/<probe_key>.parquet             stage 3: accuracy and bound per (scale, eps)
+    curves/<curve_key>.parquet             stage 4: reference and empirical curves
+    leaderboard/parts/<row_key>.parquet    stage 5: published rows
+    leaderboard/snapshots/<time>.parquet   ranked board per refresh
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import zarr
+from zarr.codecs import Crc32cCodec, ZstdCodec
+
+from .errors import IncompleteError, StoreError
+
+__all__ = [
+    "ROOT_MARKER",
+    "open_root",
+    "safe_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_parquet",
+    "content_key",
+    "writer_lock",
+    "FEATURES_DIR",
+    "feature_group_path",
+    "array_name",
+    "create_feature_group",
+    "open_feature_group",
+    "missing_chunks",
+    "read_split",
+]
+
+ROOT_MARKER = "synbench-root.json"
+FEATURES_DIR = "features.zarr"
+_OWN_ENTRIES = {ROOT_MARKER, "recipes", FEATURES_DIR, "probes", "curves", "leaderboard", "reports", ".prefect", ".gitignore"}
+
+
+def open_root(root: str | Path, create: bool = True) -> Path:
+    """Check (and create) an artifact root; refuse folders that hold another project's files."""
+    path = Path(root).expanduser().absolute()
+    marker = path / ROOT_MARKER
+    if marker.is_file():
+        return path
+    if path.exists() and not path.is_dir():
+        raise StoreError(f"root {str(path)!r} is a file; pass a folder with --root.")
+    if path.is_dir():
+        foreign = sorted(set(os.listdir(path)) - _OWN_ENTRIES)
+        if foreign:
+            raise StoreError(
+                f"root {str(path)!r} holds files that are not SynBench's (e.g. {foreign[0]!r}); "
+                "pass an empty or new folder with --root."
+            )
+    if not create:
+        raise StoreError(f"{str(path)!r} is not a SynBench root (no {ROOT_MARKER}); pass the --root you ran with.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(marker, {"synbench_root": 1})
+    except OSError as exc:
+        raise StoreError(f"cannot write to root {str(path)!r}: {exc.strerror}; pass a writable folder with --root.") from None
+    return path
+
+
+def safe_path(root: Path, *parts: str) -> Path:
+    """``root/parts`` after checking that no part escapes the root (path traversal)."""
+    for part in parts:
+        if not part or part in (".", "..") or "/" in part or "\\" in part or "\x00" in part:
+            raise StoreError(f"refusing path component {part!r}: names must stay inside the root.")
+    return root.joinpath(*parts)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temp file in the same folder, fsync, then ``os.replace`` it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: dict) -> None:
+    atomic_write_bytes(path, json.dumps(data, indent=1, sort_keys=True).encode())
+
+
+def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    """Write a DataFrame as one Parquet file that readers never see half-written."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink)
+    atomic_write_bytes(path, sink.getvalue().to_pybytes())
+
+
+def content_key(*parts: object) -> str:
+    """Short sha256 of the JSON of ``parts``: names artifacts derived from those inputs."""
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def writer_lock(path: Path, timeout_s: float = 3600.0) -> Iterator[None]:
+    """Hold an exclusive lock file; a lock left by a dead process (kill -9) is taken over."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            break
+        except FileExistsError:
+            try:
+                owner = int(path.read_text() or "0")
+            except (OSError, ValueError):
+                owner = 0
+            if owner and not _pid_alive(owner):
+                path.unlink(missing_ok=True)
+                continue
+            if time.monotonic() > deadline:
+                raise StoreError(f"{str(path)!r} is held by process {owner}; wait for it or remove the lock file.") from None
+            time.sleep(0.2)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def feature_group_path(root: Path, fingerprint: str, data_hash: str) -> Path:
+    return safe_path(root, FEATURES_DIR, fingerprint, data_hash)
+
+
+def array_name(scale_index: int, split: str) -> str:
+    return f"s{scale_index:02d}_{split}"
+
+
+def create_feature_group(
+    root: Path, fingerprint: str, data_hash: str, n_scales: int, sizes: dict[str, int], feature_dim: int, block_size: int, attrs: dict
+) -> zarr.Group:
+    """Create (or reopen) the group of one (model, spec data) pair with all its arrays."""
+    path = feature_group_path(root, fingerprint, data_hash)
+    group = zarr.open_group(str(path), mode="a", zarr_format=3)
+    if not group.attrs.get("complete"):
+        group.attrs.update(attrs)
+    compressors = [ZstdCodec(level=3), Crc32cCodec()]
+    for scale_index in range(n_scales):
+        for split, n in sizes.items():
+            name = array_name(scale_index, split)
+            if f"features/{name}" in group:
+                continue
+            group.create_array(
+                f"features/{name}", shape=(n, feature_dim), chunks=(block_size, feature_dim),
+                dtype="float32", compressors=compressors, fill_value=np.nan,
+            )
+            group.create_array(
+                f"labels/{name}", shape=(n,), chunks=(block_size,), dtype="uint8",
+                compressors=compressors, fill_value=255,
+            )
+    return group
+
+
+def open_feature_group(root: Path, fingerprint: str, data_hash: str) -> zarr.Group | None:
+    path = feature_group_path(root, fingerprint, data_hash)
+    if not (path / "zarr.json").is_file():
+        return None
+    return zarr.open_group(str(path), mode="r+", zarr_format=3)
+
+
+def missing_chunks(array: zarr.Array) -> list[int]:
+    """Indices of chunks along the sample axis with no stored file (they would read as fill)."""
+    store_root = Path(str(array.store_path.store.root)) / array.store_path.path
+    n_chunks = array.cdata_shape[0]
+    coords = (lambda i: (i, 0)) if array.ndim == 2 else (lambda i: (i,))
+    return [i for i in range(n_chunks) if not (store_root / array.metadata.encode_chunk_key(coords(i))).is_file()]
+
+
+def read_split(group: zarr.Group, scale_index: int, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Features (n, p) and labels (n,) of one task split, refusing incomplete arrays."""
+    name = array_name(scale_index, split)
+    if not group.attrs.get("complete"):
+        raise IncompleteError(f"feature group {group.path!r} has no completion marker; rerun the extraction to finish it.")
+    features, labels = group[f"features/{name}"], group[f"labels/{name}"]
+    for array in (features, labels):
+        if array.nchunks_initialized != array.nchunks:
+            raise IncompleteError(
+                f"array {array.path!r} has {array.nchunks - array.nchunks_initialized} unwritten chunks; "
+                "run `synbench audit --repair` to regenerate them."
+            )
+    return features[:], labels[:]
