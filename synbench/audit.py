@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import google_crc32c
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -60,7 +61,13 @@ def _chunk_file(array: zarr.Array, index: int) -> Path:
     return Path(str(array.store_path.store.root)) / array.store_path.path / array.metadata.encode_chunk_key(coords)
 
 
-def _check_group(group: zarr.Group, spec: BenchmarkSpec, report: AuditReport) -> list[Path]:
+def _checksum_ok(file: Path) -> bool:
+    """The crc32c codec appends the little-endian crc32c of the compressed bytes."""
+    data = file.read_bytes()
+    return len(data) >= 4 and google_crc32c.value(data[:-4]) == int.from_bytes(data[-4:], "little")
+
+
+def _check_group(group: zarr.Group, spec: BenchmarkSpec, report: AuditReport, count_chunks: bool = True) -> list[Path]:
     """Problems of one feature group; returns the chunk files that are damaged or missing."""
     bad_files = []
     if not group.attrs.get("complete"):
@@ -71,7 +78,7 @@ def _check_group(group: zarr.Group, spec: BenchmarkSpec, report: AuditReport) ->
             for kind in ("features", "labels"):
                 array = group[f"{kind}/{name}"]
                 for block in range(array.cdata_shape[0]):
-                    report.chunks += 1
+                    report.chunks += count_chunks
                     file = _chunk_file(array, block)
                     rows = slice(block * spec.block_size, (block + 1) * spec.block_size)
                     where = f"file {file}, array {kind}/{name}, chunk {block}"
@@ -79,10 +86,14 @@ def _check_group(group: zarr.Group, spec: BenchmarkSpec, report: AuditReport) ->
                         report.problems.append(f"missing chunk: {where}")
                         bad_files.append(file)
                         continue
+                    if not _checksum_ok(file):
+                        report.problems.append(f"corrupt chunk (crc32c mismatch): {where}")
+                        bad_files.append(file)
+                        continue
                     try:
                         values = array[rows]
-                    except Exception as exc:
-                        report.problems.append(f"corrupt chunk ({str(exc).split('.')[0]}): {where}")
+                    except Exception as exc:  # checksum fine but undecodable
+                        report.problems.append(f"undecodable chunk ({exc}): {where}")
                         bad_files.append(file)
                         continue
                     if kind == "labels" and not np.array_equal(values, block_labels(spec, scale_index, split, block)):
@@ -125,12 +136,16 @@ def _check_parquet(root: Path, report: AuditReport) -> None:
                 report.problems.append(f"unreadable Parquet file {file}: {str(exc).splitlines()[0]}")
 
 
-def _check_scores(root: Path, groups: dict[tuple[str, str], tuple[zarr.Group, BenchmarkSpec]], report: AuditReport) -> None:
+def _check_scores(
+    root: Path, groups: dict[tuple[str, str], tuple[zarr.Group, BenchmarkSpec]], damaged: set, report: AuditReport
+) -> None:
     board = read_board(root, warn=False)
     if board.empty:
         return
     for (fingerprint, spec_hash), rows in board.groupby(["model_fingerprint", "spec_hash"]):
         found = groups.get((fingerprint, rows["data_hash"].iloc[0]))
+        if (fingerprint, rows["data_hash"].iloc[0]) in damaged:
+            continue  # already reported with its chunks
         if found is None:
             report.problems.append(f"published scores of {rows['model'].iloc[0]!r} ({fingerprint}) have no stored features")
             continue
@@ -156,7 +171,7 @@ def _check_scores(root: Path, groups: dict[tuple[str, str], tuple[zarr.Group, Be
 def audit_root(root: Path, repair: bool = False, allow_py: bool = False) -> AuditReport:
     """Audit (and with ``repair``, fix) everything under an artifact root."""
     report = AuditReport()
-    groups = {}
+    groups, damaged = {}, set()
     for marker in sorted((root / FEATURES_DIR).glob("*/*/zarr.json")):
         group = zarr.open_group(str(marker.parent), mode="r+", zarr_format=3)
         spec = BenchmarkSpec.from_dict(group.attrs["spec"])
@@ -166,8 +181,12 @@ def audit_root(root: Path, repair: bool = False, allow_py: bool = False) -> Audi
         if repair and (bad_files or len(report.problems) > before):
             del report.problems[before:]
             _repair_group(root, group, spec, bad_files, report, allow_py)
-            _check_group(group, spec, report)
-        groups[(marker.parent.parent.name, marker.parent.name)] = (group, spec)
+            group = zarr.open_group(str(marker.parent), mode="r+", zarr_format=3)  # attrs changed on disk
+            _check_group(group, spec, report, count_chunks=False)
+        if len(report.problems) == before:  # scores are recomputed from sound features only
+            groups[(marker.parent.parent.name, marker.parent.name)] = (group, spec)
+        else:
+            damaged.add((marker.parent.parent.name, marker.parent.name))
     _check_parquet(root, report)
-    _check_scores(root, groups, report)
+    _check_scores(root, groups, damaged, report)
     return report

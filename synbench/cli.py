@@ -234,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     except SynBenchError as exc:
         print(f"synbench: error: {exc}", file=sys.stderr)
         return EXIT_USER
+    except BrokenPipeError:  # output piped into head and the like
+        sys.stderr.close()
+        return EXIT_OK
     except KeyboardInterrupt:
         print("synbench: interrupted; rerun the same command to resume.", file=sys.stderr)
         return 130

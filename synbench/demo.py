@@ -67,8 +67,8 @@ def train_digits_cnn(path: Path, epochs: int = 30) -> float:
 def demo_models(checkpoint: Path) -> list[str]:
     """Five-plus encoders whose scores should order: identity > trained > random-init > noise."""
     return [
-        "identity:3x8x8",
-        "noise:3x8x8",
+        "identity:1x8x8",
+        "noise:1x8x8",
         "random:test_vit",
         "random:test_efficientnet",
         f"py:synbench.demo:digits_cnn@{checkpoint}",

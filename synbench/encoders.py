@@ -159,7 +159,9 @@ def _load_state_dict(path_text: str, ref: EncoderRef) -> dict[str, torch.Tensor]
             raise EncoderError(f"cannot read safetensors file {str(path)!r}: {exc}; re-save it with safetensors.torch.save_file.") from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" not in str(exc):  # not a pickle of objects: not a checkpoint at all
+            raise EncoderError(f"cannot read checkpoint {str(path)!r}: it is not a torch or safetensors file; check the path.") from None
         raise EncoderError(
             f"checkpoint {str(path)!r} needs to unpickle code, which SynBench never runs; "
             "re-save only the tensors (torch.save(model.state_dict(), ...) or safetensors)."

@@ -1,0 +1,54 @@
+"""Encoders that tests name through ``py:encoders_for_tests:...`` references."""
+
+import torch
+from torch import nn
+
+
+class _Constant(nn.Module):
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return torch.ones(inputs.shape[0], 8)
+
+
+class _NaN(nn.Module):
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        out = inputs.flatten(1)[:, :4].clone()
+        if inputs.shape[0] > 2:  # pass the trial forward, fail on real blocks
+            out[0, 0] = float("nan")
+        return out
+
+
+class _WrongRank(nn.Module):
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs
+
+
+class _Small(nn.Module):
+    pretrained_cfg = {"input_size": (1, 4, 4), "mean": (0.5,), "std": (0.5,)}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(16, 6)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.linear(inputs.flatten(1))
+
+
+def constant() -> nn.Module:
+    return _Constant()
+
+
+def nan_features() -> nn.Module:
+    return _NaN()
+
+
+def wrong_rank() -> nn.Module:
+    return _WrongRank()
+
+
+def small_linear() -> nn.Module:
+    torch.manual_seed(0)
+    return _Small()
+
+
+def not_a_module() -> str:
+    return "oops"

@@ -1,0 +1,116 @@
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from synbench.encoders import parse_reference, read_model_list, resolve_encoder
+from synbench.errors import DataError, EncoderError
+
+
+def test_identity_and_noise_controls():
+    identity = resolve_encoder("identity:3x4x4")
+    assert identity.feature_dim == 48 and identity.preprocess.mean == (0.0,) * 3
+    noise = resolve_encoder("noise:3x4x4@7")
+    assert noise.feature_dim == 64 and noise.fingerprint != resolve_encoder("noise:3x4x4").fingerprint
+
+
+def test_random_timm_is_seeded_and_uses_the_model_config():
+    first, second = resolve_encoder("random:test_vit"), resolve_encoder("random:test_vit@0")
+    assert first.fingerprint == second.fingerprint
+    assert first.fingerprint != resolve_encoder("random:test_vit@1").fingerprint
+    assert first.preprocess.input_shape == (3, 160, 160) and first.preprocess.mean == (0.5, 0.5, 0.5)
+    assert first.feature_dim == 64
+
+
+def test_layer_changes_the_fingerprint():
+    pre_logits = resolve_encoder("random:test_vit")
+    features = resolve_encoder("random:test_vit#features")
+    assert pre_logits.weights_digest == features.weights_digest and pre_logits.fingerprint != features.fingerprint
+
+
+def test_timm_weights_from_safetensors_and_state_dict_files(tmp_path):
+    reference = resolve_encoder("random:test_vit@3")
+    state = {k: v.contiguous() for k, v in reference.module.state_dict().items()}
+    save_file(state, str(tmp_path / "w.safetensors"))
+    torch.save(state, tmp_path / "w.pth")
+    from_safetensors = resolve_encoder(f"timm:test_vit@{tmp_path / 'w.safetensors'}")
+    from_state_dict = resolve_encoder(f"timm:test_vit@{tmp_path / 'w.pth'}")
+    assert from_safetensors.weights_digest == from_state_dict.weights_digest == reference.weights_digest
+    assert from_safetensors.fingerprint == reference.fingerprint
+
+
+class Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: torch.save({"w": Evil()}, p), r"needs to unpickle code, which SynBench never runs"),
+        (lambda p: torch.save([1, 2], p), r"holds no state dict of tensors"),
+        (lambda p: p.write_bytes(b"not a checkpoint"), r"cannot read checkpoint"),
+        (lambda p: torch.save({"blocks.0.bogus": torch.zeros(1)}, p), r"checkpoint is missing .* weights"),
+        (lambda p: None, r"does not exist; check the path after '@'"),
+    ],
+)
+def test_bad_checkpoints_are_refused(tmp_path, make, message):
+    path = tmp_path / "model.pth"
+    make(path)
+    with pytest.raises(EncoderError, match=message):
+        resolve_encoder(f"timm:test_vit@{path}")
+
+
+def test_py_encoder_uses_its_declared_config_and_weights(tmp_path):
+    encoder = resolve_encoder("py:encoders_for_tests:small_linear")
+    assert encoder.preprocess.input_shape == (1, 4, 4) and encoder.preprocess.mean == (0.5,)
+    state = {k: torch.ones_like(v) for k, v in encoder.module.state_dict().items()}
+    save_file(state, str(tmp_path / "ones.safetensors"))
+    loaded = resolve_encoder(f"py:encoders_for_tests:small_linear@{tmp_path / 'ones.safetensors'}")
+    assert torch.equal(loaded.module.linear.weight, torch.ones(6, 16))
+    assert loaded.fingerprint != encoder.fingerprint
+
+
+@pytest.mark.parametrize(
+    "ref, message",
+    [
+        ("tim:resnet18", r"unknown encoder scheme 'tim'.*use one of: identity:, noise:, timm:, random:, py:"),
+        ("resnet18", r"unknown encoder scheme 'resnet18'"),
+        ("random:resnet_18", r"unknown timm architecture 'resnet_18'.*Did you mean"),
+        ("identity:3x4", r"bad input shape '3x4'.*CxHxW"),
+        ("random:test_vit@x", r"bad seed 'x'"),
+        ("random:test_vit#logits", r"unknown layer 'logits'"),
+        ("timm:test_vit", r"pretrained weights for 'test_vit' are not in the local cache.*timm:test_vit@"),
+        ("py:encoders_for_tests", r"write py:MODULE:CALLABLE"),
+        ("py:no_such_module:f", r"cannot import 'no_such_module:f'"),
+        ("py:encoders_for_tests:not_a_module", r"returned str, not a torch.nn.Module"),
+        ("py:encoders_for_tests:wrong_rank", r"returned shape \(2, 3, 224, 224\).*must return \(batch, features\)"),
+    ],
+)
+def test_bad_references_give_one_line_with_the_fix(ref, message):
+    with pytest.raises((EncoderError, DataError), match=message) as info:
+        resolve_encoder(ref)
+    assert "\n" not in str(info.value)
+
+
+def test_input_shape_mismatch_is_reported():
+    with pytest.raises(EncoderError, match=r"fails on input shape \(1, 160, 160\).*native input shape"):
+        resolve_encoder("random:test_vit", input_shape=(1, 160, 160))
+
+
+def test_py_references_need_permission():
+    with pytest.raises(EncoderError, match="--allow-py"):
+        resolve_encoder("py:encoders_for_tests:constant", allow_py=False)
+
+
+def test_model_list_file(tmp_path):
+    path = tmp_path / "models.txt"
+    path.write_text("# my models\nidentity:3x4x4\n\nrandom:test_vit@2  # seeded\n")
+    assert read_model_list(path) == ["identity:3x4x4", "random:test_vit@2"]
+    path.write_text("identity:3x4x4\nbogus\n")
+    with pytest.raises(EncoderError, match="unknown encoder scheme 'bogus'"):
+        read_model_list(path)
+
+
+def test_parse_reference_parts():
+    ref = parse_reference("timm:vit_base_patch16_224@/x/w.safetensors#features")
+    assert (ref.scheme, ref.target, ref.weights, ref.layer) == ("timm", "vit_base_patch16_224", "/x/w.safetensors", "features")

@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from synbench.generate import block_inputs
+from synbench.encoders import resolve_encoder
+from synbench.probe import evaluate_probe, fit_probe
+from synbench.score import THRESHOLD_GRID, reference_bound, reference_curve, score_table, synbench_score
+from synbench.spec import load_spec
+
+
+def _features(spec, encoder, scale_index, split):
+    parts = [block_inputs(spec, encoder.preprocess, scale_index, split, b) for b in range(spec.n_blocks(split))]
+    labels = np.concatenate([p[0] for p in parts])
+    features = np.concatenate([encoder.represent(p[1]).numpy() for p in parts])
+    return features, labels
+
+
+def run_in_memory(spec, model_ref):
+    encoder = resolve_encoder(model_ref)
+    results = []
+    for index, scale in enumerate(spec.scales):
+        probe = fit_probe(*_features(spec, encoder, index, "train"))
+        results.extend(evaluate_probe(probe, *_features(spec, encoder, index, "test"), scale, spec.eps))
+    return results, score_table(results, spec.scales, spec.thresholds)
+
+
+@pytest.mark.parametrize("scale", [0.3, 1.0, 2.5])
+def test_reference_bound_matches_monte_carlo(rng, scale):
+    d, n = 16, 400_000
+    mu = np.full(d, scale / np.sqrt(d))
+    labels = rng.random(n) < 0.5
+    # project onto mu directly: mu^T (x - 0.5) = sgn(y) ||mu||^2 + ||mu|| N(0, 1)
+    signed = np.where(labels, 1.0, -1.0)
+    projection = signed * scale**2 + scale * rng.normal(size=n)
+    correct = (projection > 0) == labels
+    simulated = (np.abs(projection[correct]) / scale**2).mean()
+    assert correct.mean() == pytest.approx(norm.cdf(scale), abs=3e-3)
+    assert simulated == pytest.approx(float(reference_bound(norm.cdf(scale))), rel=5e-3)
+    assert mu @ mu == pytest.approx(scale**2)
+
+
+def test_reference_over_reference_is_one():
+    spec = load_spec("paper")
+    reference = reference_curve(spec.scales)
+    assert reference.shape == THRESHOLD_GRID.shape and reference[0] > reference[-1] == 0
+    for t in spec.thresholds:
+        assert synbench_score(reference, reference, t) == pytest.approx(1.0)
+
+
+def test_identity_on_quick_spec_scores_near_one():
+    spec = load_spec("quick", eps=(0.0,))
+    results, table = run_in_memory(spec, "identity:3x4x4")
+    accuracy = np.array([r.accuracy for r in results])
+    expected = norm.cdf(np.array(spec.scales))
+    # binomial sampling error at n = 1024 plus the plug-in estimate's small loss at d = 48
+    assert np.all(np.abs(accuracy - expected) < 4 * np.sqrt(expected * (1 - expected) / 1024) + 0.02)
+    score = next(row["score"] for row in table if row["threshold"] == 0.6)
+    assert 0.95 <= score <= 1.02
+
+
+@pytest.mark.parametrize("model_ref", ["noise:3x4x4", "py:encoders_for_tests:constant"])
+def test_encoders_that_ignore_the_input_score_near_zero(model_ref):
+    spec = load_spec("quick", eps=(0.0, 0.2), scales=(0.5, 1.5, 2.5, 3.5, 4.5))
+    results, table = run_in_memory(spec, model_ref)
+    assert all(abs(r.accuracy - 0.5) < 0.07 for r in results)
+    assert all(row["score"] < 0.05 for row in table)
+
+
+def test_best_eps_is_marked_once_per_threshold():
+    spec = load_spec("quick", eps=(0.0, 0.2, 0.4), scales=(0.5, 1.5, 3.0))
+    _, table = run_in_memory(spec, "identity:1x4x4")
+    for t in spec.thresholds:
+        rows = [r for r in table if r["threshold"] == t]
+        best = [r for r in rows if r["best_eps"]]
+        assert len(best) == 1 and best[0]["score"] == max(r["score"] for r in rows)
+
+
+def test_more_samples_shrink_the_spread_across_seeds():
+    def spread(n):
+        scores = []
+        for seed in range(5):
+            spec = load_spec("quick", eps=(0.0,), n_train=n, n_test=n, seed=seed, thresholds=(0.6,))
+            scores.append(run_in_memory(spec, "identity:1x4x4")[1][0]["score"])
+        return np.std(scores)
+
+    assert spread(1024) < spread(64)

@@ -1,0 +1,100 @@
+import subprocess
+import sys
+
+import pytest
+
+from synbench.errors import SpecError
+from synbench.spec import PRESETS, BenchmarkSpec, load_spec
+
+
+def test_presets_match_the_method():
+    paper, quick = PRESETS["paper"], PRESETS["quick"]
+    assert len(paper.scales) == 49 and paper.scales[0] == 0.1 and paper.scales[-1] == 4.9
+    assert (paper.n_train, paper.n_test) == (2048, 2048)
+    assert paper.eps == (0.0, 0.1, 0.2, 0.3, 0.4, 0.5) and paper.thresholds == (0.6, 0.7, 0.8, 0.9)
+    assert len(quick.scales) == 25 and quick.scales[1] == 0.3 and (quick.n_train, quick.n_test) == (1024, 1024)
+    assert quick.eps == paper.eps
+
+
+def test_spec_hash_is_stable_across_processes():
+    code = "from synbench.spec import load_spec; s = load_spec('quick'); print(s.spec_hash, s.data_hash)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    spec = load_spec("quick")
+    assert out == [spec.spec_hash, spec.data_hash]
+
+
+@pytest.mark.parametrize(
+    "change, data_changes",
+    [
+        ({"scales": (0.1, 0.2)}, True),
+        ({"n_train": 512}, True),
+        ({"n_test": 512}, True),
+        ({"class_prior": 0.4}, True),
+        ({"seed": 1}, True),
+        ({"block_size": 128}, True),
+        ({"input_shape": (3, 32, 32)}, True),
+        ({"eps": (0.0,)}, False),
+        ({"thresholds": (0.6,)}, False),
+    ],
+)
+def test_every_result_field_changes_the_hash(change, data_changes):
+    base = load_spec("quick")
+    changed = BenchmarkSpec.from_dict({**base.to_dict(), **change})
+    assert changed.spec_hash != base.spec_hash
+    assert (changed.data_hash != base.data_hash) is data_changes
+
+
+def test_name_and_eps_order_do_not_change_the_hash():
+    base = load_spec("quick")
+    renamed = BenchmarkSpec.from_dict({**base.to_dict(), "name": "other", "eps": list(reversed(base.eps))})
+    assert renamed.spec_hash == base.spec_hash
+
+
+def test_spec_file_overrides_its_base(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('base = "paper"\nn_train = 256\neps = [0, 0.3]\n')
+    spec = load_spec(path)
+    assert spec.name == "mine" and spec.n_train == 256 and spec.n_test == 2048 and spec.eps == (0.0, 0.3)
+    yaml_path = tmp_path / "mine.yaml"
+    yaml_path.write_text("scales: [0.5, 1.0]\nseed: 3\n")
+    assert load_spec(yaml_path).scales == (0.5, 1.0)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"eps": (1.0,)}, r"eps must lie in \[0, 1\).*--eps"),
+        ({"eps": (-0.1,)}, r"eps must lie in \[0, 1\)"),
+        ({"n_train": 4}, r"n_train must be an integer >= 8"),
+        ({"scales": ()}, r"scales must be a non-empty list"),
+        ({"scales": (0.0, 1.0)}, r"positive numbers"),
+        ({"thresholds": (0.4,)}, r"thresholds must lie in \[0.5, 1\]"),
+        ({"input_shape": (3, 32)}, r"three positive integers"),
+    ],
+)
+def test_validation_names_the_fault_and_fix(overrides, message):
+    with pytest.raises(SpecError, match=message):
+        load_spec("quick", **overrides)
+
+
+@pytest.mark.parametrize(
+    "text, suffix, message",
+    [
+        ("n_trian = 3\n", ".toml", r"unknown spec field\(s\) \['n_trian'\] in .*; valid fields are"),
+        ("n_train = [\n", ".toml", r"is not valid toml"),
+        ("- 1\n- 2\n", ".yaml", r"must hold a mapping"),
+        ('base = "huge"\n', ".toml", r"base 'huge' is not a preset"),
+    ],
+)
+def test_bad_spec_files(tmp_path, text, suffix, message):
+    path = tmp_path / f"spec{suffix}"
+    path.write_text(text)
+    with pytest.raises(SpecError, match=message):
+        load_spec(path)
+
+
+def test_missing_and_unknown_spec(tmp_path):
+    with pytest.raises(SpecError, match="cannot read spec file.*check the path"):
+        load_spec(tmp_path / "absent.toml")
+    with pytest.raises(SpecError, match=r"unknown spec 'fast'; use a preset \(paper, quick, demo\)"):
+        load_spec("fast")
