@@ -1,0 +1,97 @@
+import json
+import multiprocessing
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from synbench.leaderboard import build_rows, format_board, publish, read_board, write_snapshot
+from synbench.spec import BenchmarkSpec
+
+
+def _rows(model: str, spec: BenchmarkSpec, score: float) -> pd.DataFrame:
+    scores = [{"eps": e, "threshold": t, "score": score - e, "best_eps": e == 0} for e in spec.eps for t in spec.thresholds]
+    provenance = {"model": model, "model_fingerprint": f"fp-{model}", "device": "cpu:x86_64", "dtype": "fp32"}
+    return build_rows(scores, provenance, spec)
+
+
+def _publish_one(args: tuple[str, str, float]) -> bool:
+    root, model, score = args
+    spec = BenchmarkSpec(name="tiny", scales=(1.0,), n_train=8, n_test=8, eps=(0.0, 0.2), thresholds=(0.6, 0.7))
+    return publish(Path(root), _rows(model, spec, score), f"fp-{model}", spec)[1]
+
+
+def test_rows_carry_provenance(tiny_spec):
+    rows = _rows("m", tiny_spec, 0.9)
+    for column in ("model", "model_fingerprint", "spec_name", "spec_hash", "eps", "threshold", "score", "best_eps",
+                   "synbench_version", "torch_version", "timm_version", "device", "dtype", "created_at", "code_version"):
+        assert column in rows.columns
+    assert len(rows) == 2 * 4 and (rows["spec_hash"] == tiny_spec.spec_hash).all()
+
+
+def test_republishing_adds_no_row(root, tiny_spec):
+    path, written = publish(root, _rows("m", tiny_spec, 0.9), "fp-m", tiny_spec)
+    before = path.stat().st_mtime_ns
+    assert written and not publish(root, _rows("m", tiny_spec, 0.9), "fp-m", tiny_spec)[1]
+    assert path.stat().st_mtime_ns == before and len(read_board(root)) == 8
+
+
+def test_eight_concurrent_publishers_lose_and_duplicate_nothing(root):
+    jobs = [(str(root), f"model{i % 6}", 0.5 + i / 100) for i in range(8)]  # two keys published twice
+    with multiprocessing.get_context("spawn").Pool(8) as pool:
+        written = pool.map(_publish_one, jobs)
+    parts = sorted((root / "leaderboard" / "parts").glob("*.parquet"))
+    assert len(parts) == 6 and sum(written) >= 6
+    assert all(pq.read_table(p).num_rows == 4 for p in parts)
+    board = read_board(root)
+    assert len(board) == 6 * 4 and not board.duplicated(["model_fingerprint", "eps", "threshold"]).any()
+    assert not list((root / "leaderboard" / "parts").glob(".*"))
+    snapshot = pd.read_parquet(write_snapshot(root))
+    assert len(snapshot) == 24 and set(snapshot["rank"]) == set(range(1, 7))
+
+
+def test_readers_union_schemas_and_skip_damaged_parts(root, tiny_spec, capsys):
+    publish(root, _rows("a", tiny_spec, 0.9), "fp-a", tiny_spec)
+    newer = _rows("b", tiny_spec, 0.8).assign(extra_column="new")
+    publish(root, newer, "fp-b", tiny_spec)
+    (root / "leaderboard" / "parts" / "broken.parquet").write_bytes(b"PAR1 not really")
+    board = read_board(root)
+    assert len(board) == 16 and board["extra_column"].isna().sum() == 8
+    assert "skipped unreadable leaderboard part" in capsys.readouterr().err
+
+
+def test_snapshots_record_rank_changes(root, tiny_spec):
+    publish(root, _rows("a", tiny_spec, 0.9), "fp-a", tiny_spec)
+    publish(root, _rows("b", tiny_spec, 0.8), "fp-b", tiny_spec)
+    write_snapshot(root)
+    other = BenchmarkSpec.from_dict({**tiny_spec.to_dict(), "name": "tiny"})
+    publish(root, _rows("c", other, 0.95).assign(model_fingerprint="fp-c"), "fp-c", other)
+    latest = pd.read_parquet(write_snapshot(root))
+    b_row = latest[(latest["model"] == "b") & (latest["eps"] == 0) & (latest["threshold"] == 0.6)].iloc[0]
+    assert b_row["rank"] == 3 and b_row["rank_change"] == -1
+    c_row = latest[(latest["model"] == "c") & (latest["eps"] == 0) & (latest["threshold"] == 0.6)].iloc[0]
+    assert c_row["rank"] == 1 and pd.isna(c_row["rank_change"])
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "table", "html"])
+def test_formats(root, tiny_spec, fmt):
+    publish(root, _rows("a", tiny_spec, 0.9), "fp-a", tiny_spec)
+    text = format_board(read_board(root, eps=[0.0], threshold=[0.6]), fmt)
+    if fmt == "json":
+        records = json.loads(text)
+        assert len(records) == 1 and {"model", "eps", "threshold", "score", "spec_hash", "model_fingerprint"} <= set(records[0])
+        assert records[0]["score"] == pytest.approx(0.9)
+    elif fmt == "csv":
+        assert text.splitlines()[0].startswith("model,") and len(text.splitlines()) == 2
+    elif fmt == "table":
+        assert "0.9000 (eps 0)" in text and "t=0.6" in text
+    else:
+        assert text.startswith("<!doctype html>") and "http://" not in text and "https://" not in text
+
+
+def test_arrow_table_roundtrip_keeps_types(root, tiny_spec):
+    path, _ = publish(root, _rows("a", tiny_spec, 0.9), "fp-a", tiny_spec)
+    schema = pq.read_schema(path)
+    assert schema.field("score").type == pa.float64() and schema.field("best_eps").type == pa.bool_()
