@@ -27,10 +27,12 @@ def _floats(text: str) -> tuple[float, ...]:
 def _prepare(args: argparse.Namespace, refs: list[str], allow_py: bool):
     """Validate everything cheap before any file is written, then set up Prefect."""
     from .encoders import resolve_encoder
+    from .extract import resolve_device
     from .spec import load_spec
     from .store import open_root
 
     spec = load_spec(args.spec, eps=args.eps)
+    resolve_device(args.device)
     for ref in refs:  # unknown models, missing or unsafe weights, bad shapes: fail now
         resolve_encoder(ref, spec.input_shape, allow_py=allow_py)
     root = open_root(args.root)
@@ -91,10 +93,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _batch(args: argparse.Namespace, refs: list[str], models_file: str | None) -> tuple[list[dict], object, Path]:
     from .encoders import parse_reference, read_model_list
+    from .extract import resolve_device
     from .spec import load_spec
     from .store import open_root
 
     spec = load_spec(args.spec, eps=args.eps)
+    resolve_device(args.device)
     listed = refs + (read_model_list(Path(models_file)) if models_file else [])
     for ref in listed:
         parse_reference(ref)

@@ -1,0 +1,87 @@
+"""The CLI as a user drives it: subprocesses, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+
+
+def synbench(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(TESTS), "PREFECT_HOME": "", "PREFECT_RESULTS_LOCAL_STORAGE_PATH": ""}
+    env = {k: v for k, v in env.items() if v}
+    return subprocess.run([sys.executable, "-m", "synbench.cli", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+@pytest.mark.flow
+def test_run_leaderboard_audit_end_to_end(tmp_path):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text("scales: [0.5, 1.5, 2.5, 3.5]\nn_train: 256\nn_test: 256\nblock_size: 64\n")
+    root = tmp_path / "root"
+    run = synbench("run", "identity:3x4x4", "--spec", str(spec), "--eps", "0,0.2", "--root", str(root))
+    assert run.returncode == 0, run.stderr
+    assert "identity:3x4x4" in run.stdout and "t=0.6" in run.stdout
+    board = synbench("leaderboard", "--root", str(root), "--format", "json")
+    records = json.loads(board.stdout)
+    assert len(records) == 2 * 4
+    assert {"model", "eps", "threshold", "score", "spec_hash", "model_fingerprint", "created_at"} <= set(records[0])
+    assert {r["eps"] for r in records} == {0.0, 0.2}
+    assert all(0.5 < r["score"] < 1.1 for r in records if r["threshold"] == 0.6)
+    audit = synbench("audit", "--root", str(root))
+    assert audit.returncode == 0 and "8 scores recomputed; 0 problem(s)" in audit.stdout
+    chunk = next(root.glob("features.zarr/*/*/features/s01_train/c/0/0"))
+    data = bytearray(chunk.read_bytes())
+    data[10] ^= 0xFF
+    chunk.write_bytes(bytes(data))
+    assert synbench("audit", "--root", str(root)).returncode == 1
+    assert synbench("audit", "--root", str(root), "--repair").returncode == 0
+    assert synbench("audit", "--root", str(root)).returncode == 0
+    html = synbench("leaderboard", "--root", str(root), "--format", "html")
+    page = Path(html.stdout.strip())
+    assert page.is_file() and "<table" in page.read_text() and list(page.parent.glob("*.png"))
+
+
+@pytest.mark.parametrize("command", ["run", "batch", "leaderboard", "audit", "demo"])
+def test_every_command_has_help(command):
+    result = synbench(command, "--help")
+    assert result.returncode == 0 and "--root" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "tim:resnet18"], "unknown encoder scheme 'tim'"),
+        (["run", "random:resnet_18"], "unknown timm architecture"),
+        (["run", "timm:test_vit@/no/such/file.safetensors"], "does not exist"),
+        (["run", "identity:3x4x4", "--eps", "0,1"], "eps must lie in [0, 1)"),
+        (["run", "identity:3x4x4", "--eps", "-0.1"], "eps must lie in [0, 1)"),
+        (["run", "identity:3x4x4", "--spec", "nope.toml"], "cannot read spec file"),
+        (["run", "random:test_vit", "--spec", "SPEC_1CH"], "fails on input shape"),
+        (["run", "py:encoders_for_tests:wrong_rank"], "must return (batch, features)"),
+        (["leaderboard", "--root", "ROOT_MISSING"], "not a SynBench root"),
+        (["run", "identity:3x4x4", "--root", "ROOT_FOREIGN"], "not SynBench's"),
+        (["run", "identity:3x4x4", "--device", "tpu"], "unknown device 'tpu'"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(tmp_path, args, message):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    spec_1ch = tmp_path / "one_channel.toml"
+    spec_1ch.write_text("input_shape = [1, 160, 160]\n")
+    replace = {"ROOT_MISSING": str(tmp_path / "missing"), "ROOT_FOREIGN": str(foreign), "SPEC_1CH": str(spec_1ch)}
+    args = [replace.get(a, a) for a in args]
+    if "--root" not in args:
+        args += ["--root", str(tmp_path / "fresh")]
+    result = synbench(*args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "fresh").exists()  # nothing half-written
+    assert sorted(os.listdir(foreign)) == ["notes.txt"]

@@ -1,0 +1,84 @@
+"""Flow-level tests: few, sharing one Prefect test harness (it costs ~10 s to start)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.flow
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory):
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    results = tmp_path_factory.mktemp("prefect-results")
+    with prefect_test_harness(), temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: results}):
+        yield
+
+
+@pytest.fixture
+def spec_file(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text("scales = [0.5, 1.5, 2.5]\nn_train = 64\nn_test = 64\nblock_size = 32\neps = [0, 0.2]\n")
+    return str(path)
+
+
+def _files(root):
+    return {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*") if p.is_file() and ".prefect" not in p.parts}
+
+
+def test_benchmark_twice_recomputes_nothing(harness, tmp_path, spec_file):
+    from flows.benchmark import benchmark
+    from synbench.leaderboard import read_board
+
+    root = tmp_path / "root"
+    first = benchmark("identity:3x4x4", spec=spec_file, root=str(root), device="cpu")
+    assert first["written_chunks"] == 12 and first["status"] == "ok"
+    before = _files(root)
+    second = benchmark("identity:3x4x4", spec=spec_file, root=str(root), device="cpu")
+    assert second["written_chunks"] == 0
+    assert _files(root) == before  # no chunk, table or part rewritten
+    board = read_board(root)
+    assert len(board) == 2 * 4 and not board.duplicated(["model_fingerprint", "eps", "threshold"]).any()
+    # a changed input (eps) reuses the features and publishes new rows
+    third = benchmark("identity:3x4x4", spec=spec_file, eps=[0.0, 0.4], root=str(root), device="cpu")
+    assert third["written_chunks"] == 0 and len(read_board(root)) == 16
+
+
+def test_batch_reports_failures_and_retries_transient_faults(harness, tmp_path, spec_file, monkeypatch):
+    import synbench.probe as probe_module
+    from flows.benchmark import benchmark_batch
+
+    calls = {"n": 0}
+    real_probe_group = probe_module.probe_group
+
+    def flaky(group, spec):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError("transient I/O fault")
+        return real_probe_group(group, spec)
+
+    monkeypatch.setattr(probe_module, "probe_group", flaky)
+    outcomes = benchmark_batch(
+        model_refs=["identity:3x4x4", "random:no_such_arch", "noise:3x4x4"], spec=spec_file, root=str(tmp_path / "r"), device="cpu"
+    )
+    status = {o["model"]: o["status"] for o in outcomes}
+    assert status == {"identity:3x4x4": "ok", "random:no_such_arch": "failed", "noise:3x4x4": "ok"}
+    assert "unknown timm architecture" in outcomes[1]["error"] and calls["n"] == 3  # one retry, then two models
+    assert len(list((tmp_path / "r" / "leaderboard" / "snapshots").glob("*.parquet"))) == 1
+
+
+def test_user_errors_are_not_retried(harness):
+    from flows.tasks import fingerprint_task, probe_task
+
+    assert probe_task.retries == 3 and fingerprint_task.retries == 0
+    from prefect.states import Failed
+
+    from flows.tasks import _retry_unless_user_error
+    from synbench.errors import EncoderError
+
+    user_state = Failed(data=EncoderError("bad model"))
+    transient_state = Failed(data=OSError("disk hiccup"))
+    assert _retry_unless_user_error(None, None, user_state) is False
+    assert _retry_unless_user_error(None, None, transient_state) is True
