@@ -30,7 +30,9 @@ def _publish_artifacts(root: Path, spec: BenchmarkSpec, outcomes: list[dict]) ->
     board = read_board(root, spec=spec.spec_hash)
     if not board.empty:
         table = summary_table(board)
-        create_table_artifact(table.to_dict(orient="records"), key="synbench-leaderboard", description="SynBench-Score by model")
+        create_table_artifact(
+            table.to_dict(orient="records"), key="synbench-leaderboard", description="SynBench-Score by model"
+        )
     lines = [f"# SynBench run: spec `{spec.name}` ({spec.spec_hash})", ""]
     lines += [f"- `{o['model']}`: {o['status']}" + (f" ({o['error']})" if "error" in o else "") for o in outcomes]
     create_markdown_artifact("\n".join(lines), key="synbench-summary", description="What this run did")
@@ -38,8 +40,13 @@ def _publish_artifacts(root: Path, spec: BenchmarkSpec, outcomes: list[dict]) ->
 
 @flow(name="synbench-benchmark")
 def benchmark(
-    model_ref: str, spec: str = "quick", eps: list[float] | None = None, root: str = "data",
-    device: str = "auto", dtype: str = "fp32", allow_py: bool = True,
+    model_ref: str,
+    spec: str = "quick",
+    eps: list[float] | None = None,
+    root: str = "data",
+    device: str = "auto",
+    dtype: str = "fp32",
+    allow_py: bool = True,
 ) -> dict:
     """All five stages for one model reference."""
     spec_obj = load_spec(spec, eps=tuple(eps) if eps else None)
@@ -51,8 +58,13 @@ def benchmark(
 
 @flow(name="synbench-benchmark-batch")
 def benchmark_batch(
-    model_refs: list[str] | None = None, models_file: str | None = None, spec: str = "quick",
-    eps: list[float] | None = None, root: str = "data", device: str = "auto", dtype: str = "fp32",
+    model_refs: list[str] | None = None,
+    models_file: str | None = None,
+    spec: str = "quick",
+    eps: list[float] | None = None,
+    root: str = "data",
+    device: str = "auto",
+    dtype: str = "fp32",
     allow_py: bool = False,
 ) -> list[dict]:
     """Many models; one failure is reported and does not stop the others; finished work is reused."""

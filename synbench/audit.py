@@ -51,8 +51,13 @@ class AuditReport:
 
     def to_dict(self) -> dict:
         return {
-            "ok": self.ok, "problems": self.problems, "repaired": self.repaired, "groups": self.groups,
-            "chunks": self.chunks, "parquet_files": self.parquet_files, "scores_checked": self.scores_checked,
+            "ok": self.ok,
+            "problems": self.problems,
+            "repaired": self.repaired,
+            "groups": self.groups,
+            "chunks": self.chunks,
+            "parquet_files": self.parquet_files,
+            "scores_checked": self.scores_checked,
         }
 
 
@@ -105,15 +110,21 @@ def _check_group(group: zarr.Group, spec: BenchmarkSpec, report: AuditReport, co
     return bad_files
 
 
-def _repair_group(root: Path, group: zarr.Group, spec: BenchmarkSpec, bad_files: list[Path], report: AuditReport, allow_py: bool) -> None:
+def _repair_group(
+    root: Path, group: zarr.Group, spec: BenchmarkSpec, bad_files: list[Path], report: AuditReport, allow_py: bool
+) -> None:
     attrs = dict(group.attrs)
     device = "cuda" if str(attrs.get("device", "")).startswith("cuda") else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        report.problems.append(f"{group.store_path}: made on CUDA; repair it on a CUDA machine to regenerate the same inputs")
+        report.problems.append(
+            f"{group.store_path}: made on CUDA; repair it on a CUDA machine to regenerate the same inputs"
+        )
         return
     encoder = resolve_encoder(attrs["model"], spec.input_shape, allow_py=allow_py)
     if encoder.fingerprint != attrs["model_fingerprint"]:
-        report.problems.append(f"{group.store_path}: model {attrs['model']!r} now has another fingerprint; cannot repair")
+        report.problems.append(
+            f"{group.store_path}: model {attrs['model']!r} now has another fingerprint; cannot repair"
+        )
         return
     quarantine = root / "quarantine" / utc_now().replace(":", "")
     for file in bad_files:
@@ -123,7 +134,9 @@ def _repair_group(root: Path, group: zarr.Group, spec: BenchmarkSpec, bad_files:
             shutil.move(file, target)
     group.attrs.update({"complete": False})
     result = extract_features(encoder, spec, root, device=device, dtype=str(attrs.get("dtype", "fp32")))
-    report.repaired.append(f"{group.store_path}: regenerated {result.written_chunks} chunk(s); damaged files kept in {quarantine}")
+    report.repaired.append(
+        f"{group.store_path}: regenerated {result.written_chunks} chunk(s); damaged files kept in {quarantine}"
+    )
 
 
 def _check_parquet(root: Path, report: AuditReport) -> None:
@@ -142,16 +155,23 @@ def _check_scores(
     board = read_board(root, warn=False)
     if board.empty:
         return
-    for (fingerprint, spec_hash), rows in board.groupby(["model_fingerprint", "spec_hash"]):
-        found = groups.get((fingerprint, rows["data_hash"].iloc[0]))
-        if (fingerprint, rows["data_hash"].iloc[0]) in damaged:
+    for (fingerprint, _), rows in board.groupby(["model_fingerprint", "spec_hash"]):
+        key = (fingerprint, rows["data_hash"].iloc[0])
+        found = groups.get(key)
+        if key in damaged:
             continue  # already reported with its chunks
         if found is None:
-            report.problems.append(f"published scores of {rows['model'].iloc[0]!r} ({fingerprint}) have no stored features")
+            report.problems.append(
+                f"published scores of {rows['model'].iloc[0]!r} ({fingerprint}) have no stored features"
+            )
             continue
         group, data_spec = found
         spec = BenchmarkSpec.from_dict(
-            {**data_spec.to_dict(), "eps": sorted(rows["eps"].unique()), "thresholds": sorted(rows["threshold"].unique())}
+            {
+                **data_spec.to_dict(),
+                "eps": sorted(rows["eps"].unique()),
+                "thresholds": sorted(rows["threshold"].unique()),
+            }
         )
         try:
             recomputed = pd.DataFrame(score_table(probe_group(group, spec), spec.scales, spec.thresholds))

@@ -59,7 +59,13 @@ def _progress(enabled: bool):
         return nullcontext()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    )
     state: dict = {}
 
     def hook(model: str, done: int, total: int) -> None:
@@ -84,9 +90,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     _quiet_prefect(args.verbose)
     start = time.monotonic()
     with _progress(True):
-        outcome = benchmark(args.model_ref, spec=args.spec, eps=list(spec.eps), root=str(root), device=args.device, dtype=args.dtype)
-    print(f"{args.model_ref}: fingerprint {outcome['fingerprint']}, {outcome['written_chunks']} chunks written, "
-          f"{outcome['skipped_chunks']} reused, {time.monotonic() - start:.1f} s")
+        outcome = benchmark(
+            args.model_ref, spec=args.spec, eps=list(spec.eps), root=str(root), device=args.device, dtype=args.dtype
+        )
+    print(
+        f"{args.model_ref}: fingerprint {outcome['fingerprint']}, {outcome['written_chunks']} chunks written, "
+        f"{outcome['skipped_chunks']} reused, {time.monotonic() - start:.1f} s"
+    )
     _print_board(root, spec.spec_hash)
     return EXIT_OK
 
@@ -113,8 +123,13 @@ def _batch(args: argparse.Namespace, refs: list[str], models_file: str | None) -
     _quiet_prefect(args.verbose)
     with _progress(True):
         outcomes = benchmark_batch(
-            model_refs=listed, spec=args.spec, eps=list(spec.eps), root=str(root), device=args.device,
-            dtype=args.dtype, allow_py=True,
+            model_refs=listed,
+            spec=args.spec,
+            eps=list(spec.eps),
+            root=str(root),
+            device=args.device,
+            dtype=args.dtype,
+            allow_py=True,
         )
     return outcomes, spec, root
 
@@ -122,8 +137,15 @@ def _batch(args: argparse.Namespace, refs: list[str], models_file: str | None) -
 def _print_outcomes(outcomes: list[dict]) -> None:
     from tabulate import tabulate
 
-    table = [[o["model"], o["status"], o.get("written_chunks", ""), o.get("skipped_chunks", ""), o.get("error", "")] for o in outcomes]
-    print(tabulate(table, headers=["model", "status", "chunks written", "chunks reused", "error"], tablefmt="simple_outline"))
+    table = [
+        [o["model"], o["status"], o.get("written_chunks", ""), o.get("skipped_chunks", ""), o.get("error", "")]
+        for o in outcomes
+    ]
+    print(
+        tabulate(
+            table, headers=["model", "status", "chunks written", "chunks reused", "error"], tablefmt="simple_outline"
+        )
+    )
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -162,8 +184,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(f"repaired: {line}")
     for line in report.problems:
         print(f"PROBLEM: {line}")
-    print(f"audit: {report.groups} feature groups, {report.chunks} chunks, {report.parquet_files} Parquet files, "
-          f"{report.scores_checked} scores recomputed; {len(report.problems)} problem(s)")
+    print(
+        f"audit: {report.groups} feature groups, {report.chunks} chunks, {report.parquet_files} Parquet files, "
+        f"{report.scores_checked} scores recomputed; {len(report.problems)} problem(s)"
+    )
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
@@ -178,7 +202,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     checkpoint = root / "checkpoints" / "digits_cnn.safetensors"
     if not checkpoint.is_file():
         accuracy = train_digits_cnn(checkpoint)
-        print(f"trained the digits CNN in {time.monotonic() - start:.1f} s (held-out accuracy {accuracy:.3f}): {checkpoint}")
+        print(
+            f"trained the digits CNN in {time.monotonic() - start:.1f} s "
+            f"(held-out accuracy {accuracy:.3f}): {checkpoint}"
+        )
     args.spec, args.eps, args.allow_py, args.dtype = args.spec or "demo", None, True, "fp32"
     outcomes, spec, root = _batch(args, demo_models(checkpoint), None)
     _print_outcomes(outcomes)
@@ -190,7 +217,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="synbench", description="Score pretrained encoders on synthetic Gaussian tasks, without real data.")
+    parser = argparse.ArgumentParser(
+        prog="synbench", description="Score pretrained encoders on synthetic Gaussian tasks, without real data."
+    )
     parser.add_argument("--version", action="version", version=f"synbench {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -208,7 +237,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"], help="forward precision (bf16 autocast)")
 
     run = add("run", cmd_run, "benchmark one model: generate, extract, probe, curves, publish")
-    run.add_argument("model_ref", help="e.g. identity:3x4x4, random:test_convnext, timm:resnet18@w.safetensors, py:mod:fn")
+    run.add_argument(
+        "model_ref", help="e.g. identity:3x4x4, random:test_convnext, timm:resnet18@w.safetensors, py:mod:fn"
+    )
     add_work_options(run)
 
     batch = add("batch", cmd_batch, "benchmark many models; one failure does not stop the rest")
@@ -223,7 +254,9 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--format", default="table", choices=["table", "json", "csv", "html"])
 
     audit = add("audit", cmd_audit, "verify checksums, completeness, Parquet files and recompute scores")
-    audit.add_argument("--repair", action="store_true", help="regenerate damaged chunks (damaged files are kept in quarantine/)")
+    audit.add_argument(
+        "--repair", action="store_true", help="regenerate damaged chunks (damaged files are kept in quarantine/)"
+    )
     audit.add_argument("--allow-py", action="store_true", help="allow repair to run stored py: encoders")
 
     demo = add("demo", cmd_demo, "offline demo: 6 encoders, leaderboard, plots and an HTML page")
@@ -247,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if getattr(args, "verbose", False):
             raise
-        print(f"synbench: internal error: {type(exc).__name__}: {exc} (rerun with --verbose for details)", file=sys.stderr)
+        print(
+            f"synbench: internal error: {type(exc).__name__}: {exc} (rerun with --verbose for details)", file=sys.stderr
+        )
         return EXIT_FAILED
 
 

@@ -118,14 +118,18 @@ def parse_reference(text: str) -> EncoderRef:
         raise EncoderError(f"unknown layer {layer!r} in {text!r}; use one of: {', '.join(LAYERS)}.")
     target, _, weights = rest.partition("@")
     if not target:
-        raise EncoderError(f"model reference {text!r} names no model after {scheme!r}; e.g. {scheme}:{_EXAMPLES[scheme]}.")
+        raise EncoderError(
+            f"model reference {text!r} names no model after {scheme!r}; e.g. {scheme}:{_EXAMPLES[scheme]}."
+        )
     return EncoderRef(text=text, scheme=scheme, target=target, weights=weights or None, layer=layer)
 
 
 def _parse_shape(ref: EncoderRef) -> tuple[int, int, int]:
     parts = ref.target.lower().split("x")
     if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise EncoderError(f"bad input shape {ref.target!r} in {ref.text!r}; write it as CxHxW, e.g. {ref.scheme}:3x4x4.")
+        raise EncoderError(
+            f"bad input shape {ref.target!r} in {ref.text!r}; write it as CxHxW, e.g. {ref.scheme}:3x4x4."
+        )
     return tuple(int(p) for p in parts)  # type: ignore[return-value]
 
 
@@ -133,7 +137,9 @@ def _parse_seed(ref: EncoderRef) -> int:
     if ref.weights is None:
         return 0
     if not ref.weights.isdigit():
-        raise EncoderError(f"bad seed {ref.weights!r} in {ref.text!r}; use a non-negative integer, e.g. random:resnet18@1.")
+        raise EncoderError(
+            f"bad seed {ref.weights!r} in {ref.text!r}; use a non-negative integer, e.g. random:resnet18@1."
+        )
     return int(ref.weights)
 
 
@@ -156,18 +162,25 @@ def _load_state_dict(path_text: str, ref: EncoderRef) -> dict[str, torch.Tensor]
         try:
             return load_file(str(path))
         except Exception as exc:
-            raise EncoderError(f"cannot read safetensors file {str(path)!r}: {exc}; re-save it with safetensors.torch.save_file.") from None
+            raise EncoderError(
+                f"cannot read safetensors file {str(path)!r}: {exc}; re-save it with safetensors.torch.save_file."
+            ) from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "Unsupported global" not in str(exc):  # not a pickle of objects: not a checkpoint at all
-            raise EncoderError(f"cannot read checkpoint {str(path)!r}: it is not a torch or safetensors file; check the path.") from None
+            raise EncoderError(
+                f"cannot read checkpoint {str(path)!r}: it is not a torch or safetensors file; check the path."
+            ) from None
         raise EncoderError(
             f"checkpoint {str(path)!r} needs to unpickle code, which SynBench never runs; "
             "re-save only the tensors (torch.save(model.state_dict(), ...) or safetensors)."
         ) from None
     except Exception as exc:
-        raise EncoderError(f"cannot read checkpoint {str(path)!r}: {str(exc).splitlines()[0]}; save it with torch.save(model.state_dict(), path).") from None
+        raise EncoderError(
+            f"cannot read checkpoint {str(path)!r}: {str(exc).splitlines()[0]}; "
+            "save it with torch.save(model.state_dict(), path)."
+        ) from None
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -244,7 +257,9 @@ def _resolve_py(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
         raise EncoderError(f"cannot import {ref.target!r}: {exc}; check that the module is on PYTHONPATH.") from None
     module = factory()
     if not isinstance(module, nn.Module):
-        raise EncoderError(f"{ref.target!r} returned {type(module).__name__}, not a torch.nn.Module; return the encoder module.")
+        raise EncoderError(
+            f"{ref.target!r} returned {type(module).__name__}, not a torch.nn.Module; return the encoder module."
+        )
     if ref.weights is not None:
         _apply_weights(module, ref.weights, ref)
     return module, f"{module_name}:{attr}", {}
@@ -257,7 +272,13 @@ SCHEMES: dict[str, Callable[[EncoderRef], tuple[nn.Module, str, dict]]] = {
     "random": _resolve_random,
     "py": _resolve_py,
 }
-_EXAMPLES = {"identity": "3x4x4", "noise": "3x4x4", "timm": "resnet18", "random": "test_convnext", "py": "my_models:build"}
+_EXAMPLES = {
+    "identity": "3x4x4",
+    "noise": "3x4x4",
+    "timm": "resnet18",
+    "random": "test_convnext",
+    "py": "my_models:build",
+}
 
 
 def _resolve_preprocess(module: nn.Module, declared: dict, input_shape: tuple[int, int, int] | None) -> Preprocess:
@@ -275,9 +296,7 @@ def _resolve_preprocess(module: nn.Module, declared: dict, input_shape: tuple[in
     return Preprocess(tuple(config["input_size"]), mean, std, config.get("interpolation", "bicubic"))
 
 
-def resolve_encoder(
-    text: str, input_shape: tuple[int, int, int] | None = None, allow_py: bool = True
-) -> Encoder:
+def resolve_encoder(text: str, input_shape: tuple[int, int, int] | None = None, allow_py: bool = True) -> Encoder:
     """Turn a model reference into a ready ``Encoder`` (eval mode, on CPU, trial forward done).
 
     The last two resolutions are kept, so the stages of one run load a model once; a changed
@@ -323,7 +342,6 @@ def _resolve_cached(
         ) from None
     encoder.feature_dim = int(features.shape[1])
     return encoder
-
 
 
 def read_model_list(path: Path) -> list[str]:

@@ -165,8 +165,14 @@ def extract_features(
 def _extract_locked(encoder, spec, root, device, dtype, batch_size, progress, key, path, total) -> ExtractResult:
     sizes = {"train": spec.n_train, "test": spec.n_test}
     group = create_feature_group(
-        root, encoder.fingerprint, spec.data_hash, len(spec.scales), sizes, encoder.feature_dim,
-        spec.block_size, _provenance(encoder, spec, device, dtype),
+        root,
+        encoder.fingerprint,
+        spec.data_hash,
+        len(spec.scales),
+        sizes,
+        encoder.feature_dim,
+        spec.block_size,
+        _provenance(encoder, spec, device, dtype),
     )
     if group.attrs.get("complete"):  # another writer finished while we waited for the lock
         return ExtractResult(key, path, 0, total, str(group.attrs["device"]), str(group.attrs["dtype"]))

@@ -19,8 +19,17 @@ import torch
 from .spec import GENERATOR_VERSION, BenchmarkSpec
 from .store import atomic_write_json, safe_path
 
-__all__ = ["Preprocess", "SPLITS", "block_seed", "block_labels", "block_inputs", "label_digests", "make_recipe",
-           "recipe_path", "write_recipe"]
+__all__ = [
+    "Preprocess",
+    "SPLITS",
+    "block_seed",
+    "block_labels",
+    "block_inputs",
+    "label_digests",
+    "make_recipe",
+    "recipe_path",
+    "write_recipe",
+]
 
 SPLITS = ("train", "test")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

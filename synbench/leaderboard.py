@@ -112,12 +112,16 @@ def read_board(
         board = board[board["eps"].round(9).isin([round(e, 9) for e in eps])]
     if threshold:
         board = board[board["threshold"].round(9).isin([round(t, 9) for t in threshold])]
-    return board.sort_values(["spec_name", "threshold", "eps", "score"], ascending=[True, True, True, False]).reset_index(drop=True)
+    return board.sort_values(
+        ["spec_name", "threshold", "eps", "score"], ascending=[True, True, True, False]
+    ).reset_index(drop=True)
 
 
 def _rank(board: pd.DataFrame) -> pd.DataFrame:
     board = board.copy()
-    board["rank"] = board.groupby(["spec_hash", "eps", "threshold"])["score"].rank(ascending=False, method="min").astype(int)
+    board["rank"] = (
+        board.groupby(["spec_hash", "eps", "threshold"])["score"].rank(ascending=False, method="min").astype(int)
+    )
     return board
 
 

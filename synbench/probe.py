@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.linalg
 import zarr
 from scipy.optimize import brentq
 
@@ -15,8 +16,18 @@ from .errors import IncompleteError
 from .spec import SCORE_VERSION, BenchmarkSpec
 from .store import atomic_write_parquet, content_key, open_feature_group, read_split, safe_path
 
-__all__ = ["FittedProbe", "ProbeResult", "fit_probe", "robust_direction", "evaluate_probe", "EIGEN_FLOOR",
-           "probe_group", "probe_stored", "probe_table_path", "load_probe_table"]
+__all__ = [
+    "FittedProbe",
+    "ProbeResult",
+    "fit_probe",
+    "robust_direction",
+    "evaluate_probe",
+    "EIGEN_FLOOR",
+    "probe_group",
+    "probe_stored",
+    "probe_table_path",
+    "load_probe_table",
+]
 
 EIGEN_FLOOR = 1e-6  # eigenvalues at or below this are dropped (METHOD.md 3.3)
 
@@ -60,8 +71,13 @@ def fit_probe(features: np.ndarray, labels: np.ndarray) -> FittedProbe:
         raise ValueError("the train split holds a single class; use more samples per split")
     mean1, mean0 = h[y].mean(axis=0), h[~y].mean(axis=0)
     centred = h - np.where(y[:, None], mean1, mean0)
-    pooled_cov = centred.T @ centred / (len(h) - 2)
-    eigenvalues, eigenvectors = np.linalg.eigh(pooled_cov)
+    # syrk fills only the upper triangle of centred^T centred / (n - 2): half a matmul's work;
+    # centred.T is Fortran-ordered, so BLAS reads it without a copy
+    pooled_cov = scipy.linalg.blas.dsyrk(1.0 / (len(h) - 2), centred.T, trans=0, lower=0)
+    # divide-and-conquer LAPACK driver: about twice as fast as numpy's eigh at p = 768
+    eigenvalues, eigenvectors = scipy.linalg.eigh(
+        pooled_cov, lower=False, driver="evd", overwrite_a=True, check_finite=False
+    )
     keep = eigenvalues > EIGEN_FLOOR
     basis = eigenvectors[:, keep]
     return FittedProbe(
@@ -110,7 +126,7 @@ def evaluate_probe(
         labels: ndarray of shape (n_samples,), values in {0, 1}.
     """
     y = np.asarray(labels).astype(bool)
-    projected = (np.asarray(features, dtype=np.float64) - probe.centre) @ probe.basis
+    centred = np.asarray(features, dtype=np.float64) - probe.centre
     results = []
     for eps in eps_values:
         if probe.rank == 0:  # features carry no variance: every margin is zero
@@ -119,7 +135,8 @@ def evaluate_probe(
             continue
         z, nu = robust_direction(probe.half_mean_diff, probe.eigenvalues, eps)
         weights = (probe.half_mean_diff - z) / probe.eigenvalues
-        margins = projected @ weights
+        # margins in feature space: one (n, p) @ (p,) product instead of projecting onto the basis
+        margins = centred @ (probe.basis @ weights)
         correct = (margins > 0) == y
         norm = abs(float(probe.half_mean_diff @ weights))
         bound = float(np.abs(margins[correct]).mean() / norm) if correct.any() and norm > 0 else 0.0
@@ -158,6 +175,8 @@ def probe_stored(root: Path, fingerprint: str, spec: BenchmarkSpec) -> Path:
         return path
     group = open_feature_group(root, fingerprint, spec.data_hash)
     if group is None:
-        raise IncompleteError(f"no features stored for model {fingerprint} and data {spec.data_hash}; run the extraction first.")
+        raise IncompleteError(
+            f"no features stored for model {fingerprint} and data {spec.data_hash}; run the extraction first."
+        )
     atomic_write_parquet(path, results_frame(probe_group(group, spec)))
     return path

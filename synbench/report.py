@@ -27,10 +27,15 @@ def plot_model_curves(curves: pd.DataFrame, title: str, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
     first = curves[curves["eps"] == curves["eps"].min()]
     ax.plot(first["accuracy_threshold"], first["reference"], color="black", lw=2.5, label="reference (Bayes, raw data)")
-    colours = plt.cm.viridis_r([0.15 + 0.7 * i / max(1, curves["eps"].nunique() - 1) for i in range(curves["eps"].nunique())])
+    colours = plt.cm.viridis_r(
+        [0.15 + 0.7 * i / max(1, curves["eps"].nunique() - 1) for i in range(curves["eps"].nunique())]
+    )
     for colour, (eps, part) in zip(colours, curves.groupby("eps"), strict=True):
-        ax.plot(part["accuracy_threshold"], part["empirical"], color=colour, lw=1.5, label=f"representation, eps={eps:g}")
-    ax.set(xlabel="accuracy threshold a", ylabel="expected scaled bound E(a)", title=title, xlim=(0.6, 1.0))
+        ax.plot(
+            part["accuracy_threshold"], part["empirical"], color=colour, lw=1.5, label=f"representation, eps={eps:g}"
+        )
+    short = title if len(title) <= 60 else f"{title[:28]}...{title[-29:]}"
+    ax.set(xlabel="accuracy threshold a", ylabel="expected scaled bound E(a)", title=short, xlim=(0.6, 1.0))
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -56,7 +61,7 @@ def write_reports(root: Path, board: pd.DataFrame) -> tuple[list[Path], Path]:
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}
-th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}
 th{background:#f0f0f0;cursor:pointer;user-select:none}
 td:first-child,td:nth-child(2),th:first-child{text-align:left}
 tr.best td{background:#eef7ee}
@@ -86,14 +91,30 @@ def board_html(board: pd.DataFrame, images: dict[str, Path]) -> str:
     """A single HTML file with no network assets: summary, sortable rows, embedded plots."""
     from .leaderboard import summary_table
 
-    columns = ["model", "spec_name", "eps", "threshold", "score", "best_eps", "model_fingerprint", "spec_hash", "device", "dtype", "created_at"]
+    columns = [
+        "model",
+        "spec_name",
+        "eps",
+        "threshold",
+        "score",
+        "best_eps",
+        "model_fingerprint",
+        "spec_hash",
+        "device",
+        "dtype",
+        "created_at",
+    ]
     columns = [c for c in columns if c in board.columns]
     rows = []
     for _, row in board.iterrows():
         cells = "".join(f"<td>{html.escape(f'{row[c]:.4f}' if c == 'score' else str(row[c]))}</td>" for c in columns)
-        rows.append(f"<tr class=\"{'best' if row.get('best_eps') else ''}\">{cells}</tr>")
+        rows.append(f'<tr class="{"best" if row.get("best_eps") else ""}">{cells}</tr>')
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    summary = summary_table(board).to_html(index=False, classes="sortable", border=0) if not board.empty else "<p>No rows yet.</p>"
+    summary = (
+        summary_table(board).to_html(index=False, classes="sortable", border=0)
+        if not board.empty
+        else "<p>No rows yet.</p>"
+    )
     figures = "".join(
         f'<figure><img alt="{html.escape(name)}" width="520" src="data:image/png;base64,'
         f'{base64.b64encode(path.read_bytes()).decode()}"><figcaption>{html.escape(name)}</figcaption></figure>'
@@ -105,6 +126,6 @@ def board_html(board: pd.DataFrame, images: dict[str, Path]) -> str:
 <p class="note">SynBench-Score: area under the encoder's robustness-accuracy curve on synthetic Gaussian tasks,
 relative to the Bayes-optimal curve on the raw inputs (1.0 = no information lost). Click a column to sort.</p>
 <h2>Summary (best eps per threshold)</h2>{summary}
-<h2>Curves</h2><div class="plots">{figures or '<p>No plots.</p>'}</div>
-<h2>All rows</h2><table class="sortable"><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>
+<h2>Curves</h2><div class="plots">{figures or "<p>No plots.</p>"}</div>
+<h2>All rows</h2><table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>
 <script>{_SORT_SCRIPT}</script></body></html>"""

@@ -13,8 +13,17 @@ from .probe import ProbeResult, load_probe_table
 from .spec import BenchmarkSpec
 from .store import atomic_write_parquet, safe_path
 
-__all__ = ["THRESHOLD_GRID", "reference_bound", "reference_curve", "empirical_curve", "synbench_score", "score_table",
-           "curves_frame", "curves_stored", "scores_from_curves"]
+__all__ = [
+    "THRESHOLD_GRID",
+    "reference_bound",
+    "reference_curve",
+    "empirical_curve",
+    "synbench_score",
+    "score_table",
+    "curves_frame",
+    "curves_stored",
+    "scores_from_curves",
+]
 
 THRESHOLD_GRID = np.linspace(0.6, 1.0, 100)  # A in METHOD.md 4
 
@@ -46,7 +55,9 @@ def empirical_curve(results: Sequence[ProbeResult], grid: np.ndarray = THRESHOLD
     return _curve(accuracy, bound, grid)
 
 
-def synbench_score(curve: np.ndarray, reference: np.ndarray, threshold: float, grid: np.ndarray = THRESHOLD_GRID) -> float:
+def synbench_score(
+    curve: np.ndarray, reference: np.ndarray, threshold: float, grid: np.ndarray = THRESHOLD_GRID
+) -> float:
     """Ratio of the areas under ``curve`` and ``reference`` over grid points ``a >= threshold``."""
     # The grid's own rounding must not drop a point equal to the threshold (0.6, 1.0).
     above = grid >= threshold - 1e-12
@@ -75,7 +86,9 @@ def curves_frame(results: Sequence[ProbeResult], scales: Sequence[float]) -> pd.
     frames = []
     for eps in sorted({r.eps for r in results}):
         curve = empirical_curve([r for r in results if r.eps == eps])
-        frames.append(pd.DataFrame({"eps": eps, "accuracy_threshold": THRESHOLD_GRID, "empirical": curve, "reference": reference}))
+        frames.append(
+            pd.DataFrame({"eps": eps, "accuracy_threshold": THRESHOLD_GRID, "empirical": curve, "reference": reference})
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -92,7 +105,11 @@ def scores_from_curves(curves: pd.DataFrame, thresholds: Sequence[float]) -> lis
     rows = []
     for eps, part in curves.groupby("eps", sort=True):
         rows.extend(
-            {"eps": float(eps), "threshold": t, "score": synbench_score(part["empirical"].to_numpy(), part["reference"].to_numpy(), t)}
+            {
+                "eps": float(eps),
+                "threshold": t,
+                "score": synbench_score(part["empirical"].to_numpy(), part["reference"].to_numpy(), t),
+            }
             for t in thresholds
         )
     return _mark_best(rows, thresholds)

@@ -89,9 +89,7 @@ class BenchmarkSpec:
             raise SpecError(f"seed must be a non-negative integer; got {self.seed!r}.")
         if not isinstance(self.block_size, int) or self.block_size < 8:
             raise SpecError(f"block_size must be an integer >= 8; got {self.block_size!r}.")
-        if self.input_shape is not None and (
-            len(self.input_shape) != 3 or min(self.input_shape) < 1
-        ):
+        if self.input_shape is not None and (len(self.input_shape) != 3 or min(self.input_shape) < 1):
             raise SpecError(
                 f"input_shape must be three positive integers C, H, W; got {self.input_shape}. "
                 "Use e.g. input_shape = [3, 32, 32]."
@@ -108,9 +106,7 @@ class BenchmarkSpec:
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise SpecError(
-                f"unknown spec field(s) {unknown}; valid fields are: {', '.join(sorted(known))}."
-            )
+            raise SpecError(f"unknown spec field(s) {unknown}; valid fields are: {', '.join(sorted(known))}.")
         values = dict(data)
         for key in ("scales", "eps", "thresholds", "input_shape"):
             if key in values and values[key] is not None:
@@ -189,10 +185,7 @@ def load_spec(name_or_path: str | Path = "quick", **overrides: Any) -> Benchmark
     else:
         path = Path(text)
         if path.suffix not in (".toml", ".yaml", ".yml", ".json"):
-            raise SpecError(
-                f"unknown spec {text!r}; use a preset ({', '.join(PRESETS)}) "
-                "or a .toml/.yaml spec file."
-            )
+            raise SpecError(f"unknown spec {text!r}; use a preset ({', '.join(PRESETS)}) or a .toml/.yaml spec file.")
         file_data = _read_spec_file(path)
         base = file_data.pop("base", "quick")
         if base not in PRESETS:
@@ -202,8 +195,7 @@ def load_spec(name_or_path: str | Path = "quick", **overrides: Any) -> Benchmark
         unknown = sorted(set(file_data) - set(data))
         if unknown:
             raise SpecError(
-                f"unknown spec field(s) {unknown} in {text!r}; valid fields are: "
-                f"{', '.join(sorted(data))}."
+                f"unknown spec field(s) {unknown} in {text!r}; valid fields are: {', '.join(sorted(data))}."
             )
         data.update(file_data)
     data.update({k: v for k, v in overrides.items() if v is not None})

@@ -53,7 +53,17 @@ __all__ = [
 
 ROOT_MARKER = "synbench-root.json"
 FEATURES_DIR = "features.zarr"
-_OWN_ENTRIES = {ROOT_MARKER, "recipes", FEATURES_DIR, "probes", "curves", "leaderboard", "reports", ".prefect", ".gitignore"}
+_OWN_ENTRIES = {
+    ROOT_MARKER,
+    "recipes",
+    FEATURES_DIR,
+    "probes",
+    "curves",
+    "leaderboard",
+    "reports",
+    ".prefect",
+    ".gitignore",
+}
 
 
 def open_root(root: str | Path, create: bool = True) -> Path:
@@ -77,7 +87,9 @@ def open_root(root: str | Path, create: bool = True) -> Path:
         path.mkdir(parents=True, exist_ok=True)
         atomic_write_json(marker, {"synbench_root": 1})
     except OSError as exc:
-        raise StoreError(f"cannot write to root {str(path)!r}: {exc.strerror}; pass a writable folder with --root.") from None
+        raise StoreError(
+            f"cannot write to root {str(path)!r}: {exc.strerror}; pass a writable folder with --root."
+        ) from None
     return path
 
 
@@ -151,7 +163,9 @@ def writer_lock(path: Path, timeout_s: float = 3600.0) -> Iterator[None]:
                 path.unlink(missing_ok=True)
                 continue
             if time.monotonic() > deadline:
-                raise StoreError(f"{str(path)!r} is held by process {owner}; wait for it or remove the lock file.") from None
+                raise StoreError(
+                    f"{str(path)!r} is held by process {owner}; wait for it or remove the lock file."
+                ) from None
             time.sleep(0.2)
     try:
         yield
@@ -168,7 +182,14 @@ def array_name(scale_index: int, split: str) -> str:
 
 
 def create_feature_group(
-    root: Path, fingerprint: str, data_hash: str, n_scales: int, sizes: dict[str, int], feature_dim: int, block_size: int, attrs: dict
+    root: Path,
+    fingerprint: str,
+    data_hash: str,
+    n_scales: int,
+    sizes: dict[str, int],
+    feature_dim: int,
+    block_size: int,
+    attrs: dict,
 ) -> zarr.Group:
     """Create (or reopen) the group of one (model, spec data) pair with all its arrays."""
     path = feature_group_path(root, fingerprint, data_hash)
@@ -182,12 +203,20 @@ def create_feature_group(
             if f"features/{name}" in group:
                 continue
             group.create_array(
-                f"features/{name}", shape=(n, feature_dim), chunks=(block_size, feature_dim),
-                dtype="float32", compressors=compressors, fill_value=np.nan,
+                f"features/{name}",
+                shape=(n, feature_dim),
+                chunks=(block_size, feature_dim),
+                dtype="float32",
+                compressors=compressors,
+                fill_value=np.nan,
             )
             group.create_array(
-                f"labels/{name}", shape=(n,), chunks=(block_size,), dtype="uint8",
-                compressors=compressors, fill_value=255,
+                f"labels/{name}",
+                shape=(n,),
+                chunks=(block_size,),
+                dtype="uint8",
+                compressors=compressors,
+                fill_value=255,
             )
     return group
 
@@ -211,7 +240,9 @@ def read_split(group: zarr.Group, scale_index: int, split: str) -> tuple[np.ndar
     """Features (n, p) and labels (n,) of one task split, refusing incomplete arrays."""
     name = array_name(scale_index, split)
     if not group.attrs.get("complete"):
-        raise IncompleteError(f"feature group {group.path!r} has no completion marker; rerun the extraction to finish it.")
+        raise IncompleteError(
+            f"feature group {group.path!r} has no completion marker; rerun the extraction to finish it."
+        )
     features, labels = group[f"features/{name}"], group[f"labels/{name}"]
     for array in (features, labels):
         if array.nchunks_initialized != array.nchunks:

@@ -38,7 +38,9 @@ def test_one_flipped_byte_is_found_and_repaired_without_losing_it(root, tiny_spe
     damaged = chunk.read_bytes()
     report = audit_root(root)
     assert not report.ok
-    assert any("crc32c" in p and "features/s02_test" in p and "chunk 1" in p and str(chunk) in p for p in report.problems)
+    assert any(
+        "crc32c" in p and "features/s02_test" in p and "chunk 1" in p and str(chunk) in p for p in report.problems
+    )
     repaired = audit_root(root, repair=True)
     assert repaired.ok and len(repaired.repaired) == 1
     assert chunk.read_bytes() == original

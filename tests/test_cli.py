@@ -16,7 +16,9 @@ TESTS = Path(__file__).parent
 def synbench(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(TESTS), "PREFECT_HOME": "", "PREFECT_RESULTS_LOCAL_STORAGE_PATH": ""}
     env = {k: v for k, v in env.items() if v}
-    return subprocess.run([sys.executable, "-m", "synbench.cli", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "synbench.cli", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
+    )
 
 
 @pytest.mark.flow

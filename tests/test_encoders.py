@@ -113,4 +113,9 @@ def test_model_list_file(tmp_path):
 
 def test_parse_reference_parts():
     ref = parse_reference("timm:vit_base_patch16_224@/x/w.safetensors#features")
-    assert (ref.scheme, ref.target, ref.weights, ref.layer) == ("timm", "vit_base_patch16_224", "/x/w.safetensors", "features")
+    assert (ref.scheme, ref.target, ref.weights, ref.layer) == (
+        "timm",
+        "vit_base_patch16_224",
+        "/x/w.safetensors",
+        "features",
+    )

@@ -21,7 +21,8 @@ from synbench.store import open_feature_group, read_split
 def _digest_tree(path: Path) -> dict[str, str]:
     return {
         str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(path.rglob("*")) if p.is_file() and p.name != "zarr.json"
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and p.name != "zarr.json"
     }
 
 
@@ -31,13 +32,25 @@ def test_plain_zarr_reads_what_we_computed(tiny_spec, root):
     assert result.written_chunks == 4 * 2 * 2 and result.skipped_chunks == 0
     group = zarr.open_group(str(result.path), mode="r")  # plain zarr, no synbench
     assert group.attrs["complete"] is True
-    for key in ("spec", "spec_hash", "model", "model_fingerprint", "weights_digest", "torch_version", "timm_version", "device", "dtype"):
+    for key in (
+        "spec",
+        "spec_hash",
+        "model",
+        "model_fingerprint",
+        "weights_digest",
+        "torch_version",
+        "timm_version",
+        "device",
+        "dtype",
+    ):
         assert key in group.attrs
     assert group.attrs["model_fingerprint"] == encoder.fingerprint and group.attrs["spec"]["n_train"] == 64
     array = group["features/s02_test"]
     assert array.dtype == np.float32 and array.shape == (64, 6) and array.chunks == (32, 6)
     assert [type(c).__name__ for c in array.metadata.codecs][-1] == "Crc32cCodec"
-    expected = np.concatenate([encoder.represent(block_inputs(tiny_spec, encoder.preprocess, 2, "test", b)[1]).numpy() for b in range(2)])
+    expected = np.concatenate(
+        [encoder.represent(block_inputs(tiny_spec, encoder.preprocess, 2, "test", b)[1]).numpy() for b in range(2)]
+    )
     assert np.array_equal(array[:], expected)
     labels = np.concatenate([block_inputs(tiny_spec, encoder.preprocess, 2, "test", b)[0] for b in range(2)])
     assert np.array_equal(group["labels/s02_test"][:], labels)

@@ -25,7 +25,11 @@ def spec_file(tmp_path):
 
 
 def _files(root):
-    return {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*") if p.is_file() and ".prefect" not in p.parts}
+    return {
+        p: (p.stat().st_mtime_ns, p.stat().st_size)
+        for p in root.rglob("*")
+        if p.is_file() and ".prefect" not in p.parts
+    }
 
 
 def test_benchmark_twice_recomputes_nothing(harness, tmp_path, spec_file):
@@ -61,7 +65,10 @@ def test_batch_reports_failures_and_retries_transient_faults(harness, tmp_path, 
 
     monkeypatch.setattr(probe_module, "probe_group", flaky)
     outcomes = benchmark_batch(
-        model_refs=["identity:3x4x4", "random:no_such_arch", "noise:3x4x4"], spec=spec_file, root=str(tmp_path / "r"), device="cpu"
+        model_refs=["identity:3x4x4", "random:no_such_arch", "noise:3x4x4"],
+        spec=spec_file,
+        root=str(tmp_path / "r"),
+        device="cpu",
     )
     status = {o["model"]: o["status"] for o in outcomes}
     assert status == {"identity:3x4x4": "ok", "random:no_such_arch": "failed", "noise:3x4x4": "ok"}

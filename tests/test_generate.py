@@ -12,7 +12,9 @@ IMAGENET = Preprocess((3, 4, 4), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
 def test_block_regenerated_alone_and_out_of_order_is_bit_identical(tiny_spec):
-    in_order = [block_inputs(tiny_spec, RAW, s, split, b) for s in range(4) for split in ("train", "test") for b in range(2)]
+    in_order = [
+        block_inputs(tiny_spec, RAW, s, split, b) for s in range(4) for split in ("train", "test") for b in range(2)
+    ]
     keys = [(s, split, b) for s in range(4) for split in ("train", "test") for b in range(2)]
     for index in reversed(range(len(keys))):
         labels, inputs = block_inputs(tiny_spec, RAW, *keys[index])

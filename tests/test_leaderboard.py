@@ -12,7 +12,9 @@ from synbench.spec import BenchmarkSpec
 
 
 def _rows(model: str, spec: BenchmarkSpec, score: float) -> pd.DataFrame:
-    scores = [{"eps": e, "threshold": t, "score": score - e, "best_eps": e == 0} for e in spec.eps for t in spec.thresholds]
+    scores = [
+        {"eps": e, "threshold": t, "score": score - e, "best_eps": e == 0} for e in spec.eps for t in spec.thresholds
+    ]
     provenance = {"model": model, "model_fingerprint": f"fp-{model}", "device": "cpu:x86_64", "dtype": "fp32"}
     return build_rows(scores, provenance, spec)
 
@@ -25,8 +27,23 @@ def _publish_one(args: tuple[str, str, float]) -> bool:
 
 def test_rows_carry_provenance(tiny_spec):
     rows = _rows("m", tiny_spec, 0.9)
-    for column in ("model", "model_fingerprint", "spec_name", "spec_hash", "eps", "threshold", "score", "best_eps",
-                   "synbench_version", "torch_version", "timm_version", "device", "dtype", "created_at", "code_version"):
+    for column in (
+        "model",
+        "model_fingerprint",
+        "spec_name",
+        "spec_hash",
+        "eps",
+        "threshold",
+        "score",
+        "best_eps",
+        "synbench_version",
+        "torch_version",
+        "timm_version",
+        "device",
+        "dtype",
+        "created_at",
+        "code_version",
+    ):
         assert column in rows.columns
     assert len(rows) == 2 * 4 and (rows["spec_hash"] == tiny_spec.spec_hash).all()
 
@@ -81,7 +98,9 @@ def test_formats(root, tiny_spec, fmt):
     text = format_board(read_board(root, eps=[0.0], threshold=[0.6]), fmt)
     if fmt == "json":
         records = json.loads(text)
-        assert len(records) == 1 and {"model", "eps", "threshold", "score", "spec_hash", "model_fingerprint"} <= set(records[0])
+        assert len(records) == 1 and {"model", "eps", "threshold", "score", "spec_hash", "model_fingerprint"} <= set(
+            records[0]
+        )
         assert records[0]["score"] == pytest.approx(0.9)
     elif fmt == "csv":
         assert text.splitlines()[0].startswith("model,") and len(text.splitlines()) == 2

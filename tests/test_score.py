@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from synbench.generate import block_inputs
 from synbench.encoders import resolve_encoder
+from synbench.generate import block_inputs
 from synbench.probe import evaluate_probe, fit_probe
 from synbench.score import THRESHOLD_GRID, reference_bound, reference_curve, score_table, synbench_score
 from synbench.spec import load_spec
