@@ -1,0 +1,87 @@
+"""Extraction overhead: full stage 2 (generate + encode + write Zarr) vs the pure forward.
+
+Both measured in this run on the same blocks. Prints wall times, their ratio (target <= 1.2x)
+and peak resident memory, which is bounded by the block size, not by the protocol size.
+
+    python benchmarks/bench_extract.py [--model random:resnet18] [--scales 3] [--device auto] [--dtype fp32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from synbench.encoders import resolve_encoder
+from synbench.extract import extract_features, resolve_device
+from synbench.generate import SPLITS, block_inputs
+from synbench.spec import load_spec
+from synbench.store import open_root
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def pure_forward_seconds(encoder, spec, device: torch.device, dtype: str) -> float:
+    """Encode pre-generated blocks only: the floor that extraction is measured against."""
+    blocks = [
+        block_inputs(spec, encoder.preprocess, s, split, b, device)[1]
+        for s in range(len(spec.scales))
+        for split in SPLITS
+        for b in range(spec.n_blocks(split))
+    ]
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == "bf16")
+    encoder.module.to(device)
+    with autocast:
+        encoder.represent(blocks[0][:2])
+    _sync(device)
+    start = time.perf_counter()
+    with autocast:
+        for block in blocks:
+            encoder.represent(block).float().cpu()
+    _sync(device)
+    encoder.module.to("cpu")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="random:resnet18")
+    parser.add_argument("--spec", default="quick")
+    parser.add_argument("--scales", type=int, default=2, help="how many of the spec's scales to run")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    full = load_spec(args.spec)
+    spec = load_spec(args.spec, scales=full.scales[: args.scales])
+    encoder = resolve_encoder(args.model)
+    images = len(spec.scales) * (spec.n_train + spec.n_test)
+    forward = pure_forward_seconds(encoder, spec, device, args.dtype)
+    with tempfile.TemporaryDirectory() as folder:
+        root = open_root(Path(folder) / "root")
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        start = time.perf_counter()
+        result = extract_features(encoder, spec, root, device=str(device), dtype=args.dtype)
+        _sync(device)
+        extraction = time.perf_counter() - start
+    print(f"model {args.model} on {device} ({args.dtype}), input {encoder.preprocess.input_shape}, "
+          f"{len(spec.scales)} scales x {spec.n_train}+{spec.n_test} = {images} images, block {spec.block_size}")
+    print(f"pure forward:   {forward:7.2f} s  ({images / forward:7.1f} img/s)")
+    print(f"extraction:     {extraction:7.2f} s  ({images / extraction:7.1f} img/s), {result.written_chunks} chunks written")
+    ratio = extraction / forward
+    print(f"ratio: {ratio:.3f}x  (target <= 1.2x: {'ok' if ratio <= 1.2 else 'MISSED'})")
+    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    if device.type == "cuda":
+        print(f"peak CUDA memory: {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
