@@ -63,7 +63,6 @@ def main() -> None:
     spec = load_spec(args.spec, scales=full.scales[: args.scales])
     encoder = resolve_encoder(args.model)
     images = len(spec.scales) * (spec.n_train + spec.n_test)
-    forward = pure_forward_seconds(encoder, spec, device, args.dtype)
     with tempfile.TemporaryDirectory() as folder:
         root = open_root(Path(folder) / "root")
         if device.type == "cuda":
@@ -72,13 +71,20 @@ def main() -> None:
         result = extract_features(encoder, spec, root, device=str(device), dtype=args.dtype)
         _sync(device)
         extraction = time.perf_counter() - start
-    print(f"model {args.model} on {device} ({args.dtype}), input {encoder.preprocess.input_shape}, "
-          f"{len(spec.scales)} scales x {spec.n_train}+{spec.n_test} = {images} images, block {spec.block_size}")
+    # peak memory of the extraction alone; the pure forward below holds all blocks at once
+    extraction_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    forward = pure_forward_seconds(encoder, spec, device, args.dtype)
+    print(
+        f"model {args.model} on {device} ({args.dtype}), input {encoder.preprocess.input_shape}, "
+        f"{len(spec.scales)} scales x {spec.n_train}+{spec.n_test} = {images} images, block {spec.block_size}"
+    )
     print(f"pure forward:   {forward:7.2f} s  ({images / forward:7.1f} img/s)")
-    print(f"extraction:     {extraction:7.2f} s  ({images / extraction:7.1f} img/s), {result.written_chunks} chunks written")
+    rate = images / extraction
+    print(f"extraction:     {extraction:7.2f} s  ({rate:7.1f} img/s), {result.written_chunks} chunks written")
     ratio = extraction / forward
     print(f"ratio: {ratio:.3f}x  (target <= 1.2x: {'ok' if ratio <= 1.2 else 'MISSED'})")
-    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    block_mib = spec.block_size * encoder.preprocess.dim * 4 / 2**20
+    print(f"peak RSS during extraction: {extraction_rss:.0f} MiB (one input block = {block_mib:.0f} MiB)")
     if device.type == "cuda":
         print(f"peak CUDA memory: {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB")
 

@@ -29,7 +29,8 @@ from synbench.leaderboard import publish_scores
 from synbench.spec import BenchmarkSpec
 from synbench.store import open_root
 root = open_root(sys.argv[1])
-spec = BenchmarkSpec(name="kill9", scales=(0.3, 0.7, 1.0, 1.5, 2.0, 3.0), n_train=512, n_test=512, block_size=32, eps=(0.0, 0.2))
+scales = (0.3, 0.7, 1.0, 1.5, 2.0, 3.0)
+spec = BenchmarkSpec(name="kill9", scales=scales, n_train=512, n_test=512, block_size=32, eps=(0.0, 0.2))
 encoder = resolve_encoder(sys.argv[2])
 extract_features(encoder, spec, root, device="cpu")
 curves = curves_stored(root, probe_stored(root, encoder.fingerprint, spec), spec)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import flow
+from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.tasks import curves_task, extract_task, fingerprint_task, generate_task, probe_task, publish_task
 from synbench.audit import audit_root
@@ -24,6 +25,22 @@ def _run_stages(model_ref: str, spec: BenchmarkSpec, root: Path, device: str, dt
     curves_path = curves_task(probe_path, spec, root)
     part = publish_task(fingerprint, spec, root, curves_path)
     return {"model": model_ref, "fingerprint": fingerprint, "status": "ok", "part": part, **extracted}
+
+
+@task(name="benchmark-model")
+def benchmark_model_task(
+    model_ref: str, spec: BenchmarkSpec, root: Path, device: str, dtype: str, allow_py: bool
+) -> dict:
+    """One model's stages as a unit that a task runner (threads, prefect-dask) can schedule."""
+    return _run_stages(model_ref, spec, root, device, dtype, allow_py)
+
+
+def _outcome(model_ref: str, state) -> dict:
+    try:
+        return state.result()
+    except Exception as exc:  # reported per model; the batch goes on
+        kind = "user error" if isinstance(exc, SynBenchError) else type(exc).__name__
+        return {"model": model_ref, "status": "failed", "error": f"{kind}: {exc}"}
 
 
 def _publish_artifacts(root: Path, spec: BenchmarkSpec, outcomes: list[dict]) -> None:
@@ -56,7 +73,7 @@ def benchmark(
     return outcome
 
 
-@flow(name="synbench-benchmark-batch")
+@flow(name="synbench-benchmark-batch", task_runner=ThreadPoolTaskRunner(max_workers=1))
 def benchmark_batch(
     model_refs: list[str] | None = None,
     models_file: str | None = None,
@@ -67,17 +84,22 @@ def benchmark_batch(
     dtype: str = "fp32",
     allow_py: bool = False,
 ) -> list[dict]:
-    """Many models; one failure is reported and does not stop the others; finished work is reused."""
+    """Many models; one failure is reported and does not stop the others; finished work is reused.
+
+    Models run one at a time by default; for several at once call
+    ``benchmark_batch.with_options(task_runner=ThreadPoolTaskRunner(4))`` or a
+    ``prefect_dask.DaskTaskRunner`` (``synbench batch --workers N [--dask]``).
+    """
     spec_obj = load_spec(spec, eps=tuple(eps) if eps else None)
     root_path = open_root(root)
     refs = list(model_refs or []) + (read_model_list(Path(models_file)) if models_file else [])
+    generate_task(spec_obj, root_path)
+    unique_refs = list(dict.fromkeys(refs))
+    futures = [benchmark_model_task.submit(ref, spec_obj, root_path, device, dtype, allow_py) for ref in unique_refs]
     outcomes = []
-    for ref in refs:
-        try:
-            outcomes.append(_run_stages(ref, spec_obj, root_path, device, dtype, allow_py))
-        except Exception as exc:  # reported per model; the batch goes on
-            kind = "user error" if isinstance(exc, SynBenchError) else type(exc).__name__
-            outcomes.append({"model": ref, "status": "failed", "error": f"{kind}: {exc}"})
+    for ref, future in zip(unique_refs, futures, strict=True):
+        future.wait()
+        outcomes.append(_outcome(ref, future.state))
     write_snapshot(root_path)
     _publish_artifacts(root_path, spec_obj, outcomes)
     return outcomes

@@ -122,7 +122,7 @@ def _batch(args: argparse.Namespace, refs: list[str], models_file: str | None) -
 
     _quiet_prefect(args.verbose)
     with _progress(True):
-        outcomes = benchmark_batch(
+        outcomes = benchmark_batch.with_options(task_runner=_task_runner(args))(
             model_refs=listed,
             spec=args.spec,
             eps=list(spec.eps),
@@ -132,6 +132,20 @@ def _batch(args: argparse.Namespace, refs: list[str], models_file: str | None) -
             allow_py=True,
         )
     return outcomes, spec, root
+
+
+def _task_runner(args: argparse.Namespace):
+    """Threads by default; prefect-dask's local cluster with --dask."""
+    workers = max(1, getattr(args, "workers", 1))
+    if getattr(args, "dask", False):
+        try:
+            from prefect_dask import DaskTaskRunner
+        except ImportError:
+            raise SynBenchError("--dask needs prefect-dask; install it with pip install 'synbench[dask]'.") from None
+        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "processes": False})
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return ThreadPoolTaskRunner(max_workers=workers)
 
 
 def _print_outcomes(outcomes: list[dict]) -> None:
@@ -245,6 +259,8 @@ def _parser() -> argparse.ArgumentParser:
     batch = add("batch", cmd_batch, "benchmark many models; one failure does not stop the rest")
     batch.add_argument("models", nargs="+", help="model references and/or one file with a reference per line")
     batch.add_argument("--allow-py", action="store_true", help="run py: encoders listed in the models file")
+    batch.add_argument("--workers", type=int, default=1, help="models benchmarked at once (default 1)")
+    batch.add_argument("--dask", action="store_true", help="run the models on a local prefect-dask cluster")
     add_work_options(batch)
 
     board = add("leaderboard", cmd_leaderboard, "show the published leaderboard")

@@ -78,11 +78,12 @@ def fit_probe(features: np.ndarray, labels: np.ndarray) -> FittedProbe:
     eigenvalues, eigenvectors = scipy.linalg.eigh(
         pooled_cov, lower=False, driver="evd", overwrite_a=True, check_finite=False
     )
-    keep = eigenvalues > EIGEN_FLOOR
-    basis = eigenvectors[:, keep]
+    # eigh sorts ascending: the kept components are a trailing slice (a view, no copy)
+    first_kept = int(np.searchsorted(eigenvalues, EIGEN_FLOOR, side="right"))
+    basis = eigenvectors[:, first_kept:]
     return FittedProbe(
         basis=basis,
-        eigenvalues=eigenvalues[keep],
+        eigenvalues=eigenvalues[first_kept:],
         half_mean_diff=basis.T @ (mean1 - mean0) / 2,
         centre=(mean1 + mean0) / 2,
     )
