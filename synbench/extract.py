@@ -162,7 +162,18 @@ def extract_features(
             raise
 
 
-def _extract_locked(encoder, spec, root, device, dtype, batch_size, progress, key, path, total) -> ExtractResult:
+def _extract_locked(
+    encoder: Encoder,
+    spec: BenchmarkSpec,
+    root: Path,
+    device: torch.device,
+    dtype: str,
+    batch_size: int | None,
+    progress: ProgressFn | None,
+    key: str,
+    path: Path,
+    total: int,
+) -> ExtractResult:
     sizes = {"train": spec.n_train, "test": spec.n_test}
     group = create_feature_group(
         root,
@@ -222,7 +233,9 @@ def _extract_locked(encoder, spec, root, device, dtype, batch_size, progress, ke
             if index + 1 < len(todo):
                 next_block = generator_pool.submit(generate, todo[index + 1])
             if ready is not None:
-                torch.cuda.current_stream(device).wait_event(ready)
+                main_stream = torch.cuda.current_stream(device)
+                main_stream.wait_event(ready)
+                inputs.record_stream(main_stream)  # made on the side stream, used on this one
             features = encode(inputs)
             if pending_write is not None:
                 pending_write.result()

@@ -52,10 +52,8 @@ def build_rows(scores: Sequence[dict], provenance: dict, spec: BenchmarkSpec) ->
         "device": provenance.get("device", ""),
         "dtype": provenance.get("dtype", ""),
         "code_version": code_version(),
-        **versions(),
-        # torch/timm of the extraction run, which made the features
-        "torch_version": provenance.get("torch_version", versions()["torch_version"]),
-        "timm_version": provenance.get("timm_version", versions()["timm_version"]),
+        # versions of the run that made the features win over this process's
+        **{key: provenance.get(key, value) for key, value in versions().items()},
         "created_at": utc_now(),
     }
     return pd.DataFrame([{**info, **row} for row in scores])

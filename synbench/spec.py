@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,6 @@ class BenchmarkSpec:
     seed: int = 0  # root of every random stream
     block_size: int = 256  # samples per generated block (and per stored chunk)
     input_shape: tuple[int, int, int] | None = None  # (C, H, W) override of the model's own
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scales", tuple(float(s) for s in self.scales))
@@ -97,13 +96,13 @@ class BenchmarkSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict of every field (round-trips through ``from_dict``)."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out = {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BenchmarkSpec:
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise SpecError(f"unknown spec field(s) {unknown}; valid fields are: {', '.join(sorted(known))}.")
