@@ -152,3 +152,37 @@ def test_cuda_bf16_extraction_scores_like_fp32(tiny_spec, tmp_path):
         assert group.attrs["device"].startswith("cuda")
         scores[dtype] = score_table(probe_group(group, tiny_spec), tiny_spec.scales, (0.6,))[0]["score"]
     assert abs(scores["fp32"] - scores["bf16"]) < 0.02
+
+
+def test_simulated_cuda_oom_halves_the_micro_batch(tiny_spec, root, monkeypatch):
+    from synbench.extract import _BlockEncoder
+
+    encoder = resolve_encoder("identity:3x4x4")
+    real = encoder.represent
+    sizes = []
+
+    def represent(inputs):
+        sizes.append(len(inputs))
+        if len(inputs) > 8:
+            raise torch.cuda.OutOfMemoryError("simulated")
+        return real(inputs)
+
+    monkeypatch.setattr(encoder, "represent", represent)
+    block = block_inputs(tiny_spec, encoder.preprocess, 0, "train", 0)[1]
+    encode = _BlockEncoder(encoder, torch.device("cpu"), "fp32", batch_size=32)
+    features = encode(block)
+    assert encode.batch_size == 8 and sizes[:3] == [32, 16, 8]
+    assert np.array_equal(features, real(block).numpy())
+
+
+OVERLAP_SCRIPT = KILL_SCRIPT.replace('resolve_encoder("random:test_vit")', 'resolve_encoder("identity:3x16x16")')
+
+
+def test_overlapping_runs_of_one_model_write_once(tmp_path):
+    shared, alone = tmp_path / "shared", tmp_path / "alone"
+    runs = [subprocess.Popen([sys.executable, "-c", OVERLAP_SCRIPT, str(shared)]) for _ in range(2)]
+    assert [run.wait(timeout=300) for run in runs] == [0, 0]
+    subprocess.run([sys.executable, "-c", OVERLAP_SCRIPT, str(alone)], check=True)
+    assert _digest_tree(shared / "features.zarr") == _digest_tree(alone / "features.zarr")
+    group = zarr.open_group(str(next((shared / "features.zarr").glob("*/*"))), mode="r")
+    assert group.attrs["complete"] and group.attrs["written_chunks"] == 3 * 2 * 16 * 1

@@ -85,3 +85,11 @@ def test_more_samples_shrink_the_spread_across_seeds():
         return np.std(scores)
 
     assert spread(1024) < spread(64)
+
+
+@pytest.mark.parametrize("shape, expected", [("3x4x4", 0.98), ("3x8x8", 0.96), ("3x16x16", 0.85)])
+def test_identity_paper_spec_matches_the_independent_figures(shape, expected):
+    """METHOD.md 5: an independent implementation gives about 0.98 / 0.96 / 0.85 at d = 48 / 192 / 768."""
+    spec = load_spec("paper", eps=(0.0,), thresholds=(0.6,))
+    _, table = run_in_memory(spec, f"identity:{shape}")
+    assert table[0]["score"] == pytest.approx(expected, abs=0.02)
