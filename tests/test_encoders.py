@@ -119,3 +119,22 @@ def test_parse_reference_parts():
         "/x/w.safetensors",
         "features",
     )
+
+
+def test_timm_pretrained_weights_load_from_the_local_hub_cache(tmp_path):
+    """timm:ARCH reads the Hugging Face cache offline; the test lays the cache out itself."""
+    import subprocess
+    import sys
+
+    revision = "0" * 40
+    repo = tmp_path / "models--timm--test_vit.r160_in1k"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    (repo / "snapshots" / revision).mkdir(parents=True)
+    reference = resolve_encoder("random:test_vit@5")
+    state = {k: v.contiguous() for k, v in reference.module.state_dict().items()}
+    save_file(state, str(repo / "snapshots" / revision / "model.safetensors"))
+    code = "from synbench.encoders import resolve_encoder; print(resolve_encoder('timm:test_vit').weights_digest)"
+    env = {"PATH": "/usr/bin:/bin", "HF_HUB_CACHE": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert result.stdout.strip() == reference.weights_digest
