@@ -24,22 +24,33 @@ def _floats(text: str) -> tuple[float, ...]:
     return parse_eps(text)
 
 
-def _prepare(args: argparse.Namespace, refs: list[str], allow_py: bool):
-    """Validate everything cheap before any file is written, then set up Prefect."""
-    from .encoders import resolve_encoder
+def _prepare(args: argparse.Namespace, refs: list[str], models_file: str | None = None, resolve: bool = False):
+    """Validate the input before any file is written, then point Prefect at the root.
+
+    ``resolve`` loads every model now (``run``: fail before work starts); a batch only parses
+    its references so that one bad model is reported without stopping the others.
+    Returns the spec, the root and the model references (command line first, then the file's).
+    """
+    from .encoders import parse_reference, read_model_list, resolve_encoder
     from .extract import resolve_device
     from .spec import load_spec
     from .store import open_root
 
     spec = load_spec(args.spec, eps=args.eps)
     resolve_device(args.device)
-    for ref in refs:  # unknown models, missing or unsafe weights, bad shapes: fail now
-        resolve_encoder(ref, spec.input_shape, allow_py=allow_py)
+    from_file = read_model_list(Path(models_file)) if models_file else []
+    for ref in refs + from_file:
+        parse_reference(ref)
+        if ref.startswith("py:") and ref not in refs and not getattr(args, "allow_py", False):
+            raise SynBenchError(f"{models_file!r} names {ref!r}, which runs user code; pass --allow-py to allow it.")
+        if resolve:
+            resolve_encoder(ref, spec.input_shape, allow_py=True)
     root = open_root(args.root)
     from flows.settings import configure_prefect
 
     configure_prefect(root, verbose=args.verbose)
-    return spec, root
+    _quiet_prefect(args.verbose)
+    return spec, root, refs + from_file
 
 
 def _quiet_prefect(verbose: bool) -> None:
@@ -49,13 +60,13 @@ def _quiet_prefect(verbose: bool) -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-def _progress(enabled: bool):
-    """A rich progress bar fed by extraction (hidden when stdout is not a terminal)."""
+def _progress():
+    """A rich progress bar fed by extraction (none when stderr is not a terminal)."""
     from contextlib import nullcontext
 
     from . import extract
 
-    if not enabled or not sys.stderr.isatty():
+    if not sys.stderr.isatty():
         return nullcontext()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -84,12 +95,11 @@ def _print_board(root: Path, spec_hash: str, fmt: str = "table") -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    spec, root = _prepare(args, [args.model_ref], allow_py=True)
+    spec, root, _ = _prepare(args, [args.model_ref], resolve=True)
     from flows.benchmark import benchmark
 
-    _quiet_prefect(args.verbose)
     start = time.monotonic()
-    with _progress(True):
+    with _progress():
         outcome = benchmark(
             args.model_ref, spec=args.spec, eps=list(spec.eps), root=str(root), device=args.device, dtype=args.dtype
         )
@@ -102,26 +112,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _batch(args: argparse.Namespace, refs: list[str], models_file: str | None) -> tuple[list[dict], object, Path]:
-    from .encoders import parse_reference, read_model_list
-    from .extract import resolve_device
-    from .spec import load_spec
-    from .store import open_root
-
-    spec = load_spec(args.spec, eps=args.eps)
-    resolve_device(args.device)
-    listed = refs + (read_model_list(Path(models_file)) if models_file else [])
-    for ref in listed:
-        parse_reference(ref)
-        if ref.startswith("py:") and not args.allow_py and ref not in refs:
-            raise SynBenchError(f"{models_file!r} names {ref!r}, which runs user code; pass --allow-py to allow it.")
-    root = open_root(args.root)
-    from flows.settings import configure_prefect
-
-    configure_prefect(root, verbose=args.verbose)
+    spec, root, listed = _prepare(args, refs, models_file)
     from flows.benchmark import benchmark_batch
 
-    _quiet_prefect(args.verbose)
-    with _progress(True):
+    with _progress():
         outcomes = benchmark_batch.with_options(task_runner=_task_runner(args))(
             model_refs=listed,
             spec=args.spec,

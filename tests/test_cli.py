@@ -87,3 +87,24 @@ def test_user_errors_exit_2_with_one_line(tmp_path, args, message):
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "fresh").exists()  # nothing half-written
     assert sorted(os.listdir(foreign)) == ["notes.txt"]
+
+
+@pytest.mark.flow
+def test_batch_reports_a_failure_and_finishes_the_rest(tmp_path):
+    models = tmp_path / "models.txt"
+    models.write_text(
+        "# two controls and a typo\nidentity:1x4x4\nrandom:no_such_arch\nnoise:1x4x4\npy:encoders_for_tests:constant\n"
+    )
+    spec = tmp_path / "tiny.toml"
+    spec.write_text("scales = [1.0, 3.0]\nn_train = 64\nn_test = 64\nblock_size = 32\neps = [0]\n")
+    root = tmp_path / "root"
+    refused = synbench("batch", str(models), "--spec", str(spec), "--root", str(root))
+    assert refused.returncode == 2 and "--allow-py" in refused.stderr and not root.exists()
+    result = synbench("batch", str(models), "--spec", str(spec), "--root", str(root), "--allow-py")
+    assert result.returncode == 1
+    lines = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.startswith("│ ")}
+    assert "failed" in lines["random:no_such_arch"] and "unknown timm architecture" in lines["random:no_such_arch"]
+    assert all(" ok " in lines[m] for m in ("identity:1x4x4", "noise:1x4x4", "py:encoders_for_tests:constant"))
+    board = json.loads(synbench("leaderboard", "--root", str(root), "--format", "json").stdout)
+    assert {r["model"] for r in board} == {"identity:1x4x4", "noise:1x4x4", "py:encoders_for_tests:constant"}
+    assert len(list((root / "leaderboard" / "snapshots").glob("*.parquet"))) == 1
