@@ -151,7 +151,7 @@ def test_cuda_bf16_extraction_scores_like_fp32(tiny_spec, tmp_path):
         group = open_feature_group(root, encoder.fingerprint, tiny_spec.data_hash)
         assert group.attrs["device"].startswith("cuda")
         scores[dtype] = score_table(probe_group(group, tiny_spec), tiny_spec.scales, (0.6,))[0]["score"]
-    assert abs(scores["fp32"] - scores["bf16"]) < 0.02
+    assert abs(scores["fp32"] - scores["bf16"]) < 0.01  # issue 4: bf16 within 0.01 of fp32
 
 
 def test_simulated_cuda_oom_halves_the_micro_batch(tiny_spec, root, monkeypatch):
