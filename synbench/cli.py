@@ -172,6 +172,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from .store import open_root
 
     root = open_root(args.root, create=False)
+    if args.history:
+        from .leaderboard import format_history
+
+        print(format_history(root, args.format, args.eps))
+        return EXIT_OK
     board = read_board(root, spec=args.spec, eps=args.eps, threshold=args.threshold)
     if args.format == "html":
         from .report import write_reports
@@ -262,6 +267,7 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--eps", type=_floats, help="only these eps, e.g. 0,0.2")
     board.add_argument("--threshold", type=_floats, help="only these thresholds, e.g. 0.6")
     board.add_argument("--format", default="table", choices=["table", "json", "csv", "html"])
+    board.add_argument("--history", action="store_true", help="list the rank snapshots and the latest rank changes")
 
     audit = add("audit", cmd_audit, "verify checksums, completeness, Parquet files and recompute scores")
     audit.add_argument(

@@ -33,6 +33,7 @@ __all__ = [
     "write_snapshot",
     "read_snapshots",
     "format_board",
+    "format_history",
 ]
 
 ROW_KEY = ["model_fingerprint", "spec_hash", "eps", "threshold"]  # one score per key
@@ -145,6 +146,27 @@ def write_snapshot(root: Path) -> Path | None:
     board["snapshot_at"] = stamp
     atomic_write_parquet(path, board)
     return path
+
+
+def format_history(root: Path, fmt: str = "table", eps: Sequence[float] | None = None) -> str:
+    """Snapshots written so far and the latest one's ranks and rank changes at ``eps`` (default: the smallest)."""
+    snapshots = read_snapshots(root)
+    if not snapshots:
+        return "No snapshots yet: `synbench batch` and the refresh flow write one per run."
+    latest = pd.read_parquet(snapshots[-1])
+    wanted = [round(e, 9) for e in eps] if eps else [latest["eps"].min()]
+    latest = latest[latest["eps"].round(9).isin(wanted)]
+    latest = latest[["spec_name", "model", "eps", "threshold", "score", "rank", "rank_change"]]
+    latest = latest.sort_values(["spec_name", "eps", "threshold", "rank"])
+    if fmt == "json":
+        return latest.to_json(orient="records", indent=1)
+    if fmt == "csv":
+        return latest.to_csv(index=False)
+    listing = "\n".join(f"  {p.name}" for p in snapshots)
+    shown = latest.assign(score=latest["score"].map("{:.4f}".format), rank_change=latest["rank_change"].astype(str))
+    table = shown.to_markdown(index=False, tablefmt="simple_outline")
+    heading = "Latest ranks per (spec, eps, threshold); rank_change > 0 moved up:"
+    return f"{len(snapshots)} snapshot(s):\n{listing}\n{heading}\n{table}"
 
 
 def summary_table(board: pd.DataFrame) -> pd.DataFrame:

@@ -114,3 +114,17 @@ def test_arrow_table_roundtrip_keeps_types(root, tiny_spec):
     path, _ = publish(root, _rows("a", tiny_spec, 0.9), "fp-a", tiny_spec)
     schema = pq.read_schema(path)
     assert schema.field("score").type == pa.float64() and schema.field("best_eps").type == pa.bool_()
+
+
+def test_history_lists_snapshots_and_rank_changes(root, tiny_spec):
+    from synbench.leaderboard import format_history
+
+    assert "No snapshots yet" in format_history(root)
+    publish(root, _rows("a", tiny_spec, 0.9), "fp-a", tiny_spec)
+    write_snapshot(root)
+    publish(root, _rows("b", tiny_spec, 0.95), "fp-b", tiny_spec)
+    write_snapshot(root)
+    records = json.loads(format_history(root, "json", eps=[0.0]))
+    a_row = next(r for r in records if r["model"] == "a" and r["threshold"] == 0.6)
+    assert a_row["rank"] == 2 and a_row["rank_change"] == -1 and len(records) == 2 * 4
+    assert "2 snapshot(s)" in format_history(root)
