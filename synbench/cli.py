@@ -6,7 +6,6 @@ Exit codes: 0 success, 1 internal error or failed audit, 2 user error (one line 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
 from collections.abc import Callable
@@ -49,15 +48,7 @@ def _prepare(args: argparse.Namespace, refs: list[str], models_file: str | None 
     from flows.settings import configure_prefect
 
     configure_prefect(root, verbose=args.verbose)
-    _quiet_prefect(args.verbose)
     return spec, root, refs + from_file
-
-
-def _quiet_prefect(verbose: bool) -> None:
-    # Prefect logs a traceback for every failed task; our errors are printed once, as one line.
-    if not verbose:
-        for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", "prefect.engine"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _progress():

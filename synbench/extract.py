@@ -8,6 +8,7 @@ produces the same bytes. The group's ``complete`` attribute is written last.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import shutil
 from collections.abc import Callable
@@ -152,14 +153,16 @@ def extract_features(
     if existing is not None and existing.attrs.get("complete"):
         return ExtractResult(key, path, 0, total, str(existing.attrs.get("device")), str(existing.attrs.get("dtype")))
 
-    with writer_lock(path.parent / f".{spec.data_hash}.lock"):
-        created = open_feature_group(root, fingerprint, spec.data_hash) is None
-        try:
+    created = existing is None
+    try:
+        with writer_lock(path.parent / f".{spec.data_hash}.lock"):
             return _extract_locked(encoder, spec, root, torch_device, dtype, batch_size, progress, key, path, total)
-        except DataError:
-            if created:  # our own half-made group of a bad encoder: leave nothing behind
-                shutil.rmtree(path, ignore_errors=True)
-            raise
+    except DataError:
+        if created:  # our own half-made group of a bad encoder: leave nothing behind
+            shutil.rmtree(path, ignore_errors=True)
+            with contextlib.suppress(OSError):  # the model's folder, if nothing else is in it
+                path.parent.rmdir()
+        raise
 
 
 def _extract_locked(

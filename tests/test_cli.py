@@ -108,3 +108,12 @@ def test_batch_reports_a_failure_and_finishes_the_rest(tmp_path):
     board = json.loads(synbench("leaderboard", "--root", str(root), "--format", "json").stdout)
     assert {r["model"] for r in board} == {"identity:1x4x4", "noise:1x4x4", "py:encoders_for_tests:constant"}
     assert len(list((root / "leaderboard" / "snapshots").glob("*.parquet"))) == 1
+
+
+@pytest.mark.flow
+def test_encoder_failing_mid_run_exits_2_with_one_line_and_no_features(tmp_path):
+    root = tmp_path / "root"
+    result = synbench("run", "py:encoders_for_tests:nan_features", "--spec", "demo", "--root", str(root))
+    assert result.returncode == 2 and "returned NaN or Inf features" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout and len(result.stderr.strip().splitlines()) == 1
+    assert not any((root / "features.zarr").iterdir())
