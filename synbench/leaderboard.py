@@ -37,7 +37,6 @@ __all__ = [
 ]
 
 ROW_KEY = ["model_fingerprint", "spec_hash", "eps", "threshold"]  # one score per key
-FORMATS = ("table", "json", "csv", "html")
 
 
 def build_rows(scores: Sequence[dict], provenance: dict, spec: BenchmarkSpec) -> pd.DataFrame:
