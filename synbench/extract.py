@@ -217,7 +217,7 @@ def _extract_locked(
         with torch.cuda.stream(side_stream) if side_stream else nullcontext():
             labels, inputs = block_inputs(spec, encoder.preprocess, scale_index, split, block, device)
             ready = torch.cuda.Event() if side_stream else None
-            if ready:
+            if ready is not None:
                 ready.record(side_stream)
         return labels, inputs, ready
 
