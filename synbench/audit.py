@@ -27,7 +27,7 @@ from .probe import probe_group
 from .provenance import utc_now
 from .score import score_table
 from .spec import BenchmarkSpec
-from .store import FEATURES_DIR, array_name
+from .store import FEATURES_DIR, array_name, chunk_path
 
 __all__ = ["AuditReport", "audit_root", "SCORE_TOLERANCE"]
 
@@ -61,11 +61,6 @@ class AuditReport:
         }
 
 
-def _chunk_file(array: zarr.Array, index: int) -> Path:
-    coords = (index, 0) if array.ndim == 2 else (index,)
-    return Path(str(array.store_path.store.root)) / array.store_path.path / array.metadata.encode_chunk_key(coords)
-
-
 def _checksum_ok(file: Path) -> bool:
     """The crc32c codec appends the little-endian crc32c of the compressed bytes."""
     data = file.read_bytes()
@@ -84,7 +79,7 @@ def _check_group(group: zarr.Group, spec: BenchmarkSpec, report: AuditReport, co
                 array = group[f"{kind}/{name}"]
                 for block in range(array.cdata_shape[0]):
                     report.chunks += count_chunks
-                    file = _chunk_file(array, block)
+                    file = chunk_path(array, block)
                     rows = slice(block * spec.block_size, (block + 1) * spec.block_size)
                     where = f"file {file}, array {kind}/{name}, chunk {block}"
                     if not file.is_file():

@@ -47,6 +47,7 @@ __all__ = [
     "array_name",
     "create_feature_group",
     "open_feature_group",
+    "chunk_path",
     "missing_chunks",
     "read_split",
 ]
@@ -228,12 +229,15 @@ def open_feature_group(root: Path, fingerprint: str, data_hash: str) -> zarr.Gro
     return zarr.open_group(str(path), mode="r+", zarr_format=3)
 
 
+def chunk_path(array: zarr.Array, index: int) -> Path:
+    """File of the chunk holding samples ``index * chunk_len ...`` of a local array."""
+    coords = (index, 0) if array.ndim == 2 else (index,)
+    return Path(str(array.store_path.store.root)) / array.store_path.path / array.metadata.encode_chunk_key(coords)
+
+
 def missing_chunks(array: zarr.Array) -> list[int]:
     """Indices of chunks along the sample axis with no stored file (they would read as fill)."""
-    store_root = Path(str(array.store_path.store.root)) / array.store_path.path
-    n_chunks = array.cdata_shape[0]
-    coords = (lambda i: (i, 0)) if array.ndim == 2 else (lambda i: (i,))
-    return [i for i in range(n_chunks) if not (store_root / array.metadata.encode_chunk_key(coords(i))).is_file()]
+    return [i for i in range(array.cdata_shape[0]) if not chunk_path(array, i).is_file()]
 
 
 def read_split(group: zarr.Group, scale_index: int, split: str) -> tuple[np.ndarray, np.ndarray]:
