@@ -21,13 +21,13 @@ import zarr
 
 from .encoders import resolve_encoder
 from .extract import extract_features
-from .generate import SPLITS, block_labels
+from .generate import block_labels
 from .leaderboard import read_board
 from .probe import probe_group
 from .provenance import utc_now
 from .score import score_table
 from .spec import BenchmarkSpec
-from .store import FEATURES_DIR, array_name, chunk_path
+from .store import FEATURES_DIR, chunk_path, feature_arrays
 
 __all__ = ["AuditReport", "audit_root", "SCORE_TOLERANCE"]
 
@@ -67,41 +67,40 @@ def _checksum_ok(file: Path) -> bool:
     return len(data) >= 4 and google_crc32c.value(data[:-4]) == int.from_bytes(data[-4:], "little")
 
 
+def _chunk_problem(
+    file: Path, array: zarr.Array, block: int, spec: BenchmarkSpec, labels: np.ndarray | None
+) -> str | None:
+    """Why one chunk cannot be trusted, or None; ``labels`` are the regenerated ones for a labels chunk."""
+    if not file.is_file():
+        return "missing chunk"
+    if not _checksum_ok(file):
+        return "corrupt chunk (crc32c mismatch)"
+    try:
+        values = array[block * spec.block_size : (block + 1) * spec.block_size]
+    except Exception as exc:  # checksum fine but undecodable
+        return f"undecodable chunk ({exc})"
+    if labels is not None and not np.array_equal(values, labels):
+        return "labels differ from the regenerated ones"
+    if labels is None and not np.isfinite(values).all():
+        return "non-finite features"
+    return None
+
+
 def _check_group(group: zarr.Group, spec: BenchmarkSpec, report: AuditReport, count_chunks: bool = True) -> list[Path]:
     """Problems of one feature group; returns the chunk files that are damaged or missing."""
     bad_files = []
     if not group.attrs.get("complete"):
         report.problems.append(f"{group.store_path}: no completion marker (extraction unfinished)")
-    for scale_index in range(len(spec.scales)):
-        for split in SPLITS:
-            name = array_name(scale_index, split)
-            for kind in ("features", "labels"):
-                array = group[f"{kind}/{name}"]
-                for block in range(array.cdata_shape[0]):
-                    report.chunks += count_chunks
-                    file = chunk_path(array, block)
-                    rows = slice(block * spec.block_size, (block + 1) * spec.block_size)
-                    where = f"file {file}, array {kind}/{name}, chunk {block}"
-                    if not file.is_file():
-                        report.problems.append(f"missing chunk: {where}")
-                        bad_files.append(file)
-                        continue
-                    if not _checksum_ok(file):
-                        report.problems.append(f"corrupt chunk (crc32c mismatch): {where}")
-                        bad_files.append(file)
-                        continue
-                    try:
-                        values = array[rows]
-                    except Exception as exc:  # checksum fine but undecodable
-                        report.problems.append(f"undecodable chunk ({exc}): {where}")
-                        bad_files.append(file)
-                        continue
-                    if kind == "labels" and not np.array_equal(values, block_labels(spec, scale_index, split, block)):
-                        report.problems.append(f"labels differ from the regenerated ones: {where}")
-                        bad_files.append(file)
-                    elif kind == "features" and not np.isfinite(values).all():
-                        report.problems.append(f"non-finite features: {where}")
-                        bad_files.append(file)
+    for scale_index, split, features, labels in feature_arrays(group, len(spec.scales)):
+        for array in (features, labels):
+            for block in range(array.cdata_shape[0]):
+                report.chunks += count_chunks
+                file = chunk_path(array, block)
+                expected = block_labels(spec, scale_index, split, block) if array is labels else None
+                problem = _chunk_problem(file, array, block, spec, expected)
+                if problem:
+                    report.problems.append(f"{problem}: file {file}, array {array.path}, chunk {block}")
+                    bad_files.append(file)
     return bad_files
 
 

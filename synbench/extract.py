@@ -19,13 +19,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import zarr
 
 from .encoders import Encoder
 from .errors import DataError, SynBenchError
-from .generate import SPLITS, block_inputs
+from .generate import block_inputs
 from .provenance import utc_now, versions
 from .spec import BenchmarkSpec
-from .store import array_name, create_feature_group, feature_group_path, missing_chunks, open_feature_group, writer_lock
+from .store import (
+    SPLITS,
+    create_feature_group,
+    feature_arrays,
+    feature_group_path,
+    missing_chunks,
+    open_feature_group,
+    writer_lock,
+)
 
 __all__ = ["ExtractResult", "extract_features", "resolve_device", "features_key"]
 
@@ -72,7 +81,7 @@ class _BlockEncoder:
     """Encodes one block in micro-batches; halves the batch on CUDA out-of-memory."""
 
     def __init__(self, encoder: Encoder, device: torch.device, dtype: str, batch_size: int) -> None:
-        self.encoder, self.device, self.batch_size = encoder, device, batch_size
+        self.encoder, self.batch_size = encoder, batch_size
         self.autocast = (
             torch.autocast(device_type=device.type, dtype=torch.bfloat16) if dtype == "bf16" else nullcontext()
         )
@@ -126,6 +135,10 @@ def _provenance(encoder: Encoder, spec: BenchmarkSpec, device: torch.device, dty
     }
 
 
+def _finished(key: str, path: Path, total: int, group: zarr.Group) -> ExtractResult:
+    return ExtractResult(key, path, 0, total, str(group.attrs.get("device")), str(group.attrs.get("dtype")))
+
+
 def _remove_partials(path: Path) -> None:
     # zarr writes each chunk to "<key>.<uuid>.partial" then renames it; a kill leaves these behind.
     for partial in path.rglob("*.partial"):
@@ -151,7 +164,7 @@ def extract_features(
     existing = open_feature_group(root, fingerprint, spec.data_hash)
     total = sum(spec.n_blocks(split) for split in SPLITS) * len(spec.scales)
     if existing is not None and existing.attrs.get("complete"):
-        return ExtractResult(key, path, 0, total, str(existing.attrs.get("device")), str(existing.attrs.get("dtype")))
+        return _finished(key, path, total, existing)
 
     created = existing is None
     try:
@@ -189,7 +202,7 @@ def _extract_locked(
         _provenance(encoder, spec, device, dtype),
     )
     if group.attrs.get("complete"):  # another writer finished while we waited for the lock
-        return ExtractResult(key, path, 0, total, str(group.attrs["device"]), str(group.attrs["dtype"]))
+        return _finished(key, path, total, group)
     _remove_partials(path)
     encoder.module.to(device)
     encode = _BlockEncoder(encoder, device, dtype, batch_size or spec.block_size)
@@ -200,12 +213,9 @@ def _extract_locked(
             hook(encoder.ref.text, done, total)
 
     todo = []
-    for scale_index in range(len(spec.scales)):
-        for split in SPLITS:
-            name = array_name(scale_index, split)
-            features, labels = group[f"features/{name}"], group[f"labels/{name}"]
-            gaps = sorted(set(missing_chunks(features)) | set(missing_chunks(labels)))
-            todo.extend((scale_index, split, block, features, labels) for block in gaps)
+    for scale_index, split, features, labels in feature_arrays(group, len(spec.scales)):
+        gaps = sorted(set(missing_chunks(features)) | set(missing_chunks(labels)))
+        todo.extend((scale_index, split, block, features, labels) for block in gaps)
     done = total - len(todo)
     if progress:
         progress(done, total)
@@ -250,11 +260,9 @@ def _extract_locked(
             pending_write.result()
 
     encoder.module.to("cpu")
-    for scale_index in range(len(spec.scales)):
-        for split in SPLITS:
-            name = array_name(scale_index, split)
-            for array in (group[f"features/{name}"], group[f"labels/{name}"]):
-                if missing_chunks(array):
-                    raise DataError(f"array {array.path!r} is still missing chunks after extraction; rerun it.")
+    for _, _, *arrays in feature_arrays(group, len(spec.scales)):
+        for array in arrays:
+            if missing_chunks(array):
+                raise DataError(f"array {array.path!r} is still missing chunks after extraction; rerun it.")
     group.attrs.update({"complete": True, "completed_at": utc_now(), "written_chunks": len(todo)})
     return ExtractResult(key, path, len(todo), total - len(todo), str(group.attrs["device"]), dtype)

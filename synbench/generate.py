@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .spec import GENERATOR_VERSION, BenchmarkSpec
-from .store import atomic_write_json, safe_path
+from .store import SPLITS, atomic_write_json, safe_path
 
 __all__ = [
     "Preprocess",
@@ -31,7 +31,6 @@ __all__ = [
     "write_recipe",
 ]
 
-SPLITS = ("train", "test")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

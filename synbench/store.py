@@ -48,10 +48,13 @@ __all__ = [
     "create_feature_group",
     "open_feature_group",
     "chunk_path",
+    "feature_arrays",
+    "SPLITS",
     "missing_chunks",
     "read_split",
 ]
 
+SPLITS = ("train", "test")
 ROOT_MARKER = "synbench-root.json"
 FEATURES_DIR = "features.zarr"
 _OWN_ENTRIES = {
@@ -227,6 +230,14 @@ def open_feature_group(root: Path, fingerprint: str, data_hash: str) -> zarr.Gro
     if not (path / "zarr.json").is_file():
         return None
     return zarr.open_group(str(path), mode="r+", zarr_format=3)
+
+
+def feature_arrays(group: zarr.Group, n_scales: int) -> Iterator[tuple[int, str, zarr.Array, zarr.Array]]:
+    """(scale index, split, features array, labels array) of every task split in a group."""
+    for scale_index in range(n_scales):
+        for split in SPLITS:
+            name = array_name(scale_index, split)
+            yield scale_index, split, group[f"features/{name}"], group[f"labels/{name}"]
 
 
 def chunk_path(array: zarr.Array, index: int) -> Path:
