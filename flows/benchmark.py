@@ -17,6 +17,11 @@ from synbench.spec import BenchmarkSpec, load_spec
 from synbench.store import open_root
 
 
+def _load(spec: str, eps: list[float] | None, root: str) -> tuple[BenchmarkSpec, Path]:
+    """Flow parameters are plain JSON (deployments): a spec name or file, an eps list, a root path."""
+    return load_spec(spec, eps=tuple(eps) if eps else None), open_root(root)
+
+
 def _run_stages(model_ref: str, spec: BenchmarkSpec, root: Path, device: str, dtype: str, allow_py: bool) -> dict:
     generate_task(spec, root)
     fingerprint = fingerprint_task(model_ref, spec, allow_py)
@@ -66,8 +71,7 @@ def benchmark(
     allow_py: bool = True,
 ) -> dict:
     """All five stages for one model reference."""
-    spec_obj = load_spec(spec, eps=tuple(eps) if eps else None)
-    root_path = open_root(root)
+    spec_obj, root_path = _load(spec, eps, root)
     outcome = _run_stages(model_ref, spec_obj, root_path, device, dtype, allow_py)
     _publish_artifacts(root_path, spec_obj, [outcome])
     return outcome
@@ -90,8 +94,7 @@ def benchmark_batch(
     ``benchmark_batch.with_options(task_runner=ThreadPoolTaskRunner(4))`` or a
     ``prefect_dask.DaskTaskRunner`` (``synbench batch --workers N [--dask]``).
     """
-    spec_obj = load_spec(spec, eps=tuple(eps) if eps else None)
-    root_path = open_root(root)
+    spec_obj, root_path = _load(spec, eps, root)
     refs = list(model_refs or []) + (read_model_list(Path(models_file)) if models_file else [])
     generate_task(spec_obj, root_path)
     unique_refs = list(dict.fromkeys(refs))

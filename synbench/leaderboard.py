@@ -89,6 +89,11 @@ def _read_parts(files: list[Path]) -> tuple[pd.DataFrame, list[str]]:
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), bad
 
 
+def _rows_at(frame: pd.DataFrame, column: str, values: Sequence[float]) -> pd.DataFrame:
+    # eps and thresholds are floats from CLI text and Parquet: compare them rounded
+    return frame[frame[column].round(9).isin([round(v, 9) for v in values])]
+
+
 def read_board(
     root: Path,
     spec: str | None = None,
@@ -107,9 +112,9 @@ def read_board(
     if spec is not None:
         board = board[(board["spec_name"] == spec) | (board["spec_hash"] == spec)]
     if eps:
-        board = board[board["eps"].round(9).isin([round(e, 9) for e in eps])]
+        board = _rows_at(board, "eps", eps)
     if threshold:
-        board = board[board["threshold"].round(9).isin([round(t, 9) for t in threshold])]
+        board = _rows_at(board, "threshold", threshold)
     return board.sort_values(
         ["spec_name", "threshold", "eps", "score"], ascending=[True, True, True, False]
     ).reset_index(drop=True)
@@ -153,8 +158,7 @@ def format_history(root: Path, fmt: str = "table", eps: Sequence[float] | None =
     if not snapshots:
         return "No snapshots yet: `synbench batch` and the refresh flow write one per run."
     latest = pd.read_parquet(snapshots[-1])
-    wanted = [round(e, 9) for e in eps] if eps else [latest["eps"].min()]
-    latest = latest[latest["eps"].round(9).isin(wanted)]
+    latest = _rows_at(latest, "eps", eps or [latest["eps"].min()])
     latest = latest[["spec_name", "model", "eps", "threshold", "score", "rank", "rank_change"]]
     latest = latest.sort_values(["spec_name", "eps", "threshold", "rank"])
     if fmt == "json":
