@@ -147,15 +147,20 @@ def _print_outcomes(outcomes: list[dict]) -> None:
     )
 
 
+def _report_batch(outcomes: list[dict], root: Path, spec_hash: str) -> int:
+    """Per-model outcome table, then the board; exit 1 when any model failed."""
+    _print_outcomes(outcomes)
+    _print_board(root, spec_hash)
+    return EXIT_OK if all(o["status"] == "ok" for o in outcomes) else EXIT_FAILED
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     files = [r for r in args.models if Path(r).is_file() and ":" not in r]
     refs = [r for r in args.models if r not in files]
     if len(files) > 1:
         raise SynBenchError("pass at most one models file; list the other references directly.")
     outcomes, spec, root = _batch(args, refs, files[0] if files else None)
-    _print_outcomes(outcomes)
-    _print_board(root, spec.spec_hash)
-    return EXIT_OK if all(o["status"] == "ok" for o in outcomes) else EXIT_FAILED
+    return _report_batch(outcomes, root, spec.spec_hash)
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -210,14 +215,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"trained the digits CNN in {time.monotonic() - start:.1f} s "
             f"(held-out accuracy {accuracy:.3f}): {checkpoint}"
         )
-    args.spec, args.eps, args.allow_py, args.dtype = args.spec or "demo", None, True, "fp32"
+    args.spec, args.allow_py = args.spec or "demo", True
     outcomes, spec, root = _batch(args, demo_models(checkpoint), None)
-    _print_outcomes(outcomes)
-    _print_board(root, spec.spec_hash)
+    status = _report_batch(outcomes, root, spec.spec_hash)
     images, page = write_reports(root, read_board(root, spec=spec.spec_hash))
     print(f"plots: {len(images)} PNG files in {page.parent}\nleaderboard page: {page}")
     print(f"demo finished in {time.monotonic() - start:.1f} s")
-    return EXIT_OK if all(o["status"] == "ok" for o in outcomes) else EXIT_FAILED
+    return status
 
 
 def _parser() -> argparse.ArgumentParser:
