@@ -20,7 +20,8 @@ from synbench.encoders import resolve_encoder
 from synbench.extract import extract_features, resolve_device
 from synbench.generate import block_inputs
 from synbench.spec import load_spec
-from synbench.store import SPLITS, open_root
+from synbench.spec import SPLITS
+from synbench.store import open_root
 
 
 def _sync(device: torch.device) -> None:

@@ -23,9 +23,7 @@ RUN = """
 import sys
 from synbench.encoders import resolve_encoder
 from synbench.extract import extract_features
-from synbench.probe import probe_stored
-from synbench.score import curves_stored
-from synbench.leaderboard import publish_scores
+from synbench.stages import curves_stored, probe_stored, publish_scores
 from synbench.spec import BenchmarkSpec
 from synbench.store import open_root
 root = open_root(sys.argv[1])
@@ -34,7 +32,7 @@ spec = BenchmarkSpec(name="kill9", scales=scales, n_train=512, n_test=512, block
 encoder = resolve_encoder(sys.argv[2])
 extract_features(encoder, spec, root, device="cpu")
 curves = curves_stored(root, probe_stored(root, encoder.fingerprint, spec), spec)
-publish_scores(root, encoder.fingerprint, spec, curves)
+publish_scores(root, encoder.fingerprint, spec, curves, encoder.ref.text)
 """
 
 

@@ -2,42 +2,75 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
+from synbench_flows.tasks import (
+    curves_task,
+    extract_task,
+    fingerprint_task,
+    generate_task,
+    probe_task,
+    publish_task,
+)
 
-from flows.tasks import curves_task, extract_task, fingerprint_task, generate_task, probe_task, publish_task
 from synbench.audit import audit_root
-from synbench.encoders import read_model_list
 from synbench.errors import SynBenchError
-from synbench.leaderboard import read_board, summary_table, write_snapshot
+from synbench.leaderboard import read_board, write_snapshot
+from synbench.references import read_model_list
 from synbench.spec import BenchmarkSpec, load_spec
 from synbench.store import open_root
+from synbench.tables import summary_table
+
+# (model reference, blocks done, blocks total): the CLI's progress bar; None in deployments
+Progress = Callable[[str, int, int], None] | None
 
 
-def _load(spec: str, eps: list[float] | None, root: str) -> tuple[BenchmarkSpec, Path]:
+def _load(
+    spec: str, eps: list[float] | None, root: str, input_shape: list[int] | None = None
+) -> tuple[BenchmarkSpec, Path]:
     """Flow parameters are plain JSON (deployments): a spec name or file, an eps list, a root path."""
-    return load_spec(spec, eps=tuple(eps) if eps else None), open_root(root)
+    shape = tuple(input_shape) if input_shape else None
+    return load_spec(spec, eps=tuple(eps) if eps else None, input_shape=shape), open_root(root)
 
 
-def _run_stages(model_ref: str, spec: BenchmarkSpec, root: Path, device: str, dtype: str, allow_py: bool) -> dict:
+def _overrides(mean: list[float] | None, std: list[float] | None) -> dict | None:
+    return {"mean": tuple(mean), "std": tuple(std)} if mean or std else None
+
+
+def _run_stages(
+    model_ref: str,
+    spec: BenchmarkSpec,
+    root: Path,
+    device: str,
+    dtype: str,
+    preprocess: dict | None = None,
+    progress: Progress = None,
+) -> dict:
     generate_task(spec, root)
-    fingerprint = fingerprint_task(model_ref, spec, allow_py)
-    extracted = extract_task(model_ref, fingerprint, spec, root, device, dtype, allow_py)
+    fingerprint = fingerprint_task(model_ref, spec, preprocess)
+    extracted = extract_task(model_ref, fingerprint, spec, root, device, dtype, preprocess, progress)
     probe_path = probe_task(fingerprint, spec, root)
     curves_path = curves_task(probe_path, spec, root)
-    part = publish_task(fingerprint, spec, root, curves_path)
+    part = publish_task(fingerprint, spec, root, curves_path, model_ref)
     return {"model": model_ref, "fingerprint": fingerprint, "status": "ok", "part": part, **extracted}
 
 
 @task(name="benchmark-model")
 def benchmark_model_task(
-    model_ref: str, spec: BenchmarkSpec, root: Path, device: str, dtype: str, allow_py: bool
+    model_ref: str,
+    spec: BenchmarkSpec,
+    root: Path,
+    device: str,
+    dtype: str,
+    preprocess: dict | None = None,
+    progress: Progress = None,
 ) -> dict:
     """One model's stages as a unit that a task runner (threads, prefect-dask) can schedule."""
-    return _run_stages(model_ref, spec, root, device, dtype, allow_py)
+    return _run_stages(model_ref, spec, root, device, dtype, preprocess, progress)
 
 
 def _outcome(model_ref: str, state) -> dict:
@@ -68,11 +101,17 @@ def benchmark(
     root: str = "data",
     device: str = "auto",
     dtype: str = "fp32",
-    allow_py: bool = True,
+    input_shape: list[int] | None = None,
+    mean: list[float] | None = None,
+    std: list[float] | None = None,
+    progress: Progress = None,
 ) -> dict:
-    """All five stages for one model reference."""
-    spec_obj, root_path = _load(spec, eps, root)
-    outcome = _run_stages(model_ref, spec_obj, root_path, device, dtype, allow_py)
+    """All five stages for one model reference; ``input_shape``, ``mean``, ``std`` override its preprocessing.
+
+    ``py:`` references run only where the worker's own environment sets ``SYNBENCH_ALLOW_PY=1``.
+    """
+    spec_obj, root_path = _load(spec, eps, root, input_shape)
+    outcome = _run_stages(model_ref, spec_obj, root_path, device, dtype, _overrides(mean, std), progress)
     _publish_artifacts(root_path, spec_obj, [outcome])
     return outcome
 
@@ -86,7 +125,10 @@ def benchmark_batch(
     root: str = "data",
     device: str = "auto",
     dtype: str = "fp32",
-    allow_py: bool = False,
+    input_shape: list[int] | None = None,
+    mean: list[float] | None = None,
+    std: list[float] | None = None,
+    progress: Progress = None,
 ) -> list[dict]:
     """Many models; one failure is reported and does not stop the others; finished work is reused.
 
@@ -94,11 +136,15 @@ def benchmark_batch(
     ``benchmark_batch.with_options(task_runner=ThreadPoolTaskRunner(4))`` or a
     ``prefect_dask.DaskTaskRunner`` (``synbench batch --workers N [--dask]``).
     """
-    spec_obj, root_path = _load(spec, eps, root)
+    spec_obj, root_path = _load(spec, eps, root, input_shape)
     refs = list(model_refs or []) + (read_model_list(Path(models_file)) if models_file else [])
     generate_task(spec_obj, root_path)
     unique_refs = list(dict.fromkeys(refs))
-    futures = [benchmark_model_task.submit(ref, spec_obj, root_path, device, dtype, allow_py) for ref in unique_refs]
+    preprocess = _overrides(mean, std)
+    futures = [
+        benchmark_model_task.submit(ref, spec_obj, root_path, device, dtype, preprocess, progress)
+        for ref in unique_refs
+    ]
     outcomes = []
     for ref, future in zip(unique_refs, futures, strict=True):
         future.wait()

@@ -13,14 +13,20 @@ from prefect.tasks import exponential_backoff
 
 from synbench.encoders import resolve_encoder
 from synbench.errors import SynBenchError
-from synbench.extract import extract_features
-from synbench.generate import recipe_path, write_recipe
-from synbench.leaderboard import part_path, publish_scores
-from synbench.probe import probe_stored, probe_table_path
+from synbench.extract import ProgressFn, extract_features
 from synbench.provenance import code_version
-from synbench.score import curves_stored
 from synbench.spec import BenchmarkSpec
-from synbench.store import open_feature_group, safe_path
+from synbench.stages import (
+    curves_path,
+    curves_stored,
+    part_path,
+    probe_stored,
+    probe_table_path,
+    publish_scores,
+    recipe_path,
+    write_recipe,
+)
+from synbench.store import open_feature_group
 
 
 def _retry_unless_user_error(task, task_run, state) -> bool:
@@ -62,11 +68,11 @@ def _probe_key(context, params) -> str | None:
 
 
 def _curves_key(context, params) -> str | None:
-    return _key_if(safe_path(params["root"], "curves", Path(params["probe_path"]).name), "curves")
+    return _key_if(curves_path(params["root"], Path(params["probe_path"])), "curves")
 
 
 def _publish_key(context, params) -> str | None:
-    return _key_if(part_path(params["root"], params["fingerprint"], params["spec"]), "part")
+    return _key_if(part_path(params["root"], params["fingerprint"], params["spec"], params["model_ref"]), "part")
 
 
 @task(name="generate", cache_key_fn=_recipe_key, **RETRYING)
@@ -75,16 +81,23 @@ def generate_task(spec: BenchmarkSpec, root: Path) -> str:
 
 
 @task(name="fingerprint", retries=0)
-def fingerprint_task(model_ref: str, spec: BenchmarkSpec, allow_py: bool) -> str:
-    return resolve_encoder(model_ref, spec.input_shape, allow_py=allow_py).fingerprint
+def fingerprint_task(model_ref: str, spec: BenchmarkSpec, preprocess: dict | None) -> str:
+    return resolve_encoder(model_ref, spec.input_shape, **(preprocess or {})).fingerprint
 
 
 @task(name="extract", cache_key_fn=_features_key, **RETRYING)
 def extract_task(
-    model_ref: str, fingerprint: str, spec: BenchmarkSpec, root: Path, device: str, dtype: str, allow_py: bool
+    model_ref: str,
+    fingerprint: str,
+    spec: BenchmarkSpec,
+    root: Path,
+    device: str,
+    dtype: str,
+    preprocess: dict | None,
+    progress: ProgressFn | None = None,
 ) -> dict:
-    encoder = resolve_encoder(model_ref, spec.input_shape, allow_py=allow_py)
-    result = extract_features(encoder, spec, root, device=device, dtype=dtype)
+    encoder = resolve_encoder(model_ref, spec.input_shape, **(preprocess or {}))
+    result = extract_features(encoder, spec, root, device=device, dtype=dtype, progress=progress)
     return {"key": result.key, "written_chunks": result.written_chunks, "skipped_chunks": result.skipped_chunks}
 
 
@@ -99,6 +112,6 @@ def curves_task(probe_path: str, spec: BenchmarkSpec, root: Path) -> str:
 
 
 @task(name="publish", cache_key_fn=_publish_key, **RETRYING)
-def publish_task(fingerprint: str, spec: BenchmarkSpec, root: Path, curves_path: str) -> str:
-    path, _ = publish_scores(root, fingerprint, spec, Path(curves_path))
+def publish_task(fingerprint: str, spec: BenchmarkSpec, root: Path, curves_path: str, model_ref: str) -> str:
+    path, _ = publish_scores(root, fingerprint, spec, Path(curves_path), model_ref)
     return str(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
 
 import google_crc32c
@@ -23,10 +24,10 @@ from .encoders import resolve_encoder
 from .extract import extract_features
 from .generate import block_labels
 from .leaderboard import read_board
-from .probe import probe_group
 from .provenance import utc_now
 from .score import score_table
 from .spec import BenchmarkSpec
+from .stages import probe_group
 from .store import FEATURES_DIR, chunk_path, feature_arrays
 
 __all__ = ["AuditReport", "audit_root", "SCORE_TOLERANCE"]
@@ -163,6 +164,8 @@ def _check_scores(
         spec = BenchmarkSpec.from_dict(
             {
                 **data_spec.to_dict(),
+                "name": rows["spec_name"].iloc[0],
+                "eigen_floor": rows["eigen_floor"].iloc[0] if "eigen_floor" in rows else "relative",
                 "eps": sorted(rows["eps"].unique()),
                 "thresholds": sorted(rows["threshold"].unique()),
             }
@@ -182,8 +185,9 @@ def _check_scores(
             )
 
 
-def audit_root(root: Path, repair: bool = False, allow_py: bool = False) -> AuditReport:
+def audit_root(root: str | PathLike, repair: bool = False, allow_py: bool = False) -> AuditReport:
     """Audit (and with ``repair``, fix) everything under an artifact root."""
+    root = Path(root)
     report = AuditReport()
     groups, damaged = {}, set()
     for marker in sorted((root / FEATURES_DIR).glob("*/*/zarr.json")):

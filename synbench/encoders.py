@@ -1,14 +1,4 @@
-"""Model references: one string names an encoder everywhere (CLI, spec files, batch lists).
-
-    identity:CxHxW            the raw inputs, flattened (control; no normalisation)
-    noise:CxHxW[@SEED]        features that ignore the input (control)
-    timm:ARCH                 timm architecture with pretrained weights from the local cache
-    timm:ARCH@PATH            timm architecture with weights from a .safetensors / state-dict file
-    random:ARCH[@SEED]        timm architecture, seeded random init
-    py:MODULE:CALLABLE[@PATH] the user's factory returning a torch module (optional weights file)
-
-Any reference may end in ``#pre_logits`` (default) or ``#features`` to pick the layer.
-"""
+"""Encoders: a model reference resolved into a module, its preprocessing and its fingerprint."""
 
 from __future__ import annotations
 
@@ -18,31 +8,51 @@ import hashlib
 import importlib
 import json
 import math
-import pickle
-from collections.abc import Callable
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .checkpoints import apply_weights, weights_digest
 from .errors import DataError, EncoderError
-from .generate import IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from .preprocess import Preprocess, resolve_preprocess
+from .references import LAYERS, EncoderRef, parse_reference, parse_seed, parse_shape, read_model_list
 
-__all__ = ["EncoderRef", "Encoder", "parse_reference", "resolve_encoder", "read_model_list", "SCHEMES", "LAYERS"]
+__all__ = [
+    "EncoderRef",
+    "Encoder",
+    "parse_reference",
+    "resolve_encoder",
+    "encoder_from_module",
+    "read_model_list",
+    "seeded_init",
+    "py_allowed",
+    "SCHEMES",
+    "LAYERS",
+    "ALLOW_PY_ENV",
+]
 
-LAYERS = ("pre_logits", "features")
+ALLOW_PY_ENV = "SYNBENCH_ALLOW_PY"  # set to 1 in a worker's own environment to run py: encoders
+_INIT_LOCK = threading.Lock()
 
 
-@dataclass(frozen=True)
-class EncoderRef:
-    """A parsed model reference."""
+def py_allowed() -> bool:
+    """Whether this process may import and run ``py:`` encoders (the worker's configuration, never a parameter)."""
+    return os.environ.get(ALLOW_PY_ENV, "").strip().lower() in ("1", "true", "yes")
 
-    text: str  # the reference as the user wrote it
-    scheme: str  # identity, noise, timm, random or py
-    target: str  # shape, architecture or MODULE:CALLABLE
-    weights: str | None = None  # weights path (timm, py) or seed (random, noise)
-    layer: str = "pre_logits"  # which representation to take
+
+@contextmanager
+def seeded_init(seed: int) -> Iterator[None]:
+    """Seed the global torch RNG for a model's construction without racing other threads."""
+    with _INIT_LOCK, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 @dataclass
@@ -77,17 +87,30 @@ class Encoder:
             feats = module.forward_features(inputs)
             if self.ref.layer == "pre_logits":
                 out = module.forward_head(feats, pre_logits=True)
-            else:  # pool spatial or token axes of the last feature map
-                out = feats.mean(dim=tuple(range(2, feats.ndim))) if feats.ndim == 4 else feats
-                out = out.mean(dim=1) if out.ndim == 3 else out
+            else:
+                out = _pool(feats, str(getattr(module, "output_fmt", "NCHW")))
         else:
             out = module(inputs)
+        if not isinstance(out, torch.Tensor):
+            raise DataError(
+                f"encoder {self.ref.text!r} must return a (batch, features) tensor; got {type(out).__name__}. "
+                "Return one tensor from forward (e.g. the pooled features)."
+            )
         if out.ndim != 2 or out.shape[0] != inputs.shape[0]:
             raise DataError(
                 f"encoder {self.ref.text!r} returned shape {tuple(out.shape)} for a batch of "
                 f"{inputs.shape[0]}; it must return (batch, features). Pick another layer or wrap it."
             )
         return out
+
+
+def _pool(feats: torch.Tensor, fmt: str) -> torch.Tensor:
+    """Average the spatial axes of a feature map in the model's own layout (NCHW or NHWC), or the tokens."""
+    if feats.ndim == 4:
+        from timm.layers import SelectAdaptivePool2d
+
+        return SelectAdaptivePool2d(pool_type="avg", flatten=True, input_fmt=fmt.split(".")[-1])(feats)
+    return feats.mean(dim=1) if feats.ndim == 3 else feats
 
 
 class HashNoise(nn.Module):
@@ -102,105 +125,6 @@ class HashNoise(nn.Module):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         # sin of a large argument scrambles the phase: the label shift is far below its period.
         return torch.frac(torch.sin(inputs.flatten(1) @ self.projection * 1000.0) * 43758.5453)
-
-
-def parse_reference(text: str) -> EncoderRef:
-    """Split ``scheme:target[@weights][#layer]`` into an ``EncoderRef``."""
-    scheme, sep, rest = text.partition(":")
-    if not sep or scheme not in SCHEMES:
-        raise EncoderError(
-            f"unknown encoder scheme {scheme!r} in {text!r}; use one of: "
-            f"{', '.join(f'{s}:' for s in SCHEMES)} (e.g. random:test_convnext)."
-        )
-    rest, _, layer = rest.partition("#")
-    layer = layer or "pre_logits"
-    if layer not in LAYERS:
-        raise EncoderError(f"unknown layer {layer!r} in {text!r}; use one of: {', '.join(LAYERS)}.")
-    target, _, weights = rest.partition("@")
-    if not target:
-        raise EncoderError(
-            f"model reference {text!r} names no model after {scheme!r}; e.g. {scheme}:{_EXAMPLES[scheme]}."
-        )
-    return EncoderRef(text=text, scheme=scheme, target=target, weights=weights or None, layer=layer)
-
-
-def _parse_shape(ref: EncoderRef) -> tuple[int, int, int]:
-    parts = ref.target.lower().split("x")
-    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise EncoderError(
-            f"bad input shape {ref.target!r} in {ref.text!r}; write it as CxHxW, e.g. {ref.scheme}:3x4x4."
-        )
-    return tuple(int(p) for p in parts)  # type: ignore[return-value]
-
-
-def _parse_seed(ref: EncoderRef) -> int:
-    if ref.weights is None:
-        return 0
-    if not ref.weights.isdigit():
-        raise EncoderError(
-            f"bad seed {ref.weights!r} in {ref.text!r}; use a non-negative integer, e.g. random:resnet18@1."
-        )
-    return int(ref.weights)
-
-
-def _weights_digest(module: nn.Module) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        data = tensor.detach().cpu().contiguous().reshape(-1)
-        digest.update(f"{name}|{data.dtype}|{tuple(tensor.shape)}".encode())
-        digest.update(data.view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _load_state_dict(path_text: str, ref: EncoderRef) -> dict[str, torch.Tensor]:
-    path = Path(path_text).expanduser()
-    if not path.is_file():
-        raise EncoderError(f"checkpoint file {str(path)!r} for {ref.text!r} does not exist; check the path after '@'.")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path))
-        except Exception as exc:
-            raise EncoderError(
-                f"cannot read safetensors file {str(path)!r}: {exc}; re-save it with safetensors.torch.save_file."
-            ) from None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if "Unsupported global" not in str(exc):  # not a pickle of objects: not a checkpoint at all
-            raise EncoderError(
-                f"cannot read checkpoint {str(path)!r}: it is not a torch or safetensors file; check the path."
-            ) from None
-        raise EncoderError(
-            f"checkpoint {str(path)!r} needs to unpickle code, which SynBench never runs; "
-            "re-save only the tensors (torch.save(model.state_dict(), ...) or safetensors)."
-        ) from None
-    except Exception as exc:
-        raise EncoderError(
-            f"cannot read checkpoint {str(path)!r}: {str(exc).splitlines()[0]}; "
-            "save it with torch.save(model.state_dict(), path)."
-        ) from None
-    for key in ("state_dict", "model", "model_state_dict"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise EncoderError(f"checkpoint {str(path)!r} holds no state dict of tensors; save model.state_dict().")
-    return state
-
-
-def _apply_weights(module: nn.Module, path_text: str, ref: EncoderRef) -> None:
-    state = _load_state_dict(path_text, ref)
-    try:
-        result = module.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # shape mismatch
-        first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
-        raise EncoderError(f"checkpoint does not fit {ref.target!r}: {first}; check the architecture name.") from None
-    if result.missing_keys:
-        raise EncoderError(
-            f"checkpoint is missing {len(result.missing_keys)} weights of {ref.target!r} "
-            f"(e.g. {result.missing_keys[0]!r}); check the architecture name."
-        )
 
 
 def _timm_module(ref: EncoderRef, pretrained: bool) -> nn.Module:
@@ -222,27 +146,25 @@ def _timm_module(ref: EncoderRef, pretrained: bool) -> nn.Module:
 
 
 def _resolve_identity(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
-    shape = _parse_shape(ref)
+    shape = parse_shape(ref)
     return nn.Flatten(), "identity", {"input_size": shape, "mean": (0.0,) * shape[0], "std": (1.0,) * shape[0]}
 
 
 def _resolve_noise(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
-    shape = _parse_shape(ref)
-    module = HashNoise(math.prod(shape), seed=_parse_seed(ref))
+    shape = parse_shape(ref)
+    module = HashNoise(math.prod(shape), seed=parse_seed(ref))
     return module, "noise", {"input_size": shape, "mean": (0.0,) * shape[0], "std": (1.0,) * shape[0]}
 
 
 def _resolve_timm(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
     module = _timm_module(ref, pretrained=ref.weights is None)
     if ref.weights is not None:
-        _apply_weights(module, ref.weights, ref)
+        apply_weights(module, ref.weights, ref.text, ref.target)
     return module, ref.target, {}
 
 
 def _resolve_random(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
-    seed = _parse_seed(ref)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded_init(parse_seed(ref)):
         module = _timm_module(ref, pretrained=False)
     return module, ref.target, {}
 
@@ -251,17 +173,25 @@ def _resolve_py(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
     module_name, _, attr = ref.target.partition(":")
     if not module_name or not attr:
         raise EncoderError(f"bad py reference {ref.text!r}; write py:MODULE:CALLABLE, e.g. py:my_models:build_encoder.")
+    if "" not in sys.path and os.getcwd() not in sys.path:  # as `python -m` does: the working folder first
+        sys.path.insert(0, os.getcwd())
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
-        raise EncoderError(f"cannot import {ref.target!r}: {exc}; check that the module is on PYTHONPATH.") from None
-    module = factory()
+        raise EncoderError(
+            f"cannot import {ref.target!r}: {exc}; run from the folder that holds it or add it to PYTHONPATH."
+        ) from None
+    try:
+        module = factory()
+    except Exception as exc:
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise EncoderError(f"py:{ref.target} raised {type(exc).__name__}: {first}; fix the factory.") from None
     if not isinstance(module, nn.Module):
         raise EncoderError(
             f"{ref.target!r} returned {type(module).__name__}, not a torch.nn.Module; return the encoder module."
         )
     if ref.weights is not None:
-        _apply_weights(module, ref.weights, ref)
+        apply_weights(module, ref.weights, ref.text, ref.target)
     return module, f"{module_name}:{attr}", {}
 
 
@@ -272,35 +202,20 @@ SCHEMES: dict[str, Callable[[EncoderRef], tuple[nn.Module, str, dict]]] = {
     "random": _resolve_random,
     "py": _resolve_py,
 }
-_EXAMPLES = {
-    "identity": "3x4x4",
-    "noise": "3x4x4",
-    "timm": "resnet18",
-    "random": "test_convnext",
-    "py": "my_models:build",
-}
 
 
-def _resolve_preprocess(module: nn.Module, declared: dict, input_shape: tuple[int, int, int] | None) -> Preprocess:
-    """Preprocessing in priority order: explicit override, model's declared config, timm default."""
-    from timm.data import resolve_data_config
-
-    args = dict(declared)
-    if input_shape is not None:
-        args["input_size"] = tuple(input_shape)
-    config = resolve_data_config(args, model=module)
-    channels = config["input_size"][0]
-    mean, std = tuple(config["mean"]), tuple(config["std"])
-    if len(mean) != channels:  # e.g. a 1-channel model without declared stats
-        mean, std = (IMAGENET_MEAN * channels)[:channels], (IMAGENET_STD * channels)[:channels]
-    return Preprocess(tuple(config["input_size"]), mean, std, config.get("interpolation", "bicubic"))
-
-
-def resolve_encoder(text: str, input_shape: tuple[int, int, int] | None = None, allow_py: bool = True) -> Encoder:
+def resolve_encoder(
+    text: str,
+    input_shape: tuple[int, int, int] | None = None,
+    allow_py: bool | None = None,
+    mean: tuple[float, ...] | None = None,
+    std: tuple[float, ...] | None = None,
+) -> Encoder:
     """Turn a model reference into a ready ``Encoder`` (eval mode, on CPU, trial forward done).
 
-    The last two resolutions are kept, so the stages of one run load a model once; a changed
-    weights file (size or mtime) is loaded afresh.
+    ``allow_py`` defaults to the process's own configuration (``SYNBENCH_ALLOW_PY``). The last two
+    resolutions are kept, so the stages of one run load a model once; a changed weights file
+    (size or mtime) is loaded afresh.
 
     Raises:
         EncoderError: unknown scheme or architecture, missing or unsafe weights, a forward
@@ -311,25 +226,42 @@ def resolve_encoder(text: str, input_shape: tuple[int, int, int] | None = None, 
     if ref.weights is not None and Path(ref.weights).expanduser().is_file():
         stat = Path(ref.weights).expanduser().stat()
         stamp = (stat.st_size, stat.st_mtime_ns)
-    return _resolve_cached(text, input_shape, allow_py, stamp)
+    if ref.scheme == "py" and not (py_allowed() if allow_py is None else allow_py):
+        raise EncoderError(
+            f"{text!r} would import and run user code, which is off here; name it on the synbench command line, "
+            f"pass --allow-py, or set {ALLOW_PY_ENV}=1 in this worker's own environment."
+        )
+    overrides = (tuple(mean) if mean else None, tuple(std) if std else None)
+    return _resolve_cached(text, tuple(input_shape) if input_shape else None, overrides, stamp)
 
 
 @functools.lru_cache(maxsize=2)
 def _resolve_cached(
-    text: str, input_shape: tuple[int, int, int] | None, allow_py: bool, weights_stamp: tuple | None
+    text: str, input_shape: tuple[int, int, int] | None, overrides: tuple, weights_stamp: tuple | None
 ) -> Encoder:
     ref = parse_reference(text)
-    if ref.scheme == "py" and not allow_py:
-        raise EncoderError(
-            f"{text!r} would import and run user code, which is only done for references named on the "
-            "command line; pass --allow-py to run py: encoders from a file."
-        )
-    if ref.scheme in ("identity", "noise") and input_shape is not None:
-        raise EncoderError(f"{text!r} fixes its own input shape; drop input_shape from the spec.")
+    if ref.scheme in ("identity", "noise") and (input_shape is not None or any(overrides)):
+        raise EncoderError(f"{text!r} fixes its own input shape and normalisation; drop the override.")
     module, architecture, declared = SCHEMES[ref.scheme](ref)
+    return encoder_from_module(module, ref, architecture, declared, input_shape, *overrides)
+
+
+def encoder_from_module(
+    module: nn.Module,
+    ref: EncoderRef,
+    architecture: str,
+    declared: dict | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    mean: tuple[float, ...] | None = None,
+    std: tuple[float, ...] | None = None,
+) -> Encoder:
+    """Wrap a module: eval mode, preprocessing, weights digest and a trial forward for the feature size."""
     module.eval()
-    preprocess = _resolve_preprocess(module, declared, input_shape)
-    encoder = Encoder(ref, module, preprocess, architecture, _weights_digest(module))
+    try:
+        preprocess = resolve_preprocess(module, declared or {}, input_shape, mean, std)
+    except ValueError as exc:
+        raise EncoderError(f"bad preprocessing for {ref.text!r}: {exc}; give one mean/std per channel.") from None
+    encoder = Encoder(ref, module, preprocess, architecture, weights_digest(module))
     trial = torch.zeros((2, *preprocess.input_shape)) + 0.5
     try:
         features = encoder.represent(trial)
@@ -337,22 +269,8 @@ def _resolve_cached(
         raise
     except Exception as exc:
         raise EncoderError(
-            f"{text!r} fails on input shape {preprocess.input_shape}: {str(exc).splitlines()[0][:160]}; "
+            f"{ref.text!r} fails on input shape {preprocess.input_shape}: {str(exc).splitlines()[0][:160]}; "
             "use the model's native input shape (drop input_shape from the spec) or set a compatible one."
         ) from None
     encoder.feature_dim = int(features.shape[1])
     return encoder
-
-
-def read_model_list(path: Path) -> list[str]:
-    """Model references from a batch file: one per line; blank lines and ``#`` comments skipped."""
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise EncoderError(f"cannot read model list {str(path)!r}: {exc.strerror}; check the path.") from None
-    refs = [line.split(" #")[0].strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    for ref in refs:
-        parse_reference(ref)  # fail on a bad line before any work starts
-    if not refs:
-        raise EncoderError(f"model list {str(path)!r} names no models; write one reference per line.")
-    return refs

@@ -25,9 +25,8 @@ from .encoders import Encoder
 from .errors import DataError, SynBenchError
 from .generate import block_inputs
 from .provenance import utc_now, versions
-from .spec import BenchmarkSpec
+from .spec import SPLITS, BenchmarkSpec
 from .store import (
-    SPLITS,
     create_feature_group,
     feature_arrays,
     feature_group_path,
@@ -39,9 +38,8 @@ from .store import (
 __all__ = ["ExtractResult", "extract_features", "resolve_device", "features_key"]
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-ProgressFn = Callable[[int, int], None]
-# Set by the CLI to draw a progress bar: called with (model reference, blocks done, blocks total).
-PROGRESS_HOOK: Callable[[str, int, int], None] | None = None
+# Called with (model reference, blocks done, blocks total) as extraction advances.
+ProgressFn = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -158,40 +156,39 @@ def extract_features(
     if dtype not in DTYPES:
         raise SynBenchError(f"unknown dtype {dtype!r}; use fp32 or bf16.")
     torch_device = resolve_device(device)
-    fingerprint = encoder.fingerprint
-    key = features_key(fingerprint, spec.data_hash)
-    path = feature_group_path(root, fingerprint, spec.data_hash)
-    existing = open_feature_group(root, fingerprint, spec.data_hash)
+    key = features_key(encoder.fingerprint, spec.data_hash)
+    path = feature_group_path(root, encoder.fingerprint, spec.data_hash)
+    existing = open_feature_group(root, encoder.fingerprint, spec.data_hash)
     total = sum(spec.n_blocks(split) for split in SPLITS) * len(spec.scales)
     if existing is not None and existing.attrs.get("complete"):
         return _finished(key, path, total, existing)
-
-    created = existing is None
+    lock = path.parent / f".{spec.data_hash}.lock"
     try:
-        with writer_lock(path.parent / f".{spec.data_hash}.lock"):
-            return _extract_locked(encoder, spec, root, torch_device, dtype, batch_size, progress, key, path, total)
+        with writer_lock(lock):
+            group = _open_for_writing(encoder, spec, root, torch_device, dtype)
+            if group.attrs.get("complete"):  # another writer finished while we waited for the lock
+                return _finished(key, path, total, group)
+            _remove_partials(path)
+            todo = _missing_blocks(group, spec)
+            report = (lambda done: progress(encoder.ref.text, done, total)) if progress else (lambda done: None)
+            report(total - len(todo))
+            _encode_blocks(encoder, spec, todo, torch_device, dtype, batch_size or spec.block_size, report)
+            _mark_complete(group, spec, len(todo))
     except DataError:
-        if created:  # our own half-made group of a bad encoder: leave nothing behind
+        if existing is None:  # our own half-made group of a bad encoder: leave nothing behind
             shutil.rmtree(path, ignore_errors=True)
+            lock.unlink(missing_ok=True)
             with contextlib.suppress(OSError):  # the model's folder, if nothing else is in it
                 path.parent.rmdir()
         raise
+    return ExtractResult(key, path, len(todo), total - len(todo), str(group.attrs["device"]), dtype)
 
 
-def _extract_locked(
-    encoder: Encoder,
-    spec: BenchmarkSpec,
-    root: Path,
-    device: torch.device,
-    dtype: str,
-    batch_size: int | None,
-    progress: ProgressFn | None,
-    key: str,
-    path: Path,
-    total: int,
-) -> ExtractResult:
+def _open_for_writing(
+    encoder: Encoder, spec: BenchmarkSpec, root: Path, device: torch.device, dtype: str
+) -> zarr.Group:
     sizes = {"train": spec.n_train, "test": spec.n_test}
-    group = create_feature_group(
+    return create_feature_group(
         root,
         encoder.fingerprint,
         spec.data_hash,
@@ -201,68 +198,78 @@ def _extract_locked(
         spec.block_size,
         _provenance(encoder, spec, device, dtype),
     )
-    if group.attrs.get("complete"):  # another writer finished while we waited for the lock
-        return _finished(key, path, total, group)
-    _remove_partials(path)
-    encoder.module.to(device)
-    encode = _BlockEncoder(encoder, device, dtype, batch_size or spec.block_size)
-    if progress is None and PROGRESS_HOOK is not None:
-        hook = PROGRESS_HOOK
 
-        def progress(done: int, total: int) -> None:
-            hook(encoder.ref.text, done, total)
 
+# (scale index, split, block index, features array, labels array) of one block to encode
+_Block = tuple[int, str, int, zarr.Array, zarr.Array]
+
+
+def _missing_blocks(group: zarr.Group, spec: BenchmarkSpec) -> list[_Block]:
     todo = []
     for scale_index, split, features, labels in feature_arrays(group, len(spec.scales)):
         gaps = sorted(set(missing_chunks(features)) | set(missing_chunks(labels)))
         todo.extend((scale_index, split, block, features, labels) for block in gaps)
-    done = total - len(todo)
-    if progress:
-        progress(done, total)
+    return todo
 
+
+def _encode_blocks(
+    encoder: Encoder,
+    spec: BenchmarkSpec,
+    todo: list[_Block],
+    device: torch.device,
+    dtype: str,
+    batch_size: int,
+    report: Callable[[int], None],
+) -> None:
+    """Generate block k+1 and write block k-1 while block k runs through the encoder."""
+    encoder.module.to(device)
+    encode = _BlockEncoder(encoder, device, dtype, batch_size)
     side_stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+    done = sum(spec.n_blocks(split) for split in SPLITS) * len(spec.scales) - len(todo)
 
-    def generate(item):
-        scale_index, split, block = item[:3]
+    def generate(block: _Block):
+        scale_index, split, block_index = block[:3]
         with torch.cuda.stream(side_stream) if side_stream else nullcontext():
-            labels, inputs = block_inputs(spec, encoder.preprocess, scale_index, split, block, device)
+            labels, inputs = block_inputs(spec, encoder.preprocess, scale_index, split, block_index, device)
             ready = torch.cuda.Event() if side_stream else None
             if ready is not None:
                 ready.record(side_stream)
         return labels, inputs, ready
 
-    def write(item, labels, features) -> None:
-        _, _, block, feature_array, label_array = item
-        rows = slice(block * spec.block_size, block * spec.block_size + len(labels))
+    def write(block: _Block, labels: np.ndarray, features: np.ndarray) -> None:
+        _, _, block_index, feature_array, label_array = block
+        rows = slice(block_index * spec.block_size, block_index * spec.block_size + len(labels))
         feature_array[rows] = features
         label_array[rows] = labels
 
-    # Generate block k+1 and write block k-1 while block k runs through the encoder.
-    with ThreadPoolExecutor(1) as generator_pool, ThreadPoolExecutor(1) as writer_pool:
-        pending_write: Future | None = None
-        next_block = generator_pool.submit(generate, todo[0]) if todo else None
-        for index, item in enumerate(todo):
-            labels, inputs, ready = next_block.result()
-            if index + 1 < len(todo):
-                next_block = generator_pool.submit(generate, todo[index + 1])
-            if ready is not None:
-                main_stream = torch.cuda.current_stream(device)
-                main_stream.wait_event(ready)
-                inputs.record_stream(main_stream)  # made on the side stream, used on this one
-            features = encode(inputs)
+    try:
+        with ThreadPoolExecutor(1) as generator_pool, ThreadPoolExecutor(1) as writer_pool:
+            pending_write: Future | None = None
+            next_block = generator_pool.submit(generate, todo[0]) if todo else None
+            for index, block in enumerate(todo):
+                labels, inputs, ready = next_block.result()
+                if index + 1 < len(todo):
+                    next_block = generator_pool.submit(generate, todo[index + 1])
+                if ready is not None:
+                    main_stream = torch.cuda.current_stream(device)
+                    main_stream.wait_event(ready)
+                    inputs.record_stream(main_stream)  # made on the side stream, used on this one
+                features = encode(inputs)
+                if pending_write is not None:
+                    pending_write.result()
+                pending_write = writer_pool.submit(write, block, labels, features)
+                done += 1
+                report(done)
             if pending_write is not None:
                 pending_write.result()
-            pending_write = writer_pool.submit(write, item, labels, features)
-            done += 1
-            if progress:
-                progress(done, total)
-        if pending_write is not None:
-            pending_write.result()
+    finally:
+        encoder.module.to("cpu")
 
-    encoder.module.to("cpu")
+
+def _mark_complete(group: zarr.Group, spec: BenchmarkSpec, written: int) -> None:
+    """The completion marker goes last, after every chunk is checked to be on disk."""
     for _, _, *arrays in feature_arrays(group, len(spec.scales)):
         for array in arrays:
             if missing_chunks(array):
                 raise DataError(f"array {array.path!r} is still missing chunks after extraction; rerun it.")
-    group.attrs.update({"complete": True, "completed_at": utc_now(), "written_chunks": len(todo)})
-    return ExtractResult(key, path, len(todo), total - len(todo), str(group.attrs["device"]), dtype)
+    group.attrs.update({"complete": True, "completed_at": utc_now(), "written_chunks": written})

@@ -1,71 +1,67 @@
 """Stage 1: the synthetic two-class Gaussian tasks of METHOD.md section 1, block by block.
 
-Every block is a pure function of (spec seed, scale index, split, block index): labels come
-from numpy's counter-based Philox generator (identical on every device), the Gaussian noise
-from a ``torch.Generator`` on the extraction device (identical on the same device type).
-The whole input set is never built; stage 1 stores only the recipe and label digests.
+Every block is a pure function of (spec seed, scale index, split, block index). Labels come from
+numpy's counter-based Philox generator; the Gaussian noise from a counter-based hash evaluated with
+plain integer tensor ops, so a block's draws are the same on CPU and CUDA up to float rounding
+(METHOD.md 1, "data hash"). The whole input set is never built: blocks are made on the device.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from .spec import GENERATOR_VERSION, BenchmarkSpec
-from .store import SPLITS, atomic_write_json, safe_path
+from .preprocess import Preprocess
+from .provenance import GENERATOR_VERSION
+from .spec import SPLITS, BenchmarkSpec
 
-__all__ = [
-    "Preprocess",
-    "SPLITS",
-    "block_seed",
-    "block_labels",
-    "block_inputs",
-    "label_digests",
-    "make_recipe",
-    "recipe_path",
-    "write_recipe",
-]
+__all__ = ["block_seed", "block_labels", "block_inputs", "counter_normals", "label_digests", "make_recipe"]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """How synthetic pixels become encoder inputs: shape and per-channel normalisation."""
-
-    input_shape: tuple[int, int, int]  # (C, H, W)
-    mean: tuple[float, ...]  # per-channel mean subtracted from the pixels
-    std: tuple[float, ...]  # per-channel std the pixels are divided by
-    interpolation: str = "bicubic"  # the model's declared resize mode (recorded, never used)
-
-    def __post_init__(self) -> None:
-        channels = self.input_shape[0]
-        if len(self.mean) != channels or len(self.std) != channels:
-            raise ValueError(f"mean/std need {channels} values for input shape {self.input_shape}")
-
-    @property
-    def dim(self) -> int:
-        return math.prod(self.input_shape)
-
-    def to_dict(self) -> dict:
-        return {
-            "input_shape": list(self.input_shape),
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "interpolation": self.interpolation,
-        }
+_MIX1, _MIX2 = 0x7FEB352D, 0x846CA68B - 2**32  # lowbias32 multipliers, as signed int32
+_MAX_DRAWS = 2**31  # counters are int32
 
 
 def block_seed(seed: int, scale_index: int, split: str, block_index: int, stream: str) -> int:
     """A 63-bit seed that depends only on the block's keys and the stream name."""
     key = f"synbench/gen{GENERATOR_VERSION}/{seed}/{scale_index}/{split}/{block_index}/{stream}"
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little") >> 1
+
+
+def _mix32(bits: torch.Tensor) -> torch.Tensor:
+    """The lowbias32 integer hash, in place on int32 (wrapping multiplies; masks make shifts logical)."""
+    bits ^= (bits >> 16) & 0xFFFF
+    bits *= _MIX1
+    bits ^= (bits >> 15) & 0x1FFFF
+    bits *= _MIX2
+    bits ^= (bits >> 16) & 0xFFFF
+    return bits
+
+
+def counter_normals(seed: int, count: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``count`` standard normal draws (float32) that depend only on ``seed`` and the draw's index.
+
+    Uniforms are 24-bit hashes of the counter and the seed; Box-Muller turns pairs into normals
+    (so |z| <= 5.77: the tail beyond, probability 8e-9, is cut). Integer steps are exact on every
+    device; only the final log/sqrt/cos/sin may differ by float rounding between CPU and CUDA.
+    """
+    pairs = (count + 1) // 2
+    if 2 * pairs > _MAX_DRAWS:
+        raise ValueError(f"a block may hold at most {_MAX_DRAWS} draws; use a smaller block_size")
+    bits = torch.arange(2 * pairs, dtype=torch.int32, device=device)
+    bits ^= seed & 0x7FFFFFFF
+    _mix32(bits)
+    bits += (seed >> 31) & 0x7FFFFFFF
+    _mix32(bits)
+    uniform = ((bits >> 8) & 0xFFFFFF).to(torch.float32).mul_(2.0**-24)  # in [0, 1)
+    radius = uniform[:pairs].neg_().log1p_().mul_(-2).sqrt_()
+    angle = uniform[pairs:].mul_(2 * math.pi)
+    out = torch.empty(2 * pairs, dtype=torch.float32, device=device)
+    torch.mul(radius, torch.cos(angle), out=out[:pairs])
+    torch.mul(radius, angle.sin_(), out=out[pairs:])
+    return out[:count]
 
 
 def _block_length(spec: BenchmarkSpec, split: str, block_index: int) -> int:
@@ -99,9 +95,8 @@ def block_inputs(
     device = torch.device(device)
     labels = block_labels(spec, scale_index, split, block_index)
     shape = (len(labels), *preprocess.input_shape)
-    generator = torch.Generator(device=device)
-    generator.manual_seed(block_seed(spec.seed, scale_index, split, block_index, "noise"))
-    inputs = torch.randn(shape, generator=generator, device=device, dtype=torch.float32)
+    seed = block_seed(spec.seed, scale_index, split, block_index, "noise")
+    inputs = counter_normals(seed, math.prod(shape), device).view(shape)
     signs = torch.from_numpy(labels.astype(np.float32) * 2 - 1).to(device)
     shift = spec.scales[scale_index] / math.sqrt(preprocess.dim)
     inputs += 0.5
@@ -129,18 +124,7 @@ def make_recipe(spec: BenchmarkSpec) -> dict:
     return {
         "data_hash": spec.data_hash,
         "generator_version": GENERATOR_VERSION,
+        "generator": "labels: numpy Philox; noise: lowbias32 counter hash + Box-Muller (device-independent)",
         "spec": spec.to_dict(),
         "label_digests": label_digests(spec),
     }
-
-
-def recipe_path(root: Path, spec: BenchmarkSpec) -> Path:
-    return safe_path(root, "recipes", f"{spec.data_hash}.json")
-
-
-def write_recipe(spec: BenchmarkSpec, root: Path) -> Path:
-    """Stage 1: store the recipe once per data hash; an existing recipe is left untouched."""
-    path = recipe_path(root, spec)
-    if not path.is_file():
-        atomic_write_json(path, make_recipe(spec))
-    return path

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import scipy.linalg
-import zarr
 from scipy.optimize import brentq
 
-from .errors import IncompleteError
-from .spec import SCORE_VERSION, BenchmarkSpec
-from .store import atomic_write_parquet, content_key, open_feature_group, read_split, safe_path
+from .errors import DataError
 
 __all__ = [
     "FittedProbe",
@@ -22,14 +17,11 @@ __all__ = [
     "fit_probe",
     "robust_direction",
     "evaluate_probe",
+    "probe_tasks",
     "EIGEN_FLOOR",
-    "probe_group",
-    "probe_stored",
-    "probe_table_path",
-    "load_probe_table",
 ]
 
-EIGEN_FLOOR = 1e-6  # eigenvalues at or below this are dropped (METHOD.md 3.3)
+EIGEN_FLOOR = 1e-6  # eigenvalues at or below this (times the largest, by default) are dropped (METHOD.md 3.3)
 
 
 @dataclass(frozen=True)
@@ -58,17 +50,21 @@ class ProbeResult:
     nu: float  # Lagrange multiplier of the eps constraint (inf for eps = 0)
 
 
-def fit_probe(features: np.ndarray, labels: np.ndarray) -> FittedProbe:
+def fit_probe(features: np.ndarray, labels: np.ndarray, eigen_floor: str = "relative") -> FittedProbe:
     """Class means, pooled covariance and its eigendecomposition, in float64.
 
     Args:
         features: ndarray of shape (n_samples, p).
         labels: ndarray of shape (n_samples,), values in {0, 1}.
+        eigen_floor: "relative" keeps eigenvalues above 1e-6 x the largest (scale-invariant);
+            "absolute" keeps those above 1e-6, as the authors' code does.
     """
     h = np.asarray(features, dtype=np.float64)
     y = np.asarray(labels).astype(bool)
     if y.all() or not y.any():
-        raise ValueError("the train split holds a single class; use more samples per split")
+        raise DataError(
+            f"a train split of {len(y)} samples holds a single class; raise n_train (or block_size) in the spec."
+        )
     mean1, mean0 = h[y].mean(axis=0), h[~y].mean(axis=0)
     centred = h - np.where(y[:, None], mean1, mean0)
     # syrk fills only the upper triangle of centred^T centred / (n - 2): half a matmul's work;
@@ -79,7 +75,8 @@ def fit_probe(features: np.ndarray, labels: np.ndarray) -> FittedProbe:
         pooled_cov, lower=False, driver="evd", overwrite_a=True, check_finite=False
     )
     # eigh sorts ascending: the kept components are a trailing slice (a view, no copy)
-    first_kept = int(np.searchsorted(eigenvalues, EIGEN_FLOOR, side="right"))
+    floor = EIGEN_FLOOR * max(float(eigenvalues[-1]), 0.0) if eigen_floor == "relative" else EIGEN_FLOOR
+    first_kept = int(np.searchsorted(eigenvalues, floor, side="right"))
     basis = eigenvectors[:, first_kept:]
     return FittedProbe(
         basis=basis,
@@ -145,39 +142,13 @@ def evaluate_probe(
     return results
 
 
-def probe_table_path(root: Path, fingerprint: str, spec: BenchmarkSpec) -> Path:
-    """Probe results are keyed by the features key and the eps list."""
-    eps_key = content_key(list(spec.eps), SCORE_VERSION)
-    return safe_path(root, "probes", f"{fingerprint}-{spec.data_hash}-{eps_key}.parquet")
-
-
-def probe_group(group: zarr.Group, spec: BenchmarkSpec) -> list[ProbeResult]:
-    """Fit once per task and evaluate every eps of the spec on stored features."""
+def probe_tasks(
+    tasks: Iterable[tuple[float, tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]],
+    eps_values: tuple[float, ...],
+    eigen_floor: str = "relative",
+) -> list[ProbeResult]:
+    """Fit once per task and evaluate every eps; ``tasks`` yields (scale, (train h, y), (test h, y))."""
     results = []
-    for scale_index, scale in enumerate(spec.scales):
-        probe = fit_probe(*read_split(group, scale_index, "train"))
-        results.extend(evaluate_probe(probe, *read_split(group, scale_index, "test"), scale, spec.eps))
+    for scale, train, test in tasks:
+        results.extend(evaluate_probe(fit_probe(*train, eigen_floor=eigen_floor), *test, scale, eps_values))
     return results
-
-
-def results_frame(results: list[ProbeResult]) -> pd.DataFrame:
-    return pd.DataFrame([dataclasses.asdict(r) for r in results])
-
-
-def load_probe_table(path: Path) -> list[ProbeResult]:
-    frame = pd.read_parquet(path)
-    return [ProbeResult(**row) for row in frame.to_dict(orient="records")]
-
-
-def probe_stored(root: Path, fingerprint: str, spec: BenchmarkSpec) -> Path:
-    """Stage 3: probe table for stored features; an existing table is reused."""
-    path = probe_table_path(root, fingerprint, spec)
-    if path.is_file():
-        return path
-    group = open_feature_group(root, fingerprint, spec.data_hash)
-    if group is None:
-        raise IncompleteError(
-            f"no features stored for model {fingerprint} and data {spec.data_hash}; run the extraction first."
-        )
-    atomic_write_parquet(path, results_frame(probe_group(group, spec)))
-    return path

@@ -6,9 +6,15 @@ import datetime as dt
 from importlib.metadata import PackageNotFoundError, version
 
 from . import __version__
-from .spec import GENERATOR_VERSION, SCORE_VERSION
 
-__all__ = ["versions", "code_version", "utc_now"]
+__all__ = ["GENERATOR_VERSION", "SCORE_VERSION", "versions", "code_version", "utc_now"]
+
+# Bump when the generator's output for a given spec changes (invalidates stored features).
+# 2: noise from a counter-based generator whose draws are the same on CPU and CUDA.
+GENERATOR_VERSION = 2
+# Bump when probe or score results for given features change.
+# 2: eigenvalue floor relative to the largest eigenvalue (scale-invariant) by default.
+SCORE_VERSION = 2
 
 
 def _package_version(name: str) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import re
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -13,56 +15,93 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .provenance import code_version, utc_now  # noqa: E402
+from .score import synbench_score  # noqa: E402
 from .store import atomic_write_bytes, safe_path  # noqa: E402
+from .tables import summary_table  # noqa: E402
 
-__all__ = ["plot_model_curves", "write_reports", "board_html"]
+__all__ = ["plot_model_curves", "write_reports", "render_page", "board_html", "display_name"]
+
+
+def display_name(model: str, weights_digest: str = "") -> str:
+    """A model name fit to share: a weights path becomes its file name plus a short weights digest."""
+
+    def shorten(match: re.Match) -> str:
+        name = Path(match.group(1)).name
+        return f"@{name}" + (f" [{weights_digest[:8]}]" if weights_digest else "")
+
+    return re.sub(r"@([^,#]*[/\\][^,#]*)", shorten, model)
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:80] or "model"
 
 
-def plot_model_curves(curves: pd.DataFrame, title: str, path: Path) -> Path:
-    """Empirical curve per eps against the reference curve, as a PNG."""
+def plot_model_curves(curves: pd.DataFrame, title: str, path: Path | None = None, threshold: float = 0.6):
+    """Empirical curve per eps against the reference curve, as a PNG; the legend gives each eps's score."""
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
     first = curves[curves["eps"] == curves["eps"].min()]
     ax.plot(first["accuracy_threshold"], first["reference"], color="black", lw=2.5, label="reference (Bayes, raw data)")
     colours = plt.cm.viridis_r(
         [0.15 + 0.7 * i / max(1, curves["eps"].nunique() - 1) for i in range(curves["eps"].nunique())]
     )
+    reference = first["reference"].to_numpy()
+    scores = {
+        eps: synbench_score(part["empirical"].to_numpy(), reference, threshold) for eps, part in curves.groupby("eps")
+    }
+    best = max(scores, key=lambda e: (scores[e], -e))
     for colour, (eps, part) in zip(colours, curves.groupby("eps"), strict=True):
-        ax.plot(
-            part["accuracy_threshold"], part["empirical"], color=colour, lw=1.5, label=f"representation, eps={eps:g}"
-        )
-    short = title if len(title) <= 60 else f"{title[:28]}...{title[-29:]}"
-    ax.set(xlabel="accuracy threshold a", ylabel="expected scaled bound E(a)", title=short, xlim=(0.6, 1.0))
+        label = f"eps={eps:g}: score {scores[eps]:.3f} at t={threshold:g}" + (" (best eps)" if eps == best else "")
+        ax.plot(part["accuracy_threshold"], part["empirical"], color=colour, lw=2 if eps == best else 1.2, label=label)
+    ax.set(xlabel="accuracy threshold a", ylabel="expected scaled bound E(a)", xlim=(0.6, 1.0))
+    ax.set_title("\n".join(textwrap.wrap(title, 60, break_long_words=True)[:3]), fontsize=9)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     plt.close(fig)
+    if path is None:
+        return buffer.getvalue()
+    atomic_write_bytes(path, buffer.getvalue())
     return path
+
+
+def _plots(root: Path, board: pd.DataFrame) -> dict[str, tuple[str, bytes]]:
+    """PNG bytes of each (spec, model)'s curves, keyed by caption, with the file name they are saved under."""
+    plots = {}
+    groups = board.groupby(["spec_name", "spec_hash", "model", "weights_digest", "curves_file"])
+    for (spec_name, spec_hash, model, digest, curves_file), _ in groups:
+        curves = pd.read_parquet(safe_path(root, "curves", curves_file))
+        name = f"{display_name(model, digest)} ({spec_name} {spec_hash[:8]})"
+        plots[name] = (f"{_slug(spec_name)}-{spec_hash[:8]}--{_slug(model)}.png", plot_model_curves(curves, name))
+    return plots
+
+
+def render_page(root: str | Path, board: pd.DataFrame) -> str:
+    """The board page with its plots embedded; writes nothing."""
+    return board_html(board, {name: png for name, (_, png) in _plots(Path(root), board).items()})
 
 
 def write_reports(root: Path, board: pd.DataFrame) -> tuple[list[Path], Path]:
     """One PNG per (spec, model) under ``reports/`` and ``reports/leaderboard.html``."""
-    images: dict[str, Path] = {}
-    for (spec_name, model, curves_file), _ in board.groupby(["spec_name", "model", "curves_file"]):
-        curves = pd.read_parquet(safe_path(root, "curves", curves_file))
-        png = safe_path(root, "reports", f"{_slug(spec_name)}--{_slug(model)}.png")
-        images[f"{model} ({spec_name})"] = plot_model_curves(curves, f"{model}  [{spec_name}]", png)
+    plots = _plots(root, board)
+    files = []
+    for file_name, png in plots.values():
+        files.append(safe_path(root, "reports", file_name))
+        atomic_write_bytes(files[-1], png)
     page = safe_path(root, "reports", "leaderboard.html")
-    atomic_write_bytes(page, board_html(board, images).encode())
-    return list(images.values()), page
+    atomic_write_bytes(page, board_html(board, {name: png for name, (_, png) in plots.items()}).encode())
+    return files, page
 
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}
-th,td{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}
-th{background:#f0f0f0;cursor:pointer;user-select:none}
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:right;overflow-wrap:anywhere}
+th{background:#f0f0f0;cursor:pointer;user-select:none;white-space:nowrap}
+th[data-dir=desc]::after{content:" \\25BC"} th[data-dir=asc]::after{content:" \\25B2"}
 td:first-child,td:nth-child(2),th:first-child{text-align:left}
 tr.best td{background:#eef7ee}
 .plots{display:flex;flex-wrap:wrap;gap:1em}
@@ -75,11 +114,15 @@ _SORT_SCRIPT = """
 document.querySelectorAll('table.sortable th').forEach(function(th, col){
   th.addEventListener('click', function(){
     var body = th.closest('table').tBodies[0], rows = Array.from(body.rows);
-    var dir = th.dataset.dir === 'asc' ? -1 : 1; th.dataset.dir = dir === 1 ? 'asc' : 'desc';
+    // first click: best first (low rank, high score, names A-Z); each further click flips
+    var lowFirst = /rank|model|spec|device|dtype|fingerprint|hash/.test(th.textContent);
+    var dir = th.dataset.dir ? (th.dataset.dir === 'asc' ? 'desc' : 'asc') : (lowFirst ? 'asc' : 'desc');
+    th.closest('tr').querySelectorAll('th').forEach(function(h){ delete h.dataset.dir; });
+    th.dataset.dir = dir; var sign = dir === 'asc' ? 1 : -1;
     rows.sort(function(a, b){
       var x = a.cells[col].textContent, y = b.cells[col].textContent;
       var nx = parseFloat(x), ny = parseFloat(y);
-      return (isNaN(nx) || isNaN(ny) ? x.localeCompare(y) : nx - ny) * dir;
+      return (isNaN(nx) || isNaN(ny) ? x.localeCompare(y) : nx - ny) * sign;
     });
     rows.forEach(function(r){ body.appendChild(r); });
   });
@@ -87,10 +130,17 @@ document.querySelectorAll('table.sortable th').forEach(function(th, col){
 """
 
 
-def board_html(board: pd.DataFrame, images: dict[str, Path]) -> str:
-    """A single HTML file with no network assets: summary, sortable rows, embedded plots."""
-    from .leaderboard import summary_table
+def _header(board: pd.DataFrame) -> str:
+    pairs = zip(board.get("spec_name", []), board.get("spec_hash", []), strict=True)
+    specs = ", ".join(sorted({f"{n} ({h[:12]})" for n, h in pairs}))
+    return html.escape(f"Made {utc_now()[:16].replace('T', ' ')} UTC with {code_version()}; spec: {specs or 'none'}.")
 
+
+def board_html(board: pd.DataFrame, images: dict[str, bytes]) -> str:
+    """A single HTML file with no network assets: summary, sortable rows, embedded plots."""
+    if not board.empty:
+        digests = board["weights_digest"] if "weights_digest" in board else [""] * len(board)
+        board = board.assign(model=[display_name(m, d) for m, d in zip(board["model"], digests, strict=True)])
     columns = [
         "model",
         "spec_name",
@@ -117,12 +167,13 @@ def board_html(board: pd.DataFrame, images: dict[str, Path]) -> str:
     )
     figures = "".join(
         f'<figure><img alt="{html.escape(name)}" width="520" src="data:image/png;base64,'
-        f'{base64.b64encode(path.read_bytes()).decode()}"><figcaption>{html.escape(name)}</figcaption></figure>'
-        for name, path in images.items()
+        f'{base64.b64encode(png).decode()}"><figcaption>{html.escape(name)}</figcaption></figure>'
+        for name, png in images.items()
     )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>SynBench leaderboard</title>
 <style>{_STYLE}</style></head><body>
 <h1>SynBench leaderboard</h1>
+<p class="note">{_header(board)}</p>
 <p class="note">SynBench-Score: area under the encoder's robustness-accuracy curve on synthetic Gaussian tasks,
 relative to the Bayes-optimal curve on the raw inputs (1.0 = no information lost). Click a column to sort.</p>
 <h2>Summary (best eps per threshold)</h2>{summary}

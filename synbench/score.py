@@ -1,28 +1,23 @@
-"""Stage 4: reference and empirical robustness-accuracy curves and the SynBench-Score (METHOD.md 2, 4)."""
+"""Stage 4 math: reference and empirical robustness-accuracy curves and the SynBench-Score (METHOD.md 2, 4)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 from scipy.stats import norm
 
-from .probe import ProbeResult, load_probe_table
-from .spec import BenchmarkSpec
-from .store import atomic_write_parquet, safe_path
+from .probe import ProbeResult
 
 __all__ = [
     "THRESHOLD_GRID",
     "reference_bound",
     "reference_curve",
     "empirical_curve",
+    "empirical_curves",
     "synbench_score",
+    "score_rows",
     "score_table",
-    "curves_frame",
-    "curves_stored",
-    "scores_from_curves",
 ]
 
 THRESHOLD_GRID = np.linspace(0.6, 1.0, 100)  # A in METHOD.md 4
@@ -55,6 +50,11 @@ def empirical_curve(results: Sequence[ProbeResult], grid: np.ndarray = THRESHOLD
     return _curve(accuracy, bound, grid)
 
 
+def empirical_curves(results: Sequence[ProbeResult]) -> dict[float, np.ndarray]:
+    """One empirical curve per eps present in ``results``."""
+    return {eps: empirical_curve([r for r in results if r.eps == eps]) for eps in sorted({r.eps for r in results})}
+
+
 def synbench_score(
     curve: np.ndarray, reference: np.ndarray, threshold: float, grid: np.ndarray = THRESHOLD_GRID
 ) -> float:
@@ -75,41 +75,16 @@ def _mark_best(rows: list[dict], thresholds: Sequence[float]) -> list[dict]:
     return rows
 
 
-def score_table(results: Sequence[ProbeResult], scales: Sequence[float], thresholds: Sequence[float]) -> list[dict]:
-    """Score of every (eps, threshold), with ``best_eps`` marking the top eps per threshold."""
-    return scores_from_curves(curves_frame(results, scales), thresholds)
-
-
-def curves_frame(results: Sequence[ProbeResult], scales: Sequence[float]) -> pd.DataFrame:
-    """Long table of both curves on the grid: columns eps, accuracy_threshold, empirical, reference."""
-    reference = reference_curve(scales)
-    frames = []
-    for eps in sorted({r.eps for r in results}):
-        curve = empirical_curve([r for r in results if r.eps == eps])
-        frames.append(
-            pd.DataFrame({"eps": eps, "accuracy_threshold": THRESHOLD_GRID, "empirical": curve, "reference": reference})
-        )
-    return pd.concat(frames, ignore_index=True)
-
-
-def curves_stored(root: Path, probe_path: Path, spec: BenchmarkSpec) -> Path:
-    """Stage 4: curves of one probe table, stored beside it under ``curves/``."""
-    path = safe_path(root, "curves", probe_path.name)
-    if not path.is_file():
-        atomic_write_parquet(path, curves_frame(load_probe_table(probe_path), spec.scales))
-    return path
-
-
-def scores_from_curves(curves: pd.DataFrame, thresholds: Sequence[float]) -> list[dict]:
-    """Score rows (eps, threshold, score, best_eps) from a stored curves table."""
-    rows = []
-    for eps, part in curves.groupby("eps", sort=True):
-        rows.extend(
-            {
-                "eps": float(eps),
-                "threshold": t,
-                "score": synbench_score(part["empirical"].to_numpy(), part["reference"].to_numpy(), t),
-            }
-            for t in thresholds
-        )
+def score_rows(curves: Mapping[float, np.ndarray], reference: np.ndarray, thresholds: Sequence[float]) -> list[dict]:
+    """Score of every (eps, threshold) from curves on the grid, ``best_eps`` marking the top eps per threshold."""
+    rows = [
+        {"eps": float(eps), "threshold": float(t), "score": synbench_score(curve, reference, t)}
+        for eps, curve in sorted(curves.items())
+        for t in thresholds
+    ]
     return _mark_best(rows, thresholds)
+
+
+def score_table(results: Sequence[ProbeResult], scales: Sequence[float], thresholds: Sequence[float]) -> list[dict]:
+    """Scores straight from probe results (the audit's and the tests' path)."""
+    return score_rows(empirical_curves(results), reference_curve(scales), thresholds)

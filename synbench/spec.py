@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,15 +20,16 @@ from typing import Any
 import yaml
 
 from .errors import SpecError
+from .provenance import GENERATOR_VERSION, SCORE_VERSION
 
-__all__ = ["BenchmarkSpec", "PRESETS", "GENERATOR_VERSION", "load_spec", "parse_eps"]
+__all__ = ["BenchmarkSpec", "PRESETS", "SPLITS", "EIGEN_FLOORS", "load_spec", "parse_eps"]
 
-# Bump when the generator's output for a given spec changes (invalidates stored features).
-GENERATOR_VERSION = 1
-# Bump when probe or score results for given features change.
-SCORE_VERSION = 1
-
+SPLITS = ("train", "test")
+EIGEN_FLOORS = ("relative", "absolute")  # METHOD.md section 3.3
 _DATA_FIELDS = ("scales", "n_train", "n_test", "class_prior", "seed", "block_size", "input_shape")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
+# Upper bounds that keep a spec from asking for unbounded work or metadata.
+_MAX_SCALES, _MAX_SAMPLES, _MAX_BLOCK, _MAX_LEVELS = 1000, 1_000_000, 65536, 64
 
 
 def _scale_grid(start: float, stop: float, step: float) -> tuple[float, ...]:
@@ -49,6 +51,7 @@ class BenchmarkSpec:
     seed: int = 0  # root of every random stream
     block_size: int = 256  # samples per generated block (and per stored chunk)
     input_shape: tuple[int, int, int] | None = None  # (C, H, W) override of the model's own
+    eigen_floor: str = "relative"  # drop eigenvalues <= 1e-6 x largest ("relative") or <= 1e-6 ("absolute")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scales", tuple(float(s) for s in self.scales))
@@ -60,39 +63,68 @@ class BenchmarkSpec:
         self._validate()
 
     def _validate(self) -> None:
-        if not self.scales or any(not math.isfinite(s) or s <= 0 for s in self.scales):
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
             raise SpecError(
-                f"scales must be a non-empty list of positive numbers; got {list(self.scales)}. "
-                "Use e.g. scales = [0.1, 0.5, 1.0]."
+                f"spec name {str(self.name)[:40]!r} must be 1-64 letters, digits or _.+- (starting with a letter "
+                "or digit); rename the spec file or set name = 'my-spec'."
+            )
+        if (
+            not self.scales
+            or len(self.scales) > _MAX_SCALES
+            or any(not math.isfinite(s) or s <= 0 for s in self.scales)
+        ):
+            raise SpecError(
+                f"scales must list 1 to {_MAX_SCALES} positive numbers; got {len(self.scales)} "
+                f"(e.g. {list(self.scales[:3])}). Use e.g. scales = [0.1, 0.5, 1.0]."
             )
         for split in ("n_train", "n_test"):
             value = getattr(self, split)
-            if not isinstance(value, int) or value < 8:
-                raise SpecError(f"{split} must be an integer >= 8; got {value!r}. Use e.g. 1024.")
-        if not 0 < self.class_prior < 1:
-            raise SpecError(f"class_prior must lie in (0, 1); got {self.class_prior}. Use 0.5.")
-        if not self.eps:
-            raise SpecError("eps must list at least one value; use e.g. eps = [0, 0.2].")
+            if not isinstance(value, int) or isinstance(value, bool) or not 8 <= value <= _MAX_SAMPLES:
+                raise SpecError(f"{split} must be an integer in [8, {_MAX_SAMPLES}]; got {value!r}. Use e.g. 1024.")
+        if self.class_prior != 0.5:
+            raise SpecError(
+                f"class_prior {self.class_prior} is not supported: the reference curve and the probe's threshold "
+                "are derived for tau = 0.5 only; use class_prior = 0.5."
+            )
+        if not self.eps or len(self.eps) > _MAX_LEVELS:
+            raise SpecError(f"eps must list 1 to {_MAX_LEVELS} values; use e.g. eps = [0, 0.2].")
         for e in self.eps:
             if not 0 <= e < 1:
                 raise SpecError(
                     f"eps must lie in [0, 1); got {e:g} "
                     "(eps >= 1 makes the robust probe degenerate). Use e.g. --eps 0,0.2."
                 )
-        if not self.thresholds or any(not 0.5 <= t <= 1 for t in self.thresholds):
+        if not self.thresholds or len(self.thresholds) > _MAX_LEVELS or any(not 0.5 <= t < 1 for t in self.thresholds):
             raise SpecError(
-                f"thresholds must lie in [0.5, 1]; got {list(self.thresholds)}. "
+                f"thresholds must list 1 to {_MAX_LEVELS} values in [0.5, 1); got {list(self.thresholds)[:8]}. "
                 "Use e.g. thresholds = [0.6, 0.7, 0.8, 0.9]."
             )
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise SpecError(f"seed must be a non-negative integer; got {self.seed!r}.")
-        if not isinstance(self.block_size, int) or self.block_size < 8:
-            raise SpecError(f"block_size must be an integer >= 8; got {self.block_size!r}.")
-        if self.input_shape is not None and (len(self.input_shape) != 3 or min(self.input_shape) < 1):
+        self._check_thresholds_reachable()
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**62:
+            raise SpecError(f"seed must be an integer in [0, 2**62); got {self.seed!r}.")
+        if not isinstance(self.block_size, int) or not 8 <= self.block_size <= _MAX_BLOCK:
+            raise SpecError(f"block_size must be an integer in [8, {_MAX_BLOCK}]; got {self.block_size!r}.")
+        if self.input_shape is not None and (
+            len(self.input_shape) != 3 or min(self.input_shape) < 1 or max(self.input_shape) > 4096
+        ):
             raise SpecError(
-                f"input_shape must be three positive integers C, H, W; got {self.input_shape}. "
+                f"input_shape must be three integers C, H, W in [1, 4096]; got {self.input_shape}. "
                 "Use e.g. input_shape = [3, 32, 32]."
             )
+        if self.eigen_floor not in EIGEN_FLOORS:
+            raise SpecError(f"eigen_floor must be one of {', '.join(EIGEN_FLOORS)}; got {self.eigen_floor!r}.")
+
+    def _check_thresholds_reachable(self) -> None:
+        """Every threshold needs a task whose Bayes accuracy Phi(s) passes a grid point >= t (METHOD.md 4)."""
+        best_accuracy = 0.5 * (1 + math.erf(max(self.scales) / math.sqrt(2)))
+        for t in self.thresholds:
+            first_point = next(a for a in (0.6 + 0.4 * i / 99 for i in range(100)) if a >= t - 1e-12)
+            if best_accuracy <= first_point:
+                needed = math.sqrt(2) * _erfinv(2 * first_point - 1)
+                raise SpecError(
+                    f"threshold {t:g} is out of reach: the largest scale {max(self.scales):g} has Bayes accuracy "
+                    f"{best_accuracy:.3f}, so the reference area is zero; add a scale above {needed:.2f}."
+                )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict of every field (round-trips through ``from_dict``)."""
@@ -131,7 +163,7 @@ class BenchmarkSpec:
     @property
     def spec_hash(self) -> str:
         """Content hash of every field that changes a result."""
-        fields = _DATA_FIELDS + ("eps", "thresholds")
+        fields = _DATA_FIELDS + ("eps", "thresholds", "eigen_floor")
         return self._hash(fields, f"gen{GENERATOR_VERSION}-score{SCORE_VERSION}")
 
     def n_blocks(self, split: str) -> int:
@@ -147,12 +179,27 @@ PRESETS: dict[str, BenchmarkSpec] = {
 }
 
 
-def parse_eps(text: str) -> tuple[float, ...]:
-    """Parse ``"0,0.2"`` into ``(0.0, 0.2)``."""
+def _erfinv(y: float) -> float:
+    """Inverse error function by bisection (spec validation only; scipy is not needed here)."""
+    low, high = 0.0, 10.0
+    for _ in range(100):
+        mid = (low + high) / 2
+        low, high = (mid, high) if math.erf(mid) < y else (low, mid)
+    return low
+
+
+def parse_eps(text: str, what: str = "eps") -> tuple[float, ...]:
+    """Parse ``"0,0.2"`` into ``(0.0, 0.2)``; an empty item or a non-number is an error."""
+    parts = [part.strip() for part in text.split(",")]
     try:
-        return tuple(float(part) for part in text.split(",") if part.strip())
+        if not all(parts):
+            raise ValueError
+        values = tuple(float(part) for part in parts)
     except ValueError:
-        raise SpecError(f"could not read eps list {text!r}; use comma-separated numbers like 0,0.2.") from None
+        raise SpecError(f"could not read {what} list {text!r}; use comma-separated numbers like 0,0.2.") from None
+    if not all(math.isfinite(v) for v in values):
+        raise SpecError(f"{what} list {text!r} holds a non-finite number; use numbers like 0,0.2.")
+    return values
 
 
 def _read_spec_file(path: Path) -> dict[str, Any]:
@@ -187,10 +234,10 @@ def load_spec(name_or_path: str | Path = "quick", **overrides: Any) -> Benchmark
             raise SpecError(f"unknown spec {text!r}; use a preset ({', '.join(PRESETS)}) or a .toml/.yaml spec file.")
         file_data = _read_spec_file(path)
         base = file_data.pop("base", "quick")
-        if base not in PRESETS:
+        if not isinstance(base, str) or base not in PRESETS:
             raise SpecError(f"spec file base {base!r} is not a preset; use one of {', '.join(PRESETS)}.")
         data = PRESETS[base].to_dict()
-        data["name"] = path.stem
+        data["name"] = file_data.pop("name", path.stem)
         unknown = sorted(set(file_data) - set(data))
         if unknown:
             raise SpecError(

@@ -18,8 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
+import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,9 +30,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import zarr
+from filelock import FileLock, Timeout
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from .errors import IncompleteError, StoreError
+from .provenance import utc_now
+from .spec import SPLITS
 
 __all__ = [
     "ROOT_MARKER",
@@ -49,12 +53,10 @@ __all__ = [
     "open_feature_group",
     "chunk_path",
     "feature_arrays",
-    "SPLITS",
     "missing_chunks",
     "read_split",
 ]
 
-SPLITS = ("train", "test")
 ROOT_MARKER = "synbench-root.json"
 FEATURES_DIR = "features.zarr"
 _OWN_ENTRIES = {
@@ -79,7 +81,7 @@ def open_root(root: str | Path, create: bool = True) -> Path:
     if path.exists() and not path.is_dir():
         raise StoreError(f"root {str(path)!r} is a file; pass a folder with --root.")
     if path.is_dir():
-        foreign = sorted(set(os.listdir(path)) - _OWN_ENTRIES)
+        foreign = sorted(name for name in set(os.listdir(path)) - _OWN_ENTRIES if not _is_own_temp(name))
         if foreign:
             raise StoreError(
                 f"root {str(path)!r} holds files that are not SynBench's (e.g. {foreign[0]!r}); "
@@ -97,6 +99,11 @@ def open_root(root: str | Path, create: bool = True) -> Path:
     return path
 
 
+def _is_own_temp(name: str) -> bool:
+    """Temp files of ``atomic_write_bytes`` (a concurrent creator may be writing one right now)."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
 def safe_path(root: Path, *parts: str) -> Path:
     """``root/parts`` after checking that no part escapes the root (path traversal)."""
     for part in parts:
@@ -105,11 +112,21 @@ def safe_path(root: Path, *parts: str) -> Path:
     return root.joinpath(*parts)
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to a temp file in the same folder, fsync, then ``os.replace`` it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; files follow the umask like any other
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -137,44 +154,33 @@ def content_key(*parts: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @contextmanager
 def writer_lock(path: Path, timeout_s: float = 3600.0) -> Iterator[None]:
-    """Hold an exclusive lock file; a lock left by a dead process (kill -9) is taken over."""
+    """Hold an exclusive OS lock on ``path`` (released by the kernel when the holder dies, even on kill -9).
+
+    While waiting, says once on stderr who holds it (host, pid, since when, from ``<path>.holder``).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            os.write(fd, str(os.getpid()).encode())
-            os.close(fd)
-            break
-        except FileExistsError:
-            try:
-                owner = int(path.read_text() or "0")
-            except (OSError, ValueError):
-                owner = 0
-            if owner and not _pid_alive(owner):
-                path.unlink(missing_ok=True)
-                continue
-            if time.monotonic() > deadline:
-                raise StoreError(
-                    f"{str(path)!r} is held by process {owner}; wait for it or remove the lock file."
-                ) from None
-            time.sleep(0.2)
+    lock = FileLock(str(path))
+    holder = path.with_name(path.name + ".holder")
     try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        try:
+            who = holder.read_text().strip() or "an unknown process"
+        except OSError:
+            who = "an unknown process"
+        print(f"synbench: waiting for {path.parent.name}/{path.name}, held by {who}", file=sys.stderr)
+        try:
+            lock.acquire(timeout=timeout_s)
+        except Timeout:
+            raise StoreError(f"{str(path)!r} is still held by {who} after {timeout_s:.0f} s; wait for it.") from None
+    try:
+        holder.write_text(f"host {socket.gethostname()} pid {os.getpid()} since {utc_now()}")
         yield
     finally:
-        path.unlink(missing_ok=True)
+        holder.unlink(missing_ok=True)
+        lock.release()
 
 
 def feature_group_path(root: Path, fingerprint: str, data_hash: str) -> Path:

@@ -16,6 +16,14 @@ from synbench.spec import BenchmarkSpec, load_spec  # noqa: E402
 from synbench.store import open_root  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _py_encoders_allowed(monkeypatch):
+    """Tests name their own py: encoders; a worker allows them only by its own environment, as here.
+
+    Tests of that safety rule remove the variable again."""
+    monkeypatch.setenv("SYNBENCH_ALLOW_PY", "1")
+
+
 @pytest.fixture
 def tiny_spec() -> BenchmarkSpec:
     """Four tasks, 64 + 64 samples in blocks of 32: seconds to run end to end."""

@@ -5,11 +5,15 @@ from torch import nn
 
 
 class _Constant(nn.Module):
+    pretrained_cfg = {"input_size": (3, 4, 4), "mean": (0.5,) * 3, "std": (0.5,) * 3}
+
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return torch.ones(inputs.shape[0], 8)
 
 
 class _NaN(nn.Module):
+    pretrained_cfg = {"input_size": (3, 4, 4), "mean": (0.5,) * 3, "std": (0.5,) * 3}
+
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         out = inputs.flatten(1)[:, :4].clone()
         if inputs.shape[0] > 2:  # pass the trial forward, fail on real blocks

@@ -3,10 +3,8 @@ import pandas as pd
 from synbench.audit import audit_root
 from synbench.encoders import resolve_encoder
 from synbench.extract import extract_features
-from synbench.generate import write_recipe
-from synbench.leaderboard import publish_scores, read_board
-from synbench.probe import probe_stored
-from synbench.score import curves_stored
+from synbench.leaderboard import read_board
+from synbench.stages import curves_stored, probe_stored, publish_scores, write_recipe
 
 
 def _benchmark(root, spec, model_ref="identity:3x4x4"):
@@ -14,7 +12,7 @@ def _benchmark(root, spec, model_ref="identity:3x4x4"):
     encoder = resolve_encoder(model_ref)
     extract_features(encoder, spec, root, device="cpu")
     curves = curves_stored(root, probe_stored(root, encoder.fingerprint, spec), spec)
-    return publish_scores(root, encoder.fingerprint, spec, curves)[0]
+    return publish_scores(root, encoder.fingerprint, spec, curves, encoder.ref.text)[0]
 
 
 def _flip_byte(path):

@@ -44,9 +44,11 @@ def test_run_leaderboard_audit_end_to_end(tmp_path):
     assert synbench("audit", "--root", str(root)).returncode == 1
     assert synbench("audit", "--root", str(root), "--repair").returncode == 0
     assert synbench("audit", "--root", str(root)).returncode == 0
-    html = synbench("leaderboard", "--root", str(root), "--format", "html")
-    page = Path(html.stdout.strip())
-    assert page.is_file() and "<table" in page.read_text() and list(page.parent.glob("*.png"))
+    page = tmp_path / "board.html"
+    html = synbench("leaderboard", "--root", str(root), "--format", "html", "--output", str(page))
+    assert html.returncode == 0 and html.stdout.strip() == f"wrote {page}"
+    assert "<table" in page.read_text() and "data:image/png;base64," in page.read_text()
+    assert not (root / "reports").exists()  # the report page is never replaced by a filtered view
 
 
 @pytest.mark.parametrize("command", ["run", "batch", "leaderboard", "audit", "demo"])

@@ -1,5 +1,6 @@
 from synbench.demo import demo_models, train_digits_cnn
-from synbench.encoders import parse_reference, resolve_encoder
+from synbench.encoders import resolve_encoder
+from synbench.references import parse_reference
 
 
 def test_digits_cnn_trains_and_loads_as_a_py_encoder(tmp_path):

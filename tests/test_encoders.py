@@ -2,8 +2,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from synbench.encoders import parse_reference, read_model_list, resolve_encoder
+from synbench.encoders import resolve_encoder
 from synbench.errors import DataError, EncoderError
+from synbench.references import parse_reference, read_model_list
 
 
 def test_identity_and_noise_controls():

@@ -33,7 +33,8 @@ def _files(root):
 
 
 def test_benchmark_twice_recomputes_nothing(harness, tmp_path, spec_file):
-    from flows.benchmark import benchmark
+    from synbench_flows.benchmark import benchmark
+
     from synbench.leaderboard import read_board
 
     root = tmp_path / "root"
@@ -51,8 +52,9 @@ def test_benchmark_twice_recomputes_nothing(harness, tmp_path, spec_file):
 
 
 def test_batch_reports_failures_and_retries_transient_faults(harness, tmp_path, spec_file, monkeypatch):
-    import synbench.probe as probe_module
-    from flows.benchmark import benchmark_batch
+    from synbench_flows.benchmark import benchmark_batch
+
+    import synbench.stages as probe_module
 
     calls = {"n": 0}
     real_probe_group = probe_module.probe_group
@@ -77,15 +79,33 @@ def test_batch_reports_failures_and_retries_transient_faults(harness, tmp_path, 
 
 
 def test_user_errors_are_not_retried(harness):
-    from flows.tasks import fingerprint_task, probe_task
+    from synbench_flows.tasks import fingerprint_task, probe_task
 
     assert probe_task.retries == 3 and fingerprint_task.retries == 0
     from prefect.states import Failed
+    from synbench_flows.tasks import _retry_unless_user_error
 
-    from flows.tasks import _retry_unless_user_error
     from synbench.errors import EncoderError
 
     user_state = Failed(data=EncoderError("bad model"))
     transient_state = Failed(data=OSError("disk hiccup"))
     assert _retry_unless_user_error(None, None, user_state) is False
     assert _retry_unless_user_error(None, None, transient_state) is True
+
+
+def test_no_flow_parameter_can_turn_on_py_encoders(harness, tmp_path, spec_file, monkeypatch):
+    import inspect
+    from pathlib import Path
+
+    from synbench_flows import benchmark as flows
+
+    from synbench.errors import EncoderError
+
+    monkeypatch.delenv("SYNBENCH_ALLOW_PY", raising=False)
+    for entry in (flows.benchmark, flows.benchmark_batch, flows.refresh_leaderboard):
+        assert "allow_py" not in inspect.signature(entry.fn).parameters
+    assert "allow_py" not in (Path(__file__).parents[1] / "deployment.yaml").read_text()
+    with pytest.raises(EncoderError, match="would import and run user code, which is off here"):
+        flows.benchmark("py:os:getcwd", spec=spec_file, root=str(tmp_path / "r"), device="cpu")
+    outcome = flows.benchmark_batch(model_refs=["py:os:getcwd"], spec=spec_file, root=str(tmp_path / "r"))
+    assert outcome[0]["status"] == "failed" and "SYNBENCH_ALLOW_PY" in outcome[0]["error"]

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from synbench.generate import Preprocess, block_inputs, block_labels, label_digests, make_recipe, write_recipe
+from synbench.generate import block_inputs, block_labels, label_digests, make_recipe
+from synbench.preprocess import Preprocess
+from synbench.stages import write_recipe
 
 RAW = Preprocess((3, 4, 4), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
 IMAGENET = Preprocess((3, 4, 4), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -53,7 +55,7 @@ def test_labels_are_device_independent_numpy(tiny_spec):
 def test_last_block_is_shorter():
     from synbench.spec import BenchmarkSpec
 
-    spec = BenchmarkSpec(scales=(1.0,), n_train=70, n_test=8, block_size=32)
+    spec = BenchmarkSpec(scales=(1.0,), n_train=70, n_test=8, block_size=32, thresholds=(0.6,))
     assert spec.n_blocks("train") == 3
     assert len(block_labels(spec, 0, "train", 2)) == 6
     with pytest.raises(IndexError):

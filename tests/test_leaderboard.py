@@ -7,8 +7,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from synbench.leaderboard import build_rows, format_board, publish, read_board, write_snapshot
+from synbench.leaderboard import read_board, write_snapshot
+from synbench.report import board_html
 from synbench.spec import BenchmarkSpec
+from synbench.stages import build_rows, part_path, publish
+from synbench.tables import format_board
 
 
 def _rows(model: str, spec: BenchmarkSpec, score: float) -> pd.DataFrame:
@@ -19,10 +22,14 @@ def _rows(model: str, spec: BenchmarkSpec, score: float) -> pd.DataFrame:
     return build_rows(scores, provenance, spec)
 
 
+def _put(root, rows: pd.DataFrame, fingerprint: str, spec: BenchmarkSpec):
+    return publish(part_path(Path(root), fingerprint, spec, rows["model"].iloc[0]), rows)
+
+
 def _publish_one(args: tuple[str, str, float]) -> bool:
     root, model, score = args
-    spec = BenchmarkSpec(name="tiny", scales=(1.0,), n_train=8, n_test=8, eps=(0.0, 0.2), thresholds=(0.6, 0.7))
-    return publish(Path(root), _rows(model, spec, score), f"fp-{model}", spec)[1]
+    spec = BenchmarkSpec(name="tiny", scales=(1.0, 2.0), n_train=8, n_test=8, eps=(0.0, 0.2), thresholds=(0.6, 0.7))
+    return _put(Path(root), _rows(model, spec, score), f"fp-{model}", spec)[1]
 
 
 def test_rows_carry_provenance(tiny_spec):
@@ -49,9 +56,9 @@ def test_rows_carry_provenance(tiny_spec):
 
 
 def test_republishing_adds_no_row(root, tiny_spec):
-    path, written = publish(root, _rows("m", tiny_spec, 0.9), "fp-m", tiny_spec)
+    path, written = _put(root, _rows("m", tiny_spec, 0.9), "fp-m", tiny_spec)
     before = path.stat().st_mtime_ns
-    assert written and not publish(root, _rows("m", tiny_spec, 0.9), "fp-m", tiny_spec)[1]
+    assert written and not _put(root, _rows("m", tiny_spec, 0.9), "fp-m", tiny_spec)[1]
     assert path.stat().st_mtime_ns == before and len(read_board(root)) == 8
 
 
@@ -70,9 +77,9 @@ def test_eight_concurrent_publishers_lose_and_duplicate_nothing(root):
 
 
 def test_readers_union_schemas_and_skip_damaged_parts(root, tiny_spec, capsys):
-    publish(root, _rows("a", tiny_spec, 0.9), "fp-a", tiny_spec)
+    _put(root, _rows("a", tiny_spec, 0.9), "fp-a", tiny_spec)
     newer = _rows("b", tiny_spec, 0.8).assign(extra_column="new")
-    publish(root, newer, "fp-b", tiny_spec)
+    _put(root, newer, "fp-b", tiny_spec)
     (root / "leaderboard" / "parts" / "broken.parquet").write_bytes(b"PAR1 not really")
     board = read_board(root)
     assert len(board) == 16 and board["extra_column"].isna().sum() == 8
@@ -80,11 +87,11 @@ def test_readers_union_schemas_and_skip_damaged_parts(root, tiny_spec, capsys):
 
 
 def test_snapshots_record_rank_changes(root, tiny_spec):
-    publish(root, _rows("a", tiny_spec, 0.9), "fp-a", tiny_spec)
-    publish(root, _rows("b", tiny_spec, 0.8), "fp-b", tiny_spec)
+    _put(root, _rows("a", tiny_spec, 0.9), "fp-a", tiny_spec)
+    _put(root, _rows("b", tiny_spec, 0.8), "fp-b", tiny_spec)
     write_snapshot(root)
     other = BenchmarkSpec.from_dict({**tiny_spec.to_dict(), "name": "tiny"})
-    publish(root, _rows("c", other, 0.95).assign(model_fingerprint="fp-c"), "fp-c", other)
+    _put(root, _rows("c", other, 0.95).assign(model_fingerprint="fp-c"), "fp-c", other)
     latest = pd.read_parquet(write_snapshot(root))
     b_row = latest[(latest["model"] == "b") & (latest["eps"] == 0) & (latest["threshold"] == 0.6)].iloc[0]
     assert b_row["rank"] == 3 and b_row["rank_change"] == -1
@@ -94,8 +101,9 @@ def test_snapshots_record_rank_changes(root, tiny_spec):
 
 @pytest.mark.parametrize("fmt", ["json", "csv", "table", "html"])
 def test_formats(root, tiny_spec, fmt):
-    publish(root, _rows("a", tiny_spec, 0.9), "fp-a", tiny_spec)
-    text = format_board(read_board(root, eps=[0.0], threshold=[0.6]), fmt)
+    _put(root, _rows("a", tiny_spec, 0.9), "fp-a", tiny_spec)
+    board = read_board(root, eps=[0.0], threshold=[0.6])
+    text = board_html(board, {}) if fmt == "html" else format_board(board, fmt)
     if fmt == "json":
         records = json.loads(text)
         assert len(records) == 1 and {"model", "eps", "threshold", "score", "spec_hash", "model_fingerprint"} <= set(
@@ -111,20 +119,24 @@ def test_formats(root, tiny_spec, fmt):
 
 
 def test_arrow_table_roundtrip_keeps_types(root, tiny_spec):
-    path, _ = publish(root, _rows("a", tiny_spec, 0.9), "fp-a", tiny_spec)
+    path, _ = _put(root, _rows("a", tiny_spec, 0.9), "fp-a", tiny_spec)
     schema = pq.read_schema(path)
     assert schema.field("score").type == pa.float64() and schema.field("best_eps").type == pa.bool_()
 
 
 def test_history_lists_snapshots_and_rank_changes(root, tiny_spec):
-    from synbench.leaderboard import format_history
+    from synbench.tables import format_history
 
     assert "No snapshots yet" in format_history(root)
-    publish(root, _rows("a", tiny_spec, 0.9), "fp-a", tiny_spec)
+    _put(root, _rows("a", tiny_spec, 0.9), "fp-a", tiny_spec)
     write_snapshot(root)
-    publish(root, _rows("b", tiny_spec, 0.95), "fp-b", tiny_spec)
+    _put(root, _rows("b", tiny_spec, 0.95), "fp-b", tiny_spec)
     write_snapshot(root)
     records = json.loads(format_history(root, "json", eps=[0.0]))
     a_row = next(r for r in records if r["model"] == "a" and r["threshold"] == 0.6)
-    assert a_row["rank"] == 2 and a_row["rank_change"] == -1 and len(records) == 2 * 4
+    assert a_row["rank"] == 2 and a_row["rank_change"] == "-1" and len(records) == 2 * 4
+    b_row = next(r for r in records if r["model"] == "b" and r["threshold"] == 0.6)
+    assert b_row["rank"] == 1 and b_row["rank_change"] == "new"
+    only = json.loads(format_history(root, "json", eps=[0.0], threshold=[0.7]))
+    assert {r["threshold"] for r in only} == {0.7} and len(only) == 2
     assert "2 snapshot(s)" in format_history(root)

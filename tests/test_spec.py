@@ -26,15 +26,15 @@ def test_spec_hash_is_stable_across_processes():
 @pytest.mark.parametrize(
     "change, data_changes",
     [
-        ({"scales": (0.1, 0.2)}, True),
+        ({"scales": (0.1, 2.0)}, True),
         ({"n_train": 512}, True),
         ({"n_test": 512}, True),
-        ({"class_prior": 0.4}, True),
         ({"seed": 1}, True),
         ({"block_size": 128}, True),
         ({"input_shape": (3, 32, 32)}, True),
         ({"eps": (0.0,)}, False),
         ({"thresholds": (0.6,)}, False),
+        ({"eigen_floor": "absolute"}, False),
     ],
 )
 def test_every_result_field_changes_the_hash(change, data_changes):
@@ -56,8 +56,8 @@ def test_spec_file_overrides_its_base(tmp_path):
     spec = load_spec(path)
     assert spec.name == "mine" and spec.n_train == 256 and spec.n_test == 2048 and spec.eps == (0.0, 0.3)
     yaml_path = tmp_path / "mine.yaml"
-    yaml_path.write_text("scales: [0.5, 1.0]\nseed: 3\n")
-    assert load_spec(yaml_path).scales == (0.5, 1.0)
+    yaml_path.write_text("scales: [0.5, 2.0]\nseed: 3\n")
+    assert load_spec(yaml_path).scales == (0.5, 2.0)
 
 
 @pytest.mark.parametrize(
@@ -65,11 +65,17 @@ def test_spec_file_overrides_its_base(tmp_path):
     [
         ({"eps": (1.0,)}, r"eps must lie in \[0, 1\).*--eps"),
         ({"eps": (-0.1,)}, r"eps must lie in \[0, 1\)"),
-        ({"n_train": 4}, r"n_train must be an integer >= 8"),
-        ({"scales": ()}, r"scales must be a non-empty list"),
+        ({"n_train": 4}, r"n_train must be an integer in \[8, 1000000\]"),
+        ({"n_train": 10**12}, r"n_train must be an integer in \[8, 1000000\]"),
+        ({"scales": ()}, r"scales must list 1 to 1000 positive numbers"),
+        ({"scales": tuple(range(1, 2000))}, r"scales must list 1 to 1000 positive numbers; got 1999"),
         ({"scales": (0.0, 1.0)}, r"positive numbers"),
-        ({"thresholds": (0.4,)}, r"thresholds must lie in \[0.5, 1\]"),
-        ({"input_shape": (3, 32)}, r"three positive integers"),
+        ({"thresholds": (0.4,)}, r"thresholds must list 1 to 64 values in \[0.5, 1\)"),
+        ({"input_shape": (3, 32)}, r"three integers C, H, W"),
+        ({"scales": (0.1, 0.2)}, r"threshold 0.6 is out of reach: the largest scale 0.2 .* add a scale above 0.25"),
+        ({"class_prior": 0.3}, r"class_prior 0.3 is not supported.*use class_prior = 0.5"),
+        ({"eigen_floor": "none"}, r"eigen_floor must be one of relative, absolute"),
+        ({"name": "x" * 100}, r"spec name .* must be 1-64 letters"),
     ],
 )
 def test_validation_names_the_fault_and_fix(overrides, message):
@@ -84,6 +90,9 @@ def test_validation_names_the_fault_and_fix(overrides, message):
         ("n_train = [\n", ".toml", r"is not valid toml"),
         ("- 1\n- 2\n", ".yaml", r"must hold a mapping"),
         ('base = "huge"\n', ".toml", r"base 'huge' is not a preset"),
+        ("base: [demo]\n", ".yaml", r"base \['demo'\] is not a preset"),
+        ("a: &a [x, x, x]\nname: &b [*a, *a, *a]\n", ".yaml", r"unknown spec field"),
+        ("name: [1, 2]\n", ".yaml", r"spec name .* must be"),
     ],
 )
 def test_bad_spec_files(tmp_path, text, suffix, message):

@@ -1,5 +1,10 @@
 import errno
 import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -54,18 +59,51 @@ def test_atomic_write_leaves_old_file_when_disk_is_full(tmp_path, monkeypatch):
     assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["part.parquet"]
 
 
-def test_lock_of_a_dead_process_is_taken_over(tmp_path):
-    lock = tmp_path / ".x.lock"
-    lock.write_text("999999999")  # no such pid
-    with writer_lock(lock, timeout_s=2):
-        assert lock.read_text() == str(os.getpid())
-    assert not lock.exists()
+HOLD_SCRIPT = """
+import sys, time
+from pathlib import Path
+from synbench.store import writer_lock
+with writer_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(60)
+"""
 
 
-def test_lock_held_by_a_live_process_times_out(tmp_path):
+def _hold(lock: Path) -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-c", HOLD_SCRIPT, str(lock)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "held"
+    return process
+
+
+def test_an_empty_or_garbage_lock_file_does_not_block(tmp_path):
     lock = tmp_path / ".x.lock"
-    lock.write_text(str(os.getppid()))
-    with pytest.raises(StoreError, match="is held by process"):
-        with writer_lock(lock, timeout_s=0.3):
-            pass
-    assert lock.exists()
+    for content in ("", "999999999", "not a pid"):  # e.g. a full disk left the lock file empty
+        lock.write_text(content)
+        start = time.monotonic()
+        with writer_lock(lock, timeout_s=2):
+            assert "pid" in lock.with_name(".x.lock.holder").read_text()
+        assert time.monotonic() - start < 1 and not lock.with_name(".x.lock.holder").exists()
+
+
+def test_a_held_lock_names_its_holder_and_times_out(tmp_path, capsys):
+    lock = tmp_path / ".x.lock"
+    process = _hold(lock)
+    try:
+        with pytest.raises(StoreError, match=f"still held by host .* pid {process.pid} since"):
+            with writer_lock(lock, timeout_s=0.3):
+                pass
+        assert f"waiting for {tmp_path.name}/.x.lock, held by host" in capsys.readouterr().err
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_the_kernel_releases_the_lock_of_a_killed_holder(tmp_path):
+    lock = tmp_path / ".x.lock"
+    process = _hold(lock)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    start = time.monotonic()
+    with writer_lock(lock, timeout_s=5):
+        pass
+    assert time.monotonic() - start < 1

@@ -1,0 +1,88 @@
+"""The notebook API: score a model in a few lines, with the same stages the CLI and the flows run."""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from collections.abc import Sequence
+from contextlib import nullcontext
+from os import PathLike
+from pathlib import Path
+
+import pandas as pd
+from torch import nn
+
+from .encoders import Encoder, encoder_from_module, resolve_encoder
+from .extract import extract_features
+from .leaderboard import read_board
+from .references import EncoderRef
+from .spec import BenchmarkSpec, load_spec
+from .stages import curves_stored, probe_stored, publish_scores, write_recipe
+from .store import open_root
+
+__all__ = ["evaluate"]
+
+
+def _encoder(
+    model: nn.Module | str,
+    spec: BenchmarkSpec,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+) -> Encoder:
+    overrides = {"mean": tuple(mean) if mean else None, "std": tuple(std) if std else None}
+    if isinstance(model, str):
+        return resolve_encoder(model, spec.input_shape, allow_py=True, **overrides)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module or a reference string; got {type(model).__name__}")
+    kind = f"{type(model).__module__}.{type(model).__qualname__}"
+    ref = EncoderRef(text=f"module:{kind}", scheme="module", target=kind)
+    return encoder_from_module(model, ref, kind, {}, spec.input_shape, **overrides)
+
+
+def evaluate(
+    model: nn.Module | str,
+    *,
+    spec: str | PathLike | BenchmarkSpec = "quick",
+    input_shape: Sequence[int] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    eps: Sequence[float] | None = None,
+    root: str | PathLike | None = None,
+    device: str = "auto",
+    dtype: str = "fp32",
+    name: str | None = None,
+) -> pd.DataFrame:
+    """Score ``model`` and return its board rows (one per eps and threshold), without a Prefect server.
+
+    Args:
+        model: an ``nn.Module`` already in memory, or a reference such as ``"random:resnet18"``.
+        spec: a preset name, a spec file, or a ``BenchmarkSpec``.
+        input_shape, mean, std: override the model's own preprocessing (C, H, W; one value per channel).
+        eps: robustness levels (override the spec's).
+        root: artifact root to keep the features in (reused on the next call); default a temporary folder.
+        name: the model's name on the board (default ``module:<class path>`` or the reference).
+    """
+    shape = tuple(input_shape) if input_shape is not None else None
+    if isinstance(spec, BenchmarkSpec):
+        spec_obj = BenchmarkSpec.from_dict({**spec.to_dict(), **({"eps": eps} if eps else {})})
+        if shape:
+            spec_obj = BenchmarkSpec.from_dict({**spec_obj.to_dict(), "input_shape": shape})
+    else:
+        spec_obj = load_spec(spec, eps=tuple(eps) if eps else None, input_shape=shape)
+    encoder = _encoder(model, spec_obj, mean, std)
+    label = name or encoder.ref.text
+    if encoder.preprocess.source == "default":
+        warnings.warn(
+            f"{label} declares no preprocessing; using timm's defaults ({encoder.preprocess.describe()}). "
+            "Pass input_shape, mean and std.",
+            stacklevel=2,
+        )
+    with tempfile.TemporaryDirectory(prefix="synbench-") if root is None else nullcontext() as scratch:
+        root_path = open_root(Path(scratch if root is None else root))
+        write_recipe(spec_obj, root_path)
+        extract_features(encoder, spec_obj, root_path, device=device, dtype=dtype)
+        probe_path = probe_stored(root_path, encoder.fingerprint, spec_obj)
+        curves_path = curves_stored(root_path, probe_path, spec_obj)
+        publish_scores(root_path, encoder.fingerprint, spec_obj, curves_path, label)
+        board = read_board(root_path, spec=spec_obj.spec_hash, warn=False)
+        return board[board["model_fingerprint"] == encoder.fingerprint].reset_index(drop=True)

@@ -1,0 +1,252 @@
+"""What each ``synbench`` command does; ``cli.py`` parses the arguments and maps errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+from .errors import SynBenchError
+
+EXIT_OK, EXIT_FAILED, EXIT_USER = 0, 1, 2
+
+
+def _preprocess_overrides(args: argparse.Namespace) -> dict:
+    return {"mean": getattr(args, "mean", None), "std": getattr(args, "std", None)}
+
+
+def _flow_overrides(args: argparse.Namespace, spec) -> dict:
+    """The preprocessing overrides as flow parameters (plain lists)."""
+    return {
+        "input_shape": list(spec.input_shape) if spec.input_shape else None,
+        "mean": list(args.mean) if getattr(args, "mean", None) else None,
+        "std": list(args.std) if getattr(args, "std", None) else None,
+    }
+
+
+def _describe(encoder) -> None:
+    """Say what the model will see; a fallback to timm's defaults is a warning the user can act on."""
+    print(f"{encoder.ref.text}: {encoder.preprocess.describe()}, {encoder.feature_dim} features")
+    if encoder.preprocess.source == "default":
+        print(
+            f"warning: {encoder.ref.text} declares no preprocessing (pretrained_cfg); using timm's defaults above. "
+            "Set them with --input-shape, --mean and --std.",
+            file=sys.stderr,
+        )
+
+
+def _prepare(args: argparse.Namespace, refs: list[str], models_file: str | None = None, resolve: bool = False):
+    """Validate the input before any file is written, then point Prefect at the root.
+
+    ``resolve`` loads every model now (``run``: fail before work starts); a batch only parses
+    its references so that one bad model is reported without stopping the others.
+    Returns the spec, the root and the model references (command line first, then the file's).
+    """
+    from .encoders import ALLOW_PY_ENV, resolve_encoder
+    from .extract import resolve_device
+    from .references import parse_reference, read_model_list
+    from .spec import load_spec
+    from .store import open_root
+
+    spec = load_spec(args.spec, eps=args.eps, input_shape=getattr(args, "input_shape", None))
+    resolve_device(args.device)
+    from_file = read_model_list(Path(models_file)) if models_file else []
+    for ref in refs + from_file:
+        parse_reference(ref)
+        if ref.startswith("py:") and ref not in refs and not getattr(args, "allow_py", False):
+            raise SynBenchError(f"{models_file!r} names {ref!r}, which runs user code; pass --allow-py to allow it.")
+    if any(ref.startswith("py:") for ref in refs + from_file):
+        os.environ[ALLOW_PY_ENV] = "1"  # the user named or allowed them on this command line
+    for ref in refs + from_file if resolve else []:
+        _describe(resolve_encoder(ref, spec.input_shape, **_preprocess_overrides(args)))
+    root = open_root(args.root)
+    from synbench_flows.settings import configure_prefect
+
+    configure_prefect(root, verbose=args.verbose)
+    if not args.verbose:
+        logging.getLogger("distributed").setLevel(logging.WARNING)  # dask's INFO lines
+    return spec, root, refs + from_file
+
+
+def _progress():
+    """A rich progress bar and the callback that feeds it (none when stderr is not a terminal)."""
+    if not sys.stderr.isatty():
+        return nullcontext(), None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    tasks: dict[str, object] = {}
+
+    def update(model: str, done: int, total: int) -> None:
+        if model not in tasks:
+            tasks[model] = bar.add_task(f"extract {model}", total=total)
+        bar.update(tasks[model], completed=done)
+
+    return bar, update
+
+
+def _print_board(root: Path, spec_hash: str) -> None:
+    from .leaderboard import read_board
+    from .tables import format_board
+
+    print(format_board(read_board(root, spec=spec_hash), "table"))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    spec, root, _ = _prepare(args, [args.model_ref], resolve=True)
+    from synbench_flows.benchmark import benchmark
+
+    start = time.monotonic()
+    bar, progress = _progress()
+    with bar:
+        outcome = benchmark(
+            args.model_ref,
+            spec=args.spec,
+            eps=list(spec.eps),
+            root=str(root),
+            device=args.device,
+            dtype=args.dtype,
+            **_flow_overrides(args, spec),
+            progress=progress,
+        )
+    print(
+        f"{args.model_ref}: fingerprint {outcome['fingerprint']}, {outcome['written_chunks']} chunks written, "
+        f"{outcome['skipped_chunks']} reused, {time.monotonic() - start:.1f} s"
+    )
+    _print_board(root, spec.spec_hash)
+    return EXIT_OK
+
+
+def _batch(args: argparse.Namespace, refs: list[str], models_file: str | None) -> tuple[list[dict], object, Path]:
+    spec, root, listed = _prepare(args, refs, models_file)
+    from synbench_flows.benchmark import benchmark_batch
+
+    bar, progress = _progress()
+    with bar:
+        outcomes = benchmark_batch.with_options(task_runner=_task_runner(args))(
+            model_refs=listed,
+            spec=args.spec,
+            eps=list(spec.eps),
+            root=str(root),
+            device=args.device,
+            dtype=args.dtype,
+            **_flow_overrides(args, spec),
+            progress=progress,
+        )
+    return outcomes, spec, root
+
+
+def _task_runner(args: argparse.Namespace):
+    """Threads by default; prefect-dask's local cluster with --dask."""
+    workers = getattr(args, "workers", 1)
+    if getattr(args, "dask", False):
+        try:
+            from prefect_dask import DaskTaskRunner
+        except ImportError:
+            raise SynBenchError("--dask needs prefect-dask; install it with pip install 'synbench[dask]'.") from None
+        silence = {} if args.verbose else {"silence_logs": logging.WARNING}
+        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "processes": False, **silence})
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return ThreadPoolTaskRunner(max_workers=workers)
+
+
+def _report_batch(outcomes: list[dict], root: Path, spec_hash: str) -> int:
+    """Per-model outcome table, then the board; exit 1 when any model failed."""
+    from tabulate import tabulate
+
+    table = [
+        [o["model"], o["status"], o.get("written_chunks", ""), o.get("skipped_chunks", ""), o.get("error", "")]
+        for o in outcomes
+    ]
+    headers = ["model", "status", "chunks written", "chunks reused", "error"]
+    print(tabulate(table, headers=headers, tablefmt="simple_outline"))
+    _print_board(root, spec_hash)
+    return EXIT_OK if all(o["status"] == "ok" for o in outcomes) else EXIT_FAILED
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    files = [r for r in args.models if ":" not in r]
+    for name in files:
+        if not Path(name).is_file():
+            raise SynBenchError(
+                f"model list {name!r} does not exist; check the path (model references look like random:resnet18)."
+            )
+    if len(files) > 1:
+        raise SynBenchError("pass at most one models file; list the other references directly.")
+    refs = [r for r in args.models if r not in files]
+    outcomes, spec, root = _batch(args, refs, files[0] if files else None)
+    return _report_batch(outcomes, root, spec.spec_hash)
+
+
+def _write_output(text: str, output: str | None) -> None:
+    if output is None:
+        print(text)
+        return
+    from .store import atomic_write_bytes
+
+    atomic_write_bytes(Path(output), text.encode())
+    print(f"wrote {output}")
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from .leaderboard import read_board
+    from .store import open_root
+    from .tables import format_board, format_history
+
+    root = open_root(args.root, create=False)
+    if args.history:
+        _write_output(format_history(root, args.format, args.eps, args.threshold), args.output)
+        return EXIT_OK
+    board = read_board(root, spec=args.spec, eps=args.eps, threshold=args.threshold)
+    if args.format == "html":
+        from .report import render_page
+
+        _write_output(render_page(root, board), args.output)
+    else:
+        _write_output(format_board(board, args.format, summary=args.summary), args.output)
+    return EXIT_OK
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from .audit import audit_root
+    from .store import open_root
+
+    report = audit_root(open_root(args.root, create=False), repair=args.repair, allow_py=args.allow_py)
+    for line in report.repaired:
+        print(f"repaired: {line}")
+    for line in report.problems:
+        print(f"PROBLEM: {line}")
+    print(
+        f"audit: {report.groups} feature groups, {report.chunks} chunks, {report.parquet_files} Parquet files, "
+        f"{report.scores_checked} scores recomputed; {len(report.problems)} problem(s)"
+    )
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import demo_models, train_digits_cnn
+    from .leaderboard import read_board
+    from .report import write_reports
+    from .store import open_root
+
+    start = time.monotonic()
+    root = open_root(args.root)
+    checkpoint = root / "checkpoints" / "digits_cnn.safetensors"
+    if not checkpoint.is_file():
+        accuracy = train_digits_cnn(checkpoint)
+        print(
+            f"trained the digits CNN in {time.monotonic() - start:.1f} s "
+            f"(held-out accuracy {accuracy:.3f}): {checkpoint}"
+        )
+    args.spec, args.allow_py = args.spec or "demo", True
+    outcomes, spec, root = _batch(args, demo_models(checkpoint), None)
+    status = _report_batch(outcomes, root, spec.spec_hash)
+    images, page = write_reports(root, read_board(root, spec=spec.spec_hash))
+    print(f"plots: {len(images)} PNG files in {page.parent}\nleaderboard page: {page}")
+    print(f"demo finished in {time.monotonic() - start:.1f} s")
+    return status

@@ -1,0 +1,96 @@
+"""Model references: one string names an encoder everywhere (CLI, spec files, batch lists).
+
+    identity:CxHxW            the raw inputs, flattened (control; no normalisation)
+    noise:CxHxW[@SEED]        features that ignore the input (control)
+    timm:ARCH                 timm architecture with pretrained weights from the local cache
+    timm:ARCH@PATH            timm architecture with weights from a .safetensors / state-dict file
+    random:ARCH[@SEED]        timm architecture, seeded random init
+    py:MODULE:CALLABLE[@PATH] the user's factory returning a torch module (optional weights file)
+
+Any reference may end in ``#pre_logits`` (default) or ``#features`` to pick the layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import EncoderError
+
+__all__ = ["EncoderRef", "SCHEME_NAMES", "LAYERS", "parse_reference", "parse_shape", "parse_seed", "read_model_list"]
+
+SCHEME_NAMES = ("identity", "noise", "timm", "random", "py")
+LAYERS = ("pre_logits", "features")
+
+
+@dataclass(frozen=True)
+class EncoderRef:
+    """A parsed model reference."""
+
+    text: str  # the reference as the user wrote it
+    scheme: str  # identity, noise, timm, random or py
+    target: str  # shape, architecture or MODULE:CALLABLE
+    weights: str | None = None  # weights path (timm, py) or seed (random, noise)
+    layer: str = "pre_logits"  # which representation to take
+
+
+def parse_reference(text: str) -> EncoderRef:
+    """Split ``scheme:target[@weights][#layer]`` into an ``EncoderRef``."""
+    scheme, sep, rest = text.partition(":")
+    if not sep or scheme not in SCHEME_NAMES:
+        raise EncoderError(
+            f"unknown encoder scheme {scheme!r} in {text!r}; use one of: "
+            f"{', '.join(f'{s}:' for s in SCHEME_NAMES)} (e.g. random:test_convnext)."
+        )
+    rest, _, layer = rest.partition("#")
+    layer = layer or "pre_logits"
+    if layer not in LAYERS:
+        raise EncoderError(f"unknown layer {layer!r} in {text!r}; use one of: {', '.join(LAYERS)}.")
+    target, _, weights = rest.partition("@")
+    if not target:
+        raise EncoderError(
+            f"model reference {text!r} names no model after {scheme!r}; e.g. {scheme}:{_EXAMPLES[scheme]}."
+        )
+    return EncoderRef(text=text, scheme=scheme, target=target, weights=weights or None, layer=layer)
+
+
+def parse_shape(ref: EncoderRef) -> tuple[int, int, int]:
+    parts = ref.target.lower().split("x")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise EncoderError(
+            f"bad input shape {ref.target!r} in {ref.text!r}; write it as CxHxW, e.g. {ref.scheme}:3x4x4."
+        )
+    return tuple(int(p) for p in parts)  # type: ignore[return-value]
+
+
+def parse_seed(ref: EncoderRef) -> int:
+    if ref.weights is None:
+        return 0
+    if not ref.weights.isdigit():
+        raise EncoderError(
+            f"bad seed {ref.weights!r} in {ref.text!r}; use a non-negative integer, e.g. random:resnet18@1."
+        )
+    return int(ref.weights)
+
+
+_EXAMPLES = {
+    "identity": "3x4x4",
+    "noise": "3x4x4",
+    "timm": "resnet18",
+    "random": "test_convnext",
+    "py": "my_models:build",
+}
+
+
+def read_model_list(path: Path) -> list[str]:
+    """Model references from a batch file: one per line; blank lines and ``#`` comments skipped."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise EncoderError(f"cannot read model list {str(path)!r}: {exc.strerror}; check the path.") from None
+    refs = [line.split(" #")[0].strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    for ref in refs:
+        parse_reference(ref)  # fail on a bad line before any work starts
+    if not refs:
+        raise EncoderError(f"model list {str(path)!r} names no models; write one reference per line.")
+    return refs

@@ -1,0 +1,174 @@
+"""Stage I/O: where each stage's artifact lives and how it is made from the one before.
+
+The math modules (generate, probe, score) take and return arrays; this module reads their inputs
+from the store and writes their outputs to it. Every ``*_stored`` function reuses an existing
+artifact, so a rerun recomputes nothing; ``flows/tasks.py`` and the notebook API call these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import zarr
+
+from .errors import IncompleteError
+from .generate import make_recipe
+from .probe import ProbeResult, probe_tasks
+from .provenance import SCORE_VERSION, code_version, utc_now, versions
+from .score import THRESHOLD_GRID, empirical_curves, reference_curve, score_rows
+from .spec import BenchmarkSpec
+from .store import atomic_write_json, atomic_write_parquet, content_key, open_feature_group, read_split, safe_path
+
+__all__ = [
+    "recipe_path",
+    "write_recipe",
+    "probe_table_path",
+    "stored_tasks",
+    "probe_group",
+    "probe_stored",
+    "load_probe_table",
+    "curves_path",
+    "curves_frame",
+    "curves_stored",
+    "load_curves",
+    "build_rows",
+    "part_path",
+    "publish",
+    "publish_scores",
+]
+
+
+def recipe_path(root: Path, spec: BenchmarkSpec) -> Path:
+    return safe_path(root, "recipes", f"{spec.data_hash}.json")
+
+
+def write_recipe(spec: BenchmarkSpec, root: Path) -> Path:
+    """Stage 1: store the recipe once per data hash; an existing recipe is left untouched."""
+    path = recipe_path(root, spec)
+    if not path.is_file():
+        atomic_write_json(path, make_recipe(spec))
+    return path
+
+
+def probe_table_path(root: Path, fingerprint: str, spec: BenchmarkSpec) -> Path:
+    """Probe results are keyed by the features key, the eps list and the eigenvalue floor."""
+    eps_key = content_key(list(spec.eps), spec.eigen_floor, SCORE_VERSION)
+    return safe_path(root, "probes", f"{fingerprint}-{spec.data_hash}-{eps_key}.parquet")
+
+
+def stored_tasks(group: zarr.Group, spec: BenchmarkSpec) -> Iterator[tuple[float, tuple, tuple]]:
+    """(scale, (train features, labels), (test features, labels)) of every task, read from a group."""
+    for scale_index, scale in enumerate(spec.scales):
+        yield scale, read_split(group, scale_index, "train"), read_split(group, scale_index, "test")
+
+
+def probe_group(group: zarr.Group, spec: BenchmarkSpec) -> list[ProbeResult]:
+    return probe_tasks(stored_tasks(group, spec), spec.eps, spec.eigen_floor)
+
+
+def _results_frame(results: list[ProbeResult]) -> pd.DataFrame:
+    return pd.DataFrame([dataclasses.asdict(r) for r in results])
+
+
+def load_probe_table(path: Path) -> list[ProbeResult]:
+    frame = pd.read_parquet(path)
+    return [ProbeResult(**row) for row in frame.to_dict(orient="records")]
+
+
+def _open_group(root: Path, fingerprint: str, spec: BenchmarkSpec) -> zarr.Group:
+    group = open_feature_group(root, fingerprint, spec.data_hash)
+    if group is None:
+        raise IncompleteError(
+            f"no features stored for model {fingerprint} and data {spec.data_hash}; run the extraction first."
+        )
+    return group
+
+
+def probe_stored(root: Path, fingerprint: str, spec: BenchmarkSpec) -> Path:
+    """Stage 3: probe table for stored features; an existing table is reused."""
+    path = probe_table_path(root, fingerprint, spec)
+    if not path.is_file():
+        atomic_write_parquet(path, _results_frame(probe_group(_open_group(root, fingerprint, spec), spec)))
+    return path
+
+
+def curves_path(root: Path, probe_path: Path) -> Path:
+    return safe_path(root, "curves", probe_path.name)
+
+
+def curves_frame(results: list[ProbeResult], scales: tuple[float, ...]) -> pd.DataFrame:
+    """Long table of both curves on the grid: columns eps, accuracy_threshold, empirical, reference."""
+    reference = reference_curve(scales)
+    frames = [
+        pd.DataFrame({"eps": eps, "accuracy_threshold": THRESHOLD_GRID, "empirical": curve, "reference": reference})
+        for eps, curve in empirical_curves(results).items()
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def curves_stored(root: Path, probe_path: Path, spec: BenchmarkSpec) -> Path:
+    """Stage 4: curves of one probe table, stored beside it under ``curves/``."""
+    path = curves_path(root, probe_path)
+    if not path.is_file():
+        atomic_write_parquet(path, curves_frame(load_probe_table(probe_path), spec.scales))
+    return path
+
+
+def load_curves(path: Path) -> tuple[dict[float, np.ndarray], np.ndarray]:
+    """Empirical curve per eps and the reference curve, from a stored curves table."""
+    frame = pd.read_parquet(path)
+    curves = {float(eps): part["empirical"].to_numpy() for eps, part in frame.groupby("eps", sort=True)}
+    reference = frame[frame["eps"] == frame["eps"].min()]["reference"].to_numpy()
+    return curves, reference
+
+
+def build_rows(scores: Sequence[dict], provenance: dict, spec: BenchmarkSpec, model: str | None = None) -> pd.DataFrame:
+    """Flat rows (model x eps x threshold) with every provenance column."""
+    info = {
+        "model": model or provenance["model"],
+        "model_fingerprint": provenance["model_fingerprint"],
+        "architecture": provenance.get("architecture", ""),
+        "weights_digest": provenance.get("weights_digest", ""),
+        "spec_name": spec.name,
+        "spec_hash": spec.spec_hash,
+        "data_hash": spec.data_hash,
+        "eigen_floor": spec.eigen_floor,
+        "device": provenance.get("device", ""),
+        "dtype": provenance.get("dtype", ""),
+        "code_version": code_version(),
+        # versions of the run that made the features win over this process's
+        **{key: provenance.get(key, value) for key, value in versions().items()},
+        "created_at": utc_now(),
+    }
+    return pd.DataFrame([{**info, **row} for row in scores])
+
+
+def part_path(root: Path, fingerprint: str, spec: BenchmarkSpec, model: str) -> Path:
+    """One part per (fingerprint, spec, code version, model name): the same weights under two names show both."""
+    name = f"{fingerprint}-{spec.spec_hash}-{content_key(code_version(), model)}.parquet"
+    return safe_path(root, "leaderboard", "parts", name)
+
+
+def publish(path: Path, rows: pd.DataFrame) -> tuple[Path, bool]:
+    """Write a part unless it exists (one atomic write). Returns (path, written)."""
+    if path.is_file():
+        return path, False
+    atomic_write_parquet(path, rows)
+    return path, True
+
+
+def publish_scores(
+    root: Path, fingerprint: str, spec: BenchmarkSpec, curves_file: Path, model: str
+) -> tuple[Path, bool]:
+    """Stage 5: score rows from stored curves and feature provenance, published as one part."""
+    path = part_path(root, fingerprint, spec, model)
+    if path.is_file():
+        return path, False
+    group = _open_group(root, fingerprint, spec)
+    scores = score_rows(*load_curves(curves_file), spec.thresholds)
+    rows = build_rows(scores, dict(group.attrs), spec, model).assign(curves_file=curves_file.name)
+    return publish(path, rows)

@@ -1,0 +1,83 @@
+"""How a board is summarised and printed: ranked summaries, tables, JSON/CSV, rank history."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .leaderboard import ROW_KEY, rank_board, read_snapshots
+
+__all__ = ["summary_records", "summary_table", "format_board", "format_history"]
+
+_SUMMARY_COLUMNS = ["rank", "model", "spec_name", "spec_hash", "threshold", "score", "best_eps", "model_fingerprint"]
+
+
+def summary_records(board: pd.DataFrame) -> pd.DataFrame:
+    """One row per (spec, model, threshold): the best eps's score, ranked among that spec's models."""
+    if board.empty:
+        return pd.DataFrame(columns=_SUMMARY_COLUMNS)
+    best = board[board["best_eps"]].rename(columns={"eps": "best_eps_value"})
+    best = best.drop(columns="best_eps").rename(columns={"best_eps_value": "best_eps"})
+    ranks = best.groupby(["spec_hash", "threshold"])["score"].rank(ascending=False, method="min")
+    best = best.assign(rank=ranks.astype(int))
+    extra = [c for c in ("score_low", "score_high") if c in best.columns]
+    best = best.sort_values(["spec_name", "spec_hash", "threshold", "rank", "model"])
+    return best[_SUMMARY_COLUMNS + extra].reset_index(drop=True)
+
+
+def summary_table(board: pd.DataFrame) -> pd.DataFrame:
+    """Wide view for people: one row per (spec, model), a "score (eps e)" cell per threshold, ranked by the first."""
+    records = summary_records(board)
+    if records.empty:
+        return records
+    records = records.assign(
+        spec=records["spec_name"] + " " + records["spec_hash"].str[:8],
+        cell=[f"{s:.4f} (eps {e:g})" for s, e in zip(records["score"], records["best_eps"], strict=True)],
+    )
+    table = records.pivot_table(index=["spec", "model"], columns="threshold", values="cell", aggfunc="first")
+    first = records[records["threshold"] == records["threshold"].min()].set_index(["spec", "model"])["rank"]
+    table.columns = [f"t={c:g}" for c in table.columns]
+    table.insert(0, "rank", first.reindex(table.index).astype("Int64"))
+    return table.reset_index().sort_values(["spec", "rank", "model"]).reset_index(drop=True)
+
+
+def format_board(board: pd.DataFrame, fmt: str, summary: bool = False) -> str:
+    """Render the board as a table (summary), or as json/csv of long rows (or of the summary)."""
+    if fmt in ("json", "csv"):
+        frame = summary_records(board) if summary else board
+        return frame.to_json(orient="records", indent=1) if fmt == "json" else frame.to_csv(index=False)
+    if board.empty:
+        return "The leaderboard is empty: run `synbench run MODEL_REF` or `synbench demo` first."
+    table = summary_table(board)
+    return (
+        table.to_markdown(index=False, tablefmt="simple_outline")
+        + "\nEach cell: the best eps's SynBench-Score at accuracy threshold t; rank by the first threshold.\n"
+    )
+
+
+def format_history(
+    root, fmt: str = "table", eps: list[float] | None = None, threshold: list[float] | None = None
+) -> str:
+    """Snapshots written so far and the latest one's ranks and rank changes at ``eps`` (default: the smallest)."""
+    snapshots = read_snapshots(root)
+    if not snapshots:
+        return "No snapshots yet: `synbench batch` and the refresh flow write one per run."
+    latest = pd.read_parquet(snapshots[-1])
+    if "rank" not in latest.columns:
+        latest = rank_board(latest)
+    wanted_eps = [round(e, 9) for e in (eps or [latest["eps"].min()])]
+    latest = latest[latest["eps"].round(9).isin(wanted_eps)]
+    if threshold:
+        latest = latest[latest["threshold"].round(9).isin([round(t, 9) for t in threshold])]
+    latest = latest[["spec_name", "model", *ROW_KEY[2:], "score", "rank", "rank_change"]]
+    latest = latest.sort_values(["spec_name", "eps", "threshold", "rank"])
+    change = latest["rank_change"].astype("Int64")
+    shown = latest.assign(rank_change=[("new" if pd.isna(c) else f"{int(c):+d}") for c in change])
+    if fmt == "json":
+        return shown.to_json(orient="records", indent=1)
+    if fmt == "csv":
+        return shown.to_csv(index=False)
+    listing = "\n".join(f"  {p.name}" for p in snapshots)
+    shown = shown.assign(score=shown["score"].map("{:.4f}".format))
+    table = shown.to_markdown(index=False, tablefmt="simple_outline")
+    heading = "Latest ranks per (spec, eps, threshold); rank_change > 0 moved up, 'new' was not ranked before:"
+    return f"{len(snapshots)} snapshot(s):\n{listing}\n{heading}\n{table}"
