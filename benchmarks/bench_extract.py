@@ -19,8 +19,7 @@ import torch
 from synbench.encoders import resolve_encoder
 from synbench.extract import extract_features, resolve_device
 from synbench.generate import block_inputs
-from synbench.spec import load_spec
-from synbench.spec import SPLITS
+from synbench.spec import SPLITS, load_spec
 from synbench.store import open_root
 
 

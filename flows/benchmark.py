@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +28,18 @@ from synbench.tables import summary_table
 
 # (model reference, blocks done, blocks total): the CLI's progress bar; None in deployments
 Progress = Callable[[str, int, int], None] | None
+
+
+def make_task_runner(workers: int = 1, dask: bool = False, verbose: bool = False):
+    """Threads by default; prefect-dask's local cluster with ``dask``."""
+    if dask:
+        try:
+            from prefect_dask import DaskTaskRunner
+        except ImportError:
+            raise SynBenchError("--dask needs prefect-dask; install it with pip install 'synbench[dask]'.") from None
+        quiet = {} if verbose else {"silence_logs": logging.WARNING}  # dask's INFO lines
+        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "processes": False, **quiet})
+    return ThreadPoolTaskRunner(max_workers=workers)
 
 
 def _load(

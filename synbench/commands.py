@@ -123,11 +123,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _batch(args: argparse.Namespace, refs: list[str], models_file: str | None) -> tuple[list[dict], object, Path]:
     spec, root, listed = _prepare(args, refs, models_file)
-    from synbench_flows.benchmark import benchmark_batch
+    from synbench_flows.benchmark import benchmark_batch, make_task_runner
 
+    runner = make_task_runner(args.workers, dask=args.dask, verbose=args.verbose)
     bar, progress = _progress()
     with bar:
-        outcomes = benchmark_batch.with_options(task_runner=_task_runner(args))(
+        outcomes = benchmark_batch.with_options(task_runner=runner)(
             model_refs=listed,
             spec=args.spec,
             eps=list(spec.eps),
@@ -138,21 +139,6 @@ def _batch(args: argparse.Namespace, refs: list[str], models_file: str | None) -
             progress=progress,
         )
     return outcomes, spec, root
-
-
-def _task_runner(args: argparse.Namespace):
-    """Threads by default; prefect-dask's local cluster with --dask."""
-    workers = getattr(args, "workers", 1)
-    if getattr(args, "dask", False):
-        try:
-            from prefect_dask import DaskTaskRunner
-        except ImportError:
-            raise SynBenchError("--dask needs prefect-dask; install it with pip install 'synbench[dask]'.") from None
-        silence = {} if args.verbose else {"silence_logs": logging.WARNING}
-        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "processes": False, **silence})
-    from prefect.task_runners import ThreadPoolTaskRunner
-
-    return ThreadPoolTaskRunner(max_workers=workers)
 
 
 def _report_batch(outcomes: list[dict], root: Path, spec_hash: str) -> int:
@@ -243,7 +229,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"trained the digits CNN in {time.monotonic() - start:.1f} s "
             f"(held-out accuracy {accuracy:.3f}): {checkpoint}"
         )
-    args.spec, args.allow_py = args.spec or "demo", True
+    args.spec, args.allow_py, args.workers, args.dask = args.spec or "demo", True, 1, False
     outcomes, spec, root = _batch(args, demo_models(checkpoint), None)
     status = _report_batch(outcomes, root, spec.spec_hash)
     images, page = write_reports(root, read_board(root, spec=spec.spec_hash))

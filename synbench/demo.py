@@ -38,8 +38,9 @@ class DigitsCNN(nn.Module):
 
 def digits_cnn() -> nn.Module:
     """Factory for ``py:synbench.demo:digits_cnn[@weights.safetensors]`` (seeded random init)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
+    from .encoders import seeded_init
+
+    with seeded_init(0):
         return DigitsCNN()
 
 

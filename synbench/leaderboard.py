@@ -141,8 +141,9 @@ def read_board(
             print(f"warning: skipped {line}; run `synbench audit`.", file=sys.stderr)
     if board.empty:
         return board
-    names = board.groupby("model_fingerprint")["model"].agg(lambda s: ", ".join(dict.fromkeys(s)))
-    board = board.sort_values("created_at").drop_duplicates(ROW_KEY, keep="last")
+    board = board.sort_values("created_at", kind="stable")
+    names = board.groupby("model_fingerprint")["model"].agg(lambda s: ", ".join(dict.fromkeys(s)))  # oldest first
+    board = board.drop_duplicates(ROW_KEY, keep="last")
     board = board.assign(model=board["model_fingerprint"].map(names))
     if spec is not None:
         board = _filter_spec(board, spec)

@@ -56,3 +56,22 @@ def small_linear() -> nn.Module:
 
 def not_a_module() -> str:
     return "oops"
+
+
+class _Tuple(nn.Module):
+    pretrained_cfg = {"input_size": (1, 4, 4), "mean": (0.5,), "std": (0.5,)}
+
+    def forward(self, inputs: torch.Tensor) -> tuple:
+        return inputs.flatten(1), inputs
+
+
+def returns_tuple() -> nn.Module:
+    return _Tuple()
+
+
+def raises() -> nn.Module:
+    raise ValueError("weights folder not configured")
+
+
+def undeclared() -> nn.Module:
+    return nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten())

@@ -56,7 +56,24 @@ def test_tampered_score_is_reported(root, tiny_spec):
     assert len(report.problems) == 1 and "but the stored features give" in report.problems[0]
 
 
-def test_tampered_labels_and_missing_chunks_are_reported(root, tiny_spec):
+def test_tampered_labels_are_reported_and_repaired(root, tiny_spec):
+    import zarr
+
+    _benchmark(root, tiny_spec)
+    group_path = next(root.glob("features.zarr/*/*/zarr.json")).parent
+    labels = zarr.open_group(str(group_path), mode="r+")["labels/s01_test"]
+    original = labels[:32].copy()
+    labels[:32] = 1 - original  # a valid chunk (good crc32c) holding the wrong labels
+    report = audit_root(root)
+    assert any(
+        p.startswith("labels differ from the regenerated ones") and "labels/s01_test" in p and "chunk 0" in p
+        for p in report.problems
+    )
+    assert audit_root(root, repair=True).ok
+    assert (zarr.open_group(str(group_path), mode="r")["labels/s01_test"][:32] == original).all()
+
+
+def test_missing_chunks_are_reported_and_repaired(root, tiny_spec):
     _benchmark(root, tiny_spec)
     next(root.glob("features.zarr/*/*/features/s00_train/c/0/0")).unlink()
     report = audit_root(root)

@@ -71,6 +71,13 @@ def test_every_command_has_help(command):
         (["leaderboard", "--root", "ROOT_MISSING"], "not a SynBench root"),
         (["run", "identity:3x4x4", "--root", "ROOT_FOREIGN"], "not SynBench's"),
         (["run", "identity:3x4x4", "--device", "tpu"], "unknown device 'tpu'"),
+        (["run", "identity:3x4x4", "--eps", "abc"], "argument --eps: could not read eps list 'abc'"),
+        (["run", "identity:3x4x4", "--eps", "0.2,"], "could not read eps list '0.2,'"),
+        (["batch", "identity:3x4x4", "--workers", "0"], "--workers must be a positive integer; got '0'"),
+        (["batch", "modles.txt"], "model list 'modles.txt' does not exist"),
+        (["run", "identity:3x4x4", "--spec", "SPEC_PRIOR"], "class_prior 0.3 is not supported"),
+        (["run", "identity:3x4x4", "--spec", "SPEC_LOW"], "threshold 0.6 is out of reach"),
+        (["run", "py:encoders_for_tests:raises"], "py:encoders_for_tests:raises raised ValueError"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(tmp_path, args, message):
@@ -79,7 +86,15 @@ def test_user_errors_exit_2_with_one_line(tmp_path, args, message):
     (foreign / "notes.txt").write_text("keep me")
     spec_1ch = tmp_path / "one_channel.toml"
     spec_1ch.write_text("input_shape = [1, 160, 160]\n")
-    replace = {"ROOT_MISSING": str(tmp_path / "missing"), "ROOT_FOREIGN": str(foreign), "SPEC_1CH": str(spec_1ch)}
+    (tmp_path / "prior.toml").write_text("class_prior = 0.3\n")
+    (tmp_path / "low.yaml").write_text("scales: [0.1, 0.2]\n")
+    replace = {
+        "ROOT_MISSING": str(tmp_path / "missing"),
+        "ROOT_FOREIGN": str(foreign),
+        "SPEC_1CH": str(spec_1ch),
+        "SPEC_PRIOR": str(tmp_path / "prior.toml"),
+        "SPEC_LOW": str(tmp_path / "low.yaml"),
+    }
     args = [replace.get(a, a) for a in args]
     if "--root" not in args:
         args += ["--root", str(tmp_path / "fresh")]

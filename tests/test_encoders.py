@@ -85,6 +85,8 @@ def test_py_encoder_uses_its_declared_config_and_weights(tmp_path):
         ("py:no_such_module:f", r"cannot import 'no_such_module:f'"),
         ("py:encoders_for_tests:not_a_module", r"returned str, not a torch.nn.Module"),
         ("py:encoders_for_tests:wrong_rank", r"returned shape \(2, 3, 224, 224\).*must return \(batch, features\)"),
+        ("py:encoders_for_tests:returns_tuple", r"must return a \(batch, features\) tensor; got tuple"),
+        ("py:encoders_for_tests:raises", r"py:encoders_for_tests:raises raised ValueError: weights folder not"),
     ],
 )
 def test_bad_references_give_one_line_with_the_fix(ref, message):
@@ -98,9 +100,68 @@ def test_input_shape_mismatch_is_reported():
         resolve_encoder("random:test_vit", input_shape=(1, 160, 160))
 
 
-def test_py_references_need_permission():
+def test_py_references_need_permission(monkeypatch):
     with pytest.raises(EncoderError, match="--allow-py"):
         resolve_encoder("py:encoders_for_tests:constant", allow_py=False)
+    monkeypatch.delenv("SYNBENCH_ALLOW_PY")
+    with pytest.raises(EncoderError, match="set SYNBENCH_ALLOW_PY=1 in this worker's own environment"):
+        resolve_encoder("py:encoders_for_tests:constant")
+    monkeypatch.setenv("SYNBENCH_ALLOW_PY", "1")
+    assert resolve_encoder("py:encoders_for_tests:constant").feature_dim == 8
+
+
+def test_features_layer_pools_in_the_models_own_layout():
+    """test_mambaout is channels-last (output_fmt NHWC): pooling must average H and W, not W and C."""
+    encoder = resolve_encoder("random:test_mambaout#features")
+    inputs = torch.randn(2, 3, 160, 160, generator=torch.Generator().manual_seed(0))
+    feature_map = encoder.module.forward_features(inputs)
+    assert feature_map.shape == (2, 5, 5, 64)
+    out = encoder.represent(inputs)
+    assert encoder.feature_dim == 64 and out.shape == (2, 64)
+    assert torch.allclose(out, feature_map.mean(dim=(1, 2)), atol=1e-6)
+    convnext = resolve_encoder("random:test_convnext#features")  # NCHW
+    feats = convnext.module.forward_features(inputs)
+    assert torch.allclose(convnext.represent(inputs), feats.mean(dim=(2, 3)), atol=1e-6)
+
+
+def test_random_init_gives_the_same_weights_when_workers_build_models_at_once():
+    """--workers N builds random: models in threads; each must get the weights it gets alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from synbench.checkpoints import weights_digest
+    from synbench.encoders import _resolve_random
+
+    refs = [parse_reference(f"random:test_convnext@{seed}") for seed in (4, 5)]
+    alone = {ref.weights: weights_digest(_resolve_random(ref)[0]) for ref in refs}
+    with ThreadPoolExecutor(6) as pool:
+        built = list(pool.map(lambda ref: (ref.weights, weights_digest(_resolve_random(ref)[0])), refs * 6))
+    assert all(digest == alone[seed] for seed, digest in built)
+
+
+def test_py_module_is_found_in_the_working_folder(tmp_path, monkeypatch):
+    (tmp_path / "mymodel_cwd.py").write_text(
+        "import torch\n"
+        "class M(torch.nn.Module):\n"
+        "    pretrained_cfg = {'input_size': (1, 4, 4), 'mean': (0.5,), 'std': (0.5,)}\n"
+        "    def forward(self, x):\n"
+        "        return x.flatten(1)\n"
+        "def build():\n"
+        "    return M()\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", [p for p in __import__("sys").path if p not in ("", str(tmp_path))])
+    assert resolve_encoder("py:mymodel_cwd:build").feature_dim == 16
+
+
+def test_preprocessing_overrides_and_the_default_fallback_are_visible():
+    fallback = resolve_encoder("py:encoders_for_tests:undeclared")
+    assert fallback.preprocess.source == "default" and fallback.preprocess.input_shape == (3, 224, 224)
+    chosen = resolve_encoder("py:encoders_for_tests:undeclared", input_shape=(1, 8, 8), mean=(0.0,), std=(1.0,))
+    assert chosen.preprocess.input_shape == (1, 8, 8) and chosen.preprocess.mean == (0.0,)
+    assert chosen.preprocess.source == "override" and chosen.fingerprint != fallback.fingerprint
+    assert "input 1x8x8, mean (0), std (1) [override]" == chosen.preprocess.describe()
+    with pytest.raises(EncoderError, match="one mean/std per channel"):
+        resolve_encoder("py:encoders_for_tests:undeclared", input_shape=(3, 8, 8), mean=(0.1, 0.2))
 
 
 def test_model_list_file(tmp_path):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from synbench.generate import block_inputs, block_labels, label_digests, make_recipe
+from synbench.generate import block_inputs, block_labels, block_seed, counter_normals, label_digests, make_recipe
 from synbench.preprocess import Preprocess
 from synbench.stages import write_recipe
 
@@ -79,3 +79,48 @@ def test_cuda_blocks_are_reproducible_and_match_labels(tiny_spec):
     second = block_inputs(tiny_spec, RAW, 1, "train", 0, device="cuda")
     assert first[1].is_cuda and torch.equal(first[1], second[1])
     assert np.array_equal(first[0], block_labels(tiny_spec, 1, "train", 0))
+
+
+def _lowbias32(value: int) -> int:
+    """The reference hash in plain Python integers (what the tensor code must compute on any device)."""
+    value &= 0xFFFFFFFF
+    value ^= value >> 16
+    value = (value * 0x7FEB352D) & 0xFFFFFFFF
+    value ^= value >> 15
+    value = (value * 0x846CA68B) & 0xFFFFFFFF
+    return value ^ (value >> 16)
+
+
+def test_counter_normals_follow_the_documented_hash():
+    seed, count = block_seed(7, 3, "train", 1, "noise"), 1000
+    draws = counter_normals(seed, count).double().numpy()
+    pairs = count // 2
+    for index in (0, 1, 499):
+        hashed = [
+            _lowbias32(_lowbias32(k ^ (seed & 0x7FFFFFFF)) + ((seed >> 31) & 0x7FFFFFFF))
+            for k in (index, pairs + index)
+        ]
+        u1, u2 = ((h >> 8) * 2.0**-24 for h in hashed)
+        radius = math.sqrt(-2 * math.log1p(-u1))
+        assert draws[index] == pytest.approx(radius * math.cos(2 * math.pi * u2), abs=1e-5)
+        assert draws[pairs + index] == pytest.approx(radius * math.sin(2 * math.pi * u2), abs=1e-5)
+
+
+def test_counter_normals_are_standard_normal_and_depend_only_on_seed_and_index():
+    from scipy import stats
+
+    draws = counter_normals(12345, 200_001)
+    assert draws.dtype == torch.float32 and len(draws) == 200_001
+    assert stats.kstest(draws.double().numpy(), "norm").pvalue > 1e-3
+    assert abs(float(draws.mean())) < 0.01 and abs(float(draws.std()) - 1) < 0.01
+    assert torch.equal(counter_normals(12345, 1000), counter_normals(12345, 1000))
+    assert not torch.equal(counter_normals(12345, 1000), counter_normals(12346, 1000))
+    first, second = counter_normals(5, 200_000).numpy()[:100_000], counter_normals(6, 200_000).numpy()[:100_000]
+    assert abs(np.corrcoef(first, second)[0, 1]) < 0.02  # neighbouring seeds are independent streams
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cpu_and_cuda_draw_the_same_inputs(tiny_spec):
+    cpu = block_inputs(tiny_spec, IMAGENET, 2, "test", 1, device="cpu")[1]
+    cuda = block_inputs(tiny_spec, IMAGENET, 2, "test", 1, device="cuda")[1].cpu()
+    assert torch.allclose(cpu, cuda, rtol=0, atol=1e-5)

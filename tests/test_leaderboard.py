@@ -86,17 +86,19 @@ def test_readers_union_schemas_and_skip_damaged_parts(root, tiny_spec, capsys):
     assert "skipped unreadable leaderboard part" in capsys.readouterr().err
 
 
-def test_snapshots_record_rank_changes(root, tiny_spec):
+def test_snapshots_rank_within_each_spec_and_record_rank_changes(root, tiny_spec):
     _put(root, _rows("a", tiny_spec, 0.9), "fp-a", tiny_spec)
     _put(root, _rows("b", tiny_spec, 0.8), "fp-b", tiny_spec)
     write_snapshot(root)
-    other = BenchmarkSpec.from_dict({**tiny_spec.to_dict(), "name": "tiny"})
-    _put(root, _rows("c", other, 0.95).assign(model_fingerprint="fp-c"), "fp-c", other)
+    other = BenchmarkSpec.from_dict({**tiny_spec.to_dict(), "name": "other", "n_train": 128})
+    assert other.spec_hash != tiny_spec.spec_hash
+    _put(root, _rows("c", tiny_spec, 0.95).assign(model_fingerprint="fp-c"), "fp-c", tiny_spec)
+    _put(root, _rows("d", other, 0.99).assign(model_fingerprint="fp-d"), "fp-d", other)
     latest = pd.read_parquet(write_snapshot(root))
-    b_row = latest[(latest["model"] == "b") & (latest["eps"] == 0) & (latest["threshold"] == 0.6)].iloc[0]
-    assert b_row["rank"] == 3 and b_row["rank_change"] == -1
-    c_row = latest[(latest["model"] == "c") & (latest["eps"] == 0) & (latest["threshold"] == 0.6)].iloc[0]
-    assert c_row["rank"] == 1 and pd.isna(c_row["rank_change"])
+    at = latest[(latest["eps"] == 0) & (latest["threshold"] == 0.6)].set_index("model")
+    assert at.loc["b", "rank"] == 3 and at.loc["b", "rank_change"] == -1
+    assert at.loc["c", "rank"] == 1 and pd.isna(at.loc["c", "rank_change"])
+    assert at.loc["d", "rank"] == 1 and at.loc["d", "spec_hash"] == other.spec_hash  # its own spec's board
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv", "table", "html"])

@@ -75,7 +75,7 @@ def test_eps_zero_is_invariant_to_invertible_affine_maps(rng):
     assert np.allclose(before, after, rtol=1e-7, atol=1e-9)
 
 
-@pytest.mark.parametrize("scale", [1.0, 1e-2, 37.0])
+@pytest.mark.parametrize("scale", [1.0, 1e-2, 1e-3, 3e-4, 1e-6, 1e3, 37.0])
 def test_any_eps_is_invariant_to_rotation_and_scaling(rng, scale):
     (htr, ytr), (hte, yte) = _two_gaussians(rng), _two_gaussians(rng)
     rotation, _ = np.linalg.qr(rng.normal(size=(12, 12)))
@@ -93,6 +93,26 @@ def test_constant_features_keep_no_component(rng):
     assert all(r.bound == 0 and abs(r.accuracy - 0.5) < 0.1 for r in results)
 
 
-def test_single_class_train_split_is_refused():
-    with pytest.raises(ValueError, match="single class"):
+def test_single_class_train_split_is_a_user_error():
+    from synbench.errors import DataError, SynBenchError
+
+    with pytest.raises(DataError, match="single class; raise n_train") as caught:
         fit_probe(np.zeros((8, 2)), np.ones(8))
+    assert isinstance(caught.value, SynBenchError)  # exit 2 in the CLI, never retried by the flows
+
+
+def test_absolute_floor_is_the_authors_and_breaks_at_small_scales(rng):
+    """The spec option keeps the published behaviour: x1e-3 features lose components under it."""
+    features, labels = _two_gaussians(rng, p=12)
+    spread = np.linspace(1, 30, 12)  # eigenvalues spanning a decade and more
+    relative = fit_probe(features * spread * 1e-3, labels)
+    absolute = fit_probe(features * spread * 1e-3, labels, eigen_floor="absolute")
+    assert relative.rank == 12 and absolute.rank < 12
+    assert fit_probe(features * spread, labels, eigen_floor="absolute").rank == 12
+
+
+def test_float32_features_score_like_float64(rng):
+    (htr, ytr), (hte, yte) = _two_gaussians(rng), _two_gaussians(rng)
+    wide = _scores(htr, ytr, hte, yte, (0.0, 0.2, 0.5))
+    narrow = _scores(htr.astype(np.float32), ytr, hte.astype(np.float32), yte, (0.0, 0.2, 0.5))
+    assert np.allclose(wide, narrow, rtol=1e-5, atol=1e-6)

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 from scipy.stats import norm
 
 from synbench.encoders import resolve_encoder
@@ -37,15 +38,28 @@ def test_reference_bound_matches_monte_carlo(rng, scale):
     simulated = (np.abs(projection[correct]) / scale**2).mean()
     assert correct.mean() == pytest.approx(norm.cdf(scale), abs=3e-3)
     assert simulated == pytest.approx(float(reference_bound(norm.cdf(scale))), rel=5e-3)
-    assert mu @ mu == pytest.approx(scale**2)
+    # the same through full d-dimensional samples: mu^T (x - 0.5) / ||mu||^2 over correct ones
+    x = signed[:20000, None] * mu + rng.normal(size=(20000, d))
+    margin = x @ mu
+    right = (margin > 0) == labels[:20000]
+    assert (np.abs(margin[right]) / scale**2).mean() == pytest.approx(simulated, rel=0.03)
 
 
-def test_reference_over_reference_is_one():
+def test_reference_curve_is_the_average_over_tasks_above_each_threshold():
     spec = load_spec("paper")
     reference = reference_curve(spec.scales)
     assert reference.shape == THRESHOLD_GRID.shape and reference[0] > reference[-1] == 0
-    for t in spec.thresholds:
-        assert synbench_score(reference, reference, t) == pytest.approx(1.0)
+    # by hand at a = 0.9: tasks with Phi(s) > 0.9 are s >= 1.3 (Phi(1.3) = 0.903)
+    at_09 = int(np.argmin(np.abs(THRESHOLD_GRID - 0.9)))
+    kept = [s for s in spec.scales if norm.cdf(s) > THRESHOLD_GRID[at_09]]
+    assert kept[0] == 1.3
+    expected = sum(float(reference_bound(norm.cdf(s))) for s in kept) / len(spec.scales)
+    assert reference[at_09] == pytest.approx(expected, rel=1e-12)
+    # a curve that is half the reference scores one half; one zero above 0.8 loses that share
+    assert synbench_score(reference / 2, reference, 0.6) == pytest.approx(0.5, rel=1e-12)
+    cut = np.where(THRESHOLD_GRID >= 0.8, 0.0, reference)
+    share = reference[THRESHOLD_GRID >= 0.8].sum() / reference.sum()
+    assert synbench_score(cut, reference, 0.6) == pytest.approx(1 - share, rel=1e-12)
 
 
 def test_identity_on_quick_spec_scores_near_one():
@@ -93,3 +107,26 @@ def test_identity_paper_spec_matches_the_independent_figures(shape, expected):
     spec = load_spec("paper", eps=(0.0,), thresholds=(0.6,))
     _, table = run_in_memory(spec, f"identity:{shape}")
     assert table[0]["score"] == pytest.approx(expected, abs=0.02)
+
+
+class _Scaled(torch.nn.Module):
+    pretrained_cfg = {"input_size": (3, 8, 8), "mean": (0.0,) * 3, "std": (1.0,) * 3}
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs.flatten(1) * self.factor
+
+
+@pytest.mark.parametrize("factor", [1e-3, 1e3])
+def test_scaled_identity_features_score_like_identity(factor):
+    """L2-normalised-style embeddings (tiny per-dimension variance) score what the raw features score."""
+    from synbench.api import evaluate
+
+    spec = load_spec("demo", eps=(0.0, 0.2, 0.5))
+    base = evaluate("identity:3x8x8", spec=spec)
+    scaled = evaluate(_Scaled(factor), spec=spec)
+    assert len(base) == len(scaled) == 3 * 4
+    assert np.allclose(base["score"], scaled["score"], rtol=0, atol=1e-9)

@@ -1,0 +1,119 @@
+"""The code's shape: installed names, one-way imports, pure math modules, property tests."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from synbench.errors import EncoderError, SpecError
+from synbench.references import parse_reference
+from synbench.spec import BenchmarkSpec
+
+PACKAGE = Path(__file__).parents[1] / "synbench"
+MATH_MODULES = ("probe", "score", "generate")
+
+
+def _imports(module: Path) -> set[str]:
+    """Every module a file imports, at any depth (function-level imports included)."""
+    names = set()
+    for node in ast.walk(ast.parse(module.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:  # from .x import y / from . import x
+                names |= {node.module} if node.module else {alias.name for alias in node.names}
+            else:
+                names.add(node.module or "")
+        elif isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+    return names
+
+
+def _internal_graph() -> dict[str, set[str]]:
+    modules = {p.stem for p in PACKAGE.glob("*.py")}
+    graph = {}
+    for path in PACKAGE.glob("*.py"):
+        found = {name.removeprefix("synbench.") for name in _imports(path)}
+        graph[path.stem] = {name for name in found if name in modules and name != path.stem}
+    return graph
+
+
+def test_no_import_cycle_among_synbench_modules():
+    graph = _internal_graph()
+
+    def visit(node: str, trail: tuple[str, ...]) -> None:
+        for nxt in graph[node]:
+            assert nxt not in trail, f"import cycle: {' -> '.join((*trail, nxt))}"
+            visit(nxt, (*trail, nxt))
+
+    for start in graph:
+        visit(start, (start,))
+
+
+def test_math_modules_are_pure_and_no_module_imports_prefect():
+    for name in MATH_MODULES:
+        imported = _imports(PACKAGE / f"{name}.py")
+        assert not imported & {"zarr", "pandas", "pyarrow", "store", "stages", "pathlib"}, (name, imported)
+    for path in PACKAGE.glob("*.py"):
+        assert not any(name.startswith("prefect") for name in _imports(path)), path.name
+
+
+def test_every_module_stays_short():
+    for path in PACKAGE.glob("*.py"):
+        assert len(path.read_text().splitlines()) <= 300, path.name
+
+
+def test_flows_install_under_our_own_name(tmp_path):
+    code = (
+        "import importlib.util, synbench_flows.benchmark\n"
+        "print(importlib.util.find_spec('flows'))\n"
+        "from synbench.cli import main\n"
+        "raise SystemExit(main(['leaderboard', '--root', 'nowhere']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert result.stdout.strip() == "None"  # no top-level `flows` package leaks into site-packages
+    assert result.returncode == 2 and "is not a SynBench root" in result.stderr
+
+
+_floats = st.floats(min_value=0.05, max_value=4.9, allow_nan=False).map(lambda v: round(v, 4))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    scales=st.lists(_floats, min_size=1, max_size=6).map(lambda s: [*s, 3.0]),
+    n_train=st.integers(8, 4096),
+    eps=st.lists(st.sampled_from([0.0, 0.1, 0.2, 0.5, 0.9]), min_size=1, max_size=4),
+    seed=st.integers(0, 2**40),
+    floor=st.sampled_from(["relative", "absolute"]),
+)
+def test_spec_round_trips_and_hashes_are_stable(scales, n_train, eps, seed, floor):
+    spec = BenchmarkSpec(scales=tuple(scales), n_train=n_train, eps=tuple(eps), seed=seed, eigen_floor=floor)
+    again = BenchmarkSpec.from_dict(spec.to_dict())
+    assert again == spec and again.spec_hash == spec.spec_hash and again.data_hash == spec.data_hash
+    shuffled = BenchmarkSpec.from_dict({**spec.to_dict(), "eps": list(reversed(eps)), "name": "other"})
+    assert shuffled.spec_hash == spec.spec_hash
+    changed = BenchmarkSpec.from_dict({**spec.to_dict(), "seed": seed + 1})
+    assert changed.data_hash != spec.data_hash and changed.spec_hash != spec.spec_hash
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40))
+def test_parse_reference_accepts_or_refuses_in_one_line(text):
+    try:
+        ref = parse_reference(text)
+    except EncoderError as exc:
+        assert "\n" not in str(exc) and str(exc).endswith(".")
+        return
+    assert ref.text == text and ref.scheme in ("identity", "noise", "timm", "random", "py") and ref.target
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.sampled_from(["n_train", "eps", "scales", "seed", "block_size", "name"]), st.integers()))
+def test_bad_spec_values_are_spec_errors(values):
+    try:
+        BenchmarkSpec.from_dict(values)
+    except SpecError as exc:
+        assert "\n" not in str(exc)
