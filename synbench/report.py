@@ -102,7 +102,7 @@ table{border-collapse:collapse;margin:1em 0;font-size:14px}
 th,td{border:1px solid #ccc;padding:4px 8px;text-align:right;overflow-wrap:anywhere}
 th{background:#f0f0f0;cursor:pointer;user-select:none;white-space:nowrap}
 th[data-dir=desc]::after{content:" \\25BC"} th[data-dir=asc]::after{content:" \\25B2"}
-td:first-child,td:nth-child(2),th:first-child{text-align:left}
+td,th{text-align:left} td:nth-child(n+3){text-align:right}
 tr.best td{background:#eef7ee}
 .plots{display:flex;flex-wrap:wrap;gap:1em}
 .plots figure{margin:0}
