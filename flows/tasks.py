@@ -14,6 +14,7 @@ from prefect.tasks import exponential_backoff
 from synbench.encoders import resolve_encoder
 from synbench.errors import SynBenchError
 from synbench.extract import ProgressFn, extract_features
+from synbench.feature_store import open_feature_group
 from synbench.provenance import code_version
 from synbench.spec import BenchmarkSpec
 from synbench.stages import (
@@ -26,7 +27,6 @@ from synbench.stages import (
     recipe_path,
     write_recipe,
 )
-from synbench.store import open_feature_group
 
 
 def _retry_unless_user_error(task, task_run, state) -> bool:

@@ -15,24 +15,20 @@ from pathlib import Path
 
 import google_crc32c
 import numpy as np
-import pandas as pd
 import pyarrow.parquet as pq
 import torch
 import zarr
 
+from .audit_tables import SCORE_TOLERANCE, check_tables
 from .encoders import resolve_encoder
 from .extract import extract_features
+from .feature_store import chunk_key, chunk_path, feature_arrays, values_digest
 from .generate import block_labels
-from .leaderboard import read_board
 from .provenance import utc_now
-from .score import score_table
 from .spec import BenchmarkSpec
-from .stages import probe_group
-from .store import FEATURES_DIR, chunk_path, feature_arrays
+from .store import FEATURES_DIR
 
 __all__ = ["AuditReport", "audit_root", "SCORE_TOLERANCE"]
-
-SCORE_TOLERANCE = 1e-9
 
 
 @dataclass
@@ -69,7 +65,7 @@ def _checksum_ok(file: Path) -> bool:
 
 
 def _chunk_problem(
-    file: Path, array: zarr.Array, block: int, spec: BenchmarkSpec, labels: np.ndarray | None
+    file: Path, array: zarr.Array, block: int, spec: BenchmarkSpec, labels: np.ndarray | None, manifest: dict
 ) -> str | None:
     """Why one chunk cannot be trusted, or None; ``labels`` are the regenerated ones for a labels chunk."""
     if not file.is_file():
@@ -84,12 +80,18 @@ def _chunk_problem(
         return "labels differ from the regenerated ones"
     if labels is None and not np.isfinite(values).all():
         return "non-finite features"
+    expected = manifest.get(chunk_key(array, block))
+    if manifest and expected != values_digest(values):
+        return "chunk differs from the extraction's manifest (moved or replaced)"
     return None
 
 
 def _check_group(group: zarr.Group, spec: BenchmarkSpec, report: AuditReport, count_chunks: bool = True) -> list[Path]:
     """Problems of one feature group; returns the chunk files that are damaged or missing."""
     bad_files = []
+    manifest = group.attrs.get("chunk_digests") or {}
+    if group.attrs.get("complete") and not manifest:
+        report.problems.append(f"{group.store_path}: no chunk manifest (made before synbench recorded one)")
     if not group.attrs.get("complete"):
         report.problems.append(f"{group.store_path}: no completion marker (extraction unfinished)")
     for scale_index, split, features, labels in feature_arrays(group, len(spec.scales)):
@@ -98,7 +100,7 @@ def _check_group(group: zarr.Group, spec: BenchmarkSpec, report: AuditReport, co
                 report.chunks += count_chunks
                 file = chunk_path(array, block)
                 expected = block_labels(spec, scale_index, split, block) if array is labels else None
-                problem = _chunk_problem(file, array, block, spec, expected)
+                problem = _chunk_problem(file, array, block, spec, expected, manifest)
                 if problem:
                     report.problems.append(f"{problem}: file {file}, array {array.path}, chunk {block}")
                     bad_files.append(file)
@@ -144,47 +146,6 @@ def _check_parquet(root: Path, report: AuditReport) -> None:
                 report.problems.append(f"unreadable Parquet file {file}: {str(exc).splitlines()[0]}")
 
 
-def _check_scores(
-    root: Path, groups: dict[tuple[str, str], tuple[zarr.Group, BenchmarkSpec]], damaged: set, report: AuditReport
-) -> None:
-    board = read_board(root, warn=False)
-    if board.empty:
-        return
-    for (fingerprint, _), rows in board.groupby(["model_fingerprint", "spec_hash"]):
-        key = (fingerprint, rows["data_hash"].iloc[0])
-        found = groups.get(key)
-        if key in damaged:
-            continue  # already reported with its chunks
-        if found is None:
-            report.problems.append(
-                f"published scores of {rows['model'].iloc[0]!r} ({fingerprint}) have no stored features"
-            )
-            continue
-        group, data_spec = found
-        spec = BenchmarkSpec.from_dict(
-            {
-                **data_spec.to_dict(),
-                "name": rows["spec_name"].iloc[0],
-                "eigen_floor": rows["eigen_floor"].iloc[0] if "eigen_floor" in rows else "relative",
-                "eps": sorted(rows["eps"].unique()),
-                "thresholds": sorted(rows["threshold"].unique()),
-            }
-        )
-        try:
-            recomputed = pd.DataFrame(score_table(probe_group(group, spec), spec.scales, spec.thresholds))
-        except Exception as exc:
-            report.problems.append(f"cannot recompute scores of {fingerprint}: {exc}")
-            continue
-        merged = rows.merge(recomputed, on=["eps", "threshold"], suffixes=("", "_recomputed"))
-        report.scores_checked += len(merged)
-        off = merged[(merged["score"] - merged["score_recomputed"]).abs() > SCORE_TOLERANCE]
-        for _, row in off.iterrows():
-            report.problems.append(
-                f"score of {row['model']!r} at eps {row['eps']:g}, t {row['threshold']:g} is {row['score']:.12f} "
-                f"but the stored features give {row['score_recomputed']:.12f}"
-            )
-
-
 def audit_root(root: str | PathLike, repair: bool = False, allow_py: bool = False) -> AuditReport:
     """Audit (and with ``repair``, fix) everything under an artifact root."""
     root = Path(root)
@@ -206,5 +167,5 @@ def audit_root(root: str | PathLike, repair: bool = False, allow_py: bool = Fals
         else:
             damaged.add((marker.parent.parent.name, marker.parent.name))
     _check_parquet(root, report)
-    _check_scores(root, groups, damaged, report)
+    check_tables(root, groups, report, repair)
     return report

@@ -23,17 +23,19 @@ import zarr
 
 from .encoders import Encoder
 from .errors import DataError, SynBenchError
-from .generate import block_inputs
-from .provenance import utc_now, versions
-from .spec import SPLITS, BenchmarkSpec
-from .store import (
+from .feature_store import (
+    chunk_key,
     create_feature_group,
     feature_arrays,
     feature_group_path,
     missing_chunks,
     open_feature_group,
-    writer_lock,
+    values_digest,
 )
+from .generate import block_inputs
+from .provenance import utc_now, versions
+from .spec import SPLITS, BenchmarkSpec
+from .store import writer_lock
 
 __all__ = ["ExtractResult", "extract_features", "resolve_device", "features_key"]
 
@@ -172,8 +174,8 @@ def extract_features(
             todo = _missing_blocks(group, spec)
             report = (lambda done: progress(encoder.ref.text, done, total)) if progress else (lambda done: None)
             report(total - len(todo))
-            _encode_blocks(encoder, spec, todo, torch_device, dtype, batch_size or spec.block_size, report)
-            _mark_complete(group, spec, len(todo))
+            digests = _encode_blocks(encoder, spec, todo, torch_device, dtype, batch_size or spec.block_size, report)
+            _mark_complete(group, spec, digests)
     except DataError:
         if existing is None:  # our own half-made group of a bad encoder: leave nothing behind
             shutil.rmtree(path, ignore_errors=True)
@@ -220,8 +222,12 @@ def _encode_blocks(
     dtype: str,
     batch_size: int,
     report: Callable[[int], None],
-) -> None:
-    """Generate block k+1 and write block k-1 while block k runs through the encoder."""
+) -> dict[str, str]:
+    """Generate block k+1 and write block k-1 while block k runs through the encoder.
+
+    Returns the digest of every chunk written, keyed by its place (the group's manifest).
+    """
+    digests: dict[str, str] = {}
     encoder.module.to(device)
     encode = _BlockEncoder(encoder, device, dtype, batch_size)
     side_stream = torch.cuda.Stream(device) if device.type == "cuda" else None
@@ -241,6 +247,8 @@ def _encode_blocks(
         rows = slice(block_index * spec.block_size, block_index * spec.block_size + len(labels))
         feature_array[rows] = features
         label_array[rows] = labels
+        digests[chunk_key(feature_array, block_index)] = values_digest(features)
+        digests[chunk_key(label_array, block_index)] = values_digest(labels)
 
     try:
         with ThreadPoolExecutor(1) as generator_pool, ThreadPoolExecutor(1) as writer_pool:
@@ -264,12 +272,24 @@ def _encode_blocks(
                 pending_write.result()
     finally:
         encoder.module.to("cpu")
+    return digests
 
 
-def _mark_complete(group: zarr.Group, spec: BenchmarkSpec, written: int) -> None:
-    """The completion marker goes last, after every chunk is checked to be on disk."""
+def _mark_complete(group: zarr.Group, spec: BenchmarkSpec, digests: dict[str, str]) -> None:
+    """The manifest and the completion marker go last, after every chunk is checked to be on disk.
+
+    Chunks written by an earlier (killed) run are read back for their digests.
+    """
+    manifest = {}
     for _, _, *arrays in feature_arrays(group, len(spec.scales)):
         for array in arrays:
             if missing_chunks(array):
                 raise DataError(f"array {array.path!r} is still missing chunks after extraction; rerun it.")
-    group.attrs.update({"complete": True, "completed_at": utc_now(), "written_chunks": written})
+            for index in range(array.cdata_shape[0]):
+                key = chunk_key(array, index)
+                if key not in digests:
+                    rows = slice(index * spec.block_size, (index + 1) * spec.block_size)
+                    digests[key] = values_digest(array[rows])
+                manifest[key] = digests[key]
+    done = {"complete": True, "completed_at": utc_now(), "written_chunks": len(digests) // 2}
+    group.attrs.update({"chunk_digests": manifest, **done})

@@ -23,7 +23,7 @@ from .errors import SynBenchError
 from .provenance import utc_now
 from .score import score_rows
 from .stages import load_curves
-from .store import atomic_write_parquet, safe_path
+from .store import atomic_write_parquet, edited, safe_path
 
 __all__ = ["ROW_KEY", "read_board", "rank_board", "write_snapshot", "read_snapshots", "part_files"]
 
@@ -47,6 +47,9 @@ def _read_parts(files: list[Path]) -> tuple[pd.DataFrame, list[str]]:
         scores = table.column("score").to_numpy() if "score" in table.column_names else np.array([np.nan])
         if not np.isfinite(scores.astype(float)).all():
             bad.append(f"leaderboard part {file} holds a non-finite score")
+            continue
+        if edited(table):
+            bad.append(f"leaderboard part {file}: its rows were edited after publishing (digest mismatch)")
             continue
         if table.num_rows:
             tables.append(table)

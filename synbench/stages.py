@@ -16,12 +16,13 @@ import pandas as pd
 import zarr
 
 from .errors import IncompleteError
+from .feature_store import open_feature_group, read_split
 from .generate import make_recipe
 from .probe import ProbeResult, probe_tasks
 from .provenance import SCORE_VERSION, code_version, utc_now, versions
 from .score import THRESHOLD_GRID, empirical_curves, reference_curve, score_rows
 from .spec import BenchmarkSpec
-from .store import atomic_write_json, atomic_write_parquet, content_key, open_feature_group, read_split, safe_path
+from .store import atomic_write_json, atomic_write_parquet, content_key, safe_path
 
 __all__ = [
     "recipe_path",
@@ -31,6 +32,7 @@ __all__ = [
     "probe_group",
     "probe_stored",
     "load_probe_table",
+    "results_frame",
     "curves_path",
     "curves_frame",
     "curves_stored",
@@ -70,12 +72,12 @@ def probe_group(group: zarr.Group, spec: BenchmarkSpec) -> list[ProbeResult]:
     return probe_tasks(stored_tasks(group, spec), spec.eps, spec.eigen_floor)
 
 
-def _results_frame(results: list[ProbeResult]) -> pd.DataFrame:
-    return pd.DataFrame([dataclasses.asdict(r) for r in results])
+def results_frame(results: list[ProbeResult], eigen_floor: str) -> pd.DataFrame:
+    return pd.DataFrame([dataclasses.asdict(r) for r in results]).assign(eigen_floor=eigen_floor)
 
 
 def load_probe_table(path: Path) -> list[ProbeResult]:
-    frame = pd.read_parquet(path)
+    frame = pd.read_parquet(path).drop(columns="eigen_floor", errors="ignore")
     return [ProbeResult(**row) for row in frame.to_dict(orient="records")]
 
 
@@ -92,7 +94,8 @@ def probe_stored(root: Path, fingerprint: str, spec: BenchmarkSpec) -> Path:
     """Stage 3: probe table for stored features; an existing table is reused."""
     path = probe_table_path(root, fingerprint, spec)
     if not path.is_file():
-        atomic_write_parquet(path, _results_frame(probe_group(_open_group(root, fingerprint, spec), spec)))
+        results = probe_group(_open_group(root, fingerprint, spec), spec)
+        atomic_write_parquet(path, results_frame(results, spec.eigen_floor))
     return path
 
 

@@ -4,7 +4,7 @@ Layout under ROOT (documented in README):
 
     synbench-root.json                     marks the folder as a SynBench root
     recipes/<data_hash>.json               stage 1: spec + label digests (no pixels)
-    features.zarr/<fingerprint>/<data_hash>/
+    features.zarr/<fingerprint>/<data_hash>/   (feature_store.py)
         features/s<k>_<split>              float32 (n, p), one chunk per generated block
         labels/s<k>_<split>                uint8 (n,)
     probes/<probe_key>.parquet             stage 3: accuracy and bound per (scale, eps)
@@ -25,17 +25,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import zarr
 from filelock import FileLock, Timeout
-from zarr.codecs import Crc32cCodec, ZstdCodec
 
-from .errors import IncompleteError, StoreError
+from .errors import StoreError
 from .provenance import utc_now
-from .spec import SPLITS
 
 __all__ = [
     "ROOT_MARKER",
@@ -44,17 +40,11 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_parquet",
+    "rows_digest",
+    "edited",
     "content_key",
     "writer_lock",
     "FEATURES_DIR",
-    "feature_group_path",
-    "array_name",
-    "create_feature_group",
-    "open_feature_group",
-    "chunk_path",
-    "feature_arrays",
-    "missing_chunks",
-    "read_split",
 ]
 
 ROOT_MARKER = "synbench-root.json"
@@ -141,11 +131,28 @@ def atomic_write_json(path: Path, data: dict) -> None:
     atomic_write_bytes(path, json.dumps(data, indent=1, sort_keys=True).encode())
 
 
+ROWS_DIGEST_KEY = b"synbench.rows_sha256"
+
+
+def rows_digest(frame: pd.DataFrame) -> str:
+    """sha256 of a table's rows as written (columns in name order): an edited file no longer matches."""
+    ordered = frame[sorted(frame.columns)].reset_index(drop=True)
+    return hashlib.sha256(ordered.to_json(orient="split", double_precision=15).encode()).hexdigest()
+
+
 def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    """Write a DataFrame as one Parquet file that readers never see half-written."""
+    """Write a DataFrame as one Parquet file that readers never see half-written, with its rows' digest."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), ROWS_DIGEST_KEY: rows_digest(frame)})
     sink = pa.BufferOutputStream()
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink)
+    pq.write_table(table, sink)
     atomic_write_bytes(path, sink.getvalue().to_pybytes())
+
+
+def edited(table: pa.Table) -> bool:
+    """Whether a Parquet table's rows differ from the digest written with them (no digest: not ours to judge)."""
+    stored = (table.schema.metadata or {}).get(ROWS_DIGEST_KEY)
+    return stored is not None and stored.decode() != rows_digest(table.to_pandas())
 
 
 def content_key(*parts: object) -> str:
@@ -181,94 +188,3 @@ def writer_lock(path: Path, timeout_s: float = 3600.0) -> Iterator[None]:
     finally:
         holder.unlink(missing_ok=True)
         lock.release()
-
-
-def feature_group_path(root: Path, fingerprint: str, data_hash: str) -> Path:
-    return safe_path(root, FEATURES_DIR, fingerprint, data_hash)
-
-
-def array_name(scale_index: int, split: str) -> str:
-    return f"s{scale_index:02d}_{split}"
-
-
-def create_feature_group(
-    root: Path,
-    fingerprint: str,
-    data_hash: str,
-    n_scales: int,
-    sizes: dict[str, int],
-    feature_dim: int,
-    block_size: int,
-    attrs: dict,
-) -> zarr.Group:
-    """Create (or reopen) the group of one (model, spec data) pair with all its arrays."""
-    path = feature_group_path(root, fingerprint, data_hash)
-    group = zarr.open_group(str(path), mode="a", zarr_format=3)
-    if not group.attrs.get("complete"):
-        group.attrs.update(attrs)
-    compressors = [ZstdCodec(level=3), Crc32cCodec()]
-    for scale_index in range(n_scales):
-        for split, n in sizes.items():
-            name = array_name(scale_index, split)
-            if f"features/{name}" in group:
-                continue
-            group.create_array(
-                f"features/{name}",
-                shape=(n, feature_dim),
-                chunks=(block_size, feature_dim),
-                dtype="float32",
-                compressors=compressors,
-                fill_value=np.nan,
-            )
-            group.create_array(
-                f"labels/{name}",
-                shape=(n,),
-                chunks=(block_size,),
-                dtype="uint8",
-                compressors=compressors,
-                fill_value=255,
-            )
-    return group
-
-
-def open_feature_group(root: Path, fingerprint: str, data_hash: str) -> zarr.Group | None:
-    path = feature_group_path(root, fingerprint, data_hash)
-    if not (path / "zarr.json").is_file():
-        return None
-    return zarr.open_group(str(path), mode="r+", zarr_format=3)
-
-
-def feature_arrays(group: zarr.Group, n_scales: int) -> Iterator[tuple[int, str, zarr.Array, zarr.Array]]:
-    """(scale index, split, features array, labels array) of every task split in a group."""
-    for scale_index in range(n_scales):
-        for split in SPLITS:
-            name = array_name(scale_index, split)
-            yield scale_index, split, group[f"features/{name}"], group[f"labels/{name}"]
-
-
-def chunk_path(array: zarr.Array, index: int) -> Path:
-    """File of the chunk holding samples ``index * chunk_len ...`` of a local array."""
-    coords = (index, 0) if array.ndim == 2 else (index,)
-    return Path(str(array.store_path.store.root)) / array.store_path.path / array.metadata.encode_chunk_key(coords)
-
-
-def missing_chunks(array: zarr.Array) -> list[int]:
-    """Indices of chunks along the sample axis with no stored file (they would read as fill)."""
-    return [i for i in range(array.cdata_shape[0]) if not chunk_path(array, i).is_file()]
-
-
-def read_split(group: zarr.Group, scale_index: int, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Features (n, p) and labels (n,) of one task split, refusing incomplete arrays."""
-    name = array_name(scale_index, split)
-    if not group.attrs.get("complete"):
-        raise IncompleteError(
-            f"feature group {group.path!r} has no completion marker; rerun the extraction to finish it."
-        )
-    features, labels = group[f"features/{name}"], group[f"labels/{name}"]
-    for array in (features, labels):
-        if array.nchunks_initialized != array.nchunks:
-            raise IncompleteError(
-                f"array {array.path!r} has {array.nchunks - array.nchunks_initialized} unwritten chunks; "
-                "run `synbench audit --repair` to regenerate them."
-            )
-    return features[:], labels[:]

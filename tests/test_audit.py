@@ -1,4 +1,7 @@
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from synbench.audit import audit_root
 from synbench.encoders import resolve_encoder
@@ -53,7 +56,10 @@ def test_tampered_score_is_reported(root, tiny_spec):
     frame.loc[0, "score"] += 1e-6
     frame.to_parquet(part)
     report = audit_root(root)
-    assert len(report.problems) == 1 and "but the stored features give" in report.problems[0]
+    assert len(report.problems) == 1 and "differ from those the stored features give" in report.problems[0]
+    repaired = audit_root(root, repair=True)
+    assert repaired.ok and "published" in repaired.repaired[0]
+    assert np.allclose(pd.read_parquet(part)["score"], frame["score"] - np.where(frame.index == 0, 1e-6, 0))
 
 
 def test_tampered_labels_are_reported_and_repaired(root, tiny_spec):
@@ -86,3 +92,82 @@ def test_unreadable_parquet_is_reported(root, tiny_spec):
     part.write_bytes(part.read_bytes()[:100])
     report = audit_root(root)
     assert any("unreadable Parquet file" in p and part.name in p for p in report.problems)
+
+
+def _noise_and_identity(root, spec):
+    return _benchmark(root, spec, "noise:1x8x8"), _benchmark(root, spec, "identity:1x8x8")
+
+
+def test_a_chunk_swapped_in_from_another_model_is_caught_and_restored(root, tiny_spec):
+    from synbench.encoders import resolve_encoder
+
+    noise_part, _ = _noise_and_identity(root, tiny_spec)
+    original = pd.read_parquet(noise_part)["score"].to_numpy()
+    noise_fp = resolve_encoder("noise:1x8x8").fingerprint
+    identity_fp = resolve_encoder("identity:1x8x8").fingerprint
+    relative = "features/s02_train/c/0/0"
+    target = next(root.glob(f"features.zarr/{noise_fp}/*/{relative}"))
+    target.write_bytes(next(root.glob(f"features.zarr/{identity_fp}/*/{relative}")).read_bytes())  # valid crc32c
+    report = audit_root(root)
+    assert any("differs from the extraction's manifest" in p and "s02_train" in p for p in report.problems)
+    repaired = audit_root(root, repair=True)
+    assert repaired.ok, repaired.problems
+    assert np.array_equal(pd.read_parquet(noise_part)["score"].to_numpy(), original)
+    assert audit_root(root).ok
+
+
+def test_edited_tables_are_recomputed_and_rebuilt(root, tiny_spec):
+    part, _ = _noise_and_identity(root, tiny_spec)
+    probe = next(root.glob("probes/*.parquet"))
+    table = pd.read_parquet(probe)
+    good = table.copy()
+    table["accuracy"] = 0.97  # e.g. a noise control made to look perfect
+    table.to_parquet(probe)
+    curves = next(root.glob("curves/*.parquet"))
+    report = audit_root(root)
+    assert any(str(probe) in p and "differs from its recomputation" in p for p in report.problems)
+    repaired = audit_root(root, repair=True)
+    assert repaired.ok and any("rebuilt" in line for line in repaired.repaired)
+    assert np.allclose(pd.read_parquet(probe)["accuracy"], good["accuracy"]) and curves.is_file()
+    assert list((root / "quarantine").rglob(probe.name))
+
+
+def test_an_edited_part_is_flagged_by_readers_and_the_audit(root, tiny_spec, capsys):
+    from synbench.leaderboard import read_board
+
+    part = _benchmark(root, tiny_spec)
+    table = pq.read_table(part)
+    frame = table.to_pandas()
+    frame["model"] = "someone-else"  # edited in place, the writer's digest kept
+    pq.write_table(
+        pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(table.schema.metadata), part
+    )
+    assert read_board(root).empty and "edited after publishing" in capsys.readouterr().err
+    report = audit_root(root)
+    assert any("edited after publishing" in p for p in report.problems)
+    assert audit_root(root, repair=True).ok and set(read_board(root)["model"]) == {"identity:3x4x4"}
+
+
+def test_nan_part_does_not_break_the_board_and_fails_the_audit(root, tiny_spec, capsys):
+    from synbench.leaderboard import read_board
+    from synbench.store import atomic_write_parquet
+
+    part = _benchmark(root, tiny_spec)
+    good = pd.read_parquet(part)
+    bad = good.assign(score=np.nan, model_fingerprint="other", model="broken")
+    atomic_write_parquet(root / "leaderboard" / "parts" / "broken.parquet", bad)
+    board = read_board(root)
+    assert set(board["model"]) == {"identity:3x4x4"} and "non-finite score" in capsys.readouterr().err
+    assert any("non-finite score" in p for p in audit_root(root).problems)
+
+
+def test_missing_part_and_leftover_temp_files_are_reported_and_fixed(root, tiny_spec):
+    from synbench.leaderboard import read_board
+
+    part = _benchmark(root, tiny_spec)
+    part.rename(part.with_name(f".{part.name}.k1ll3d.tmp"))  # kill -9 during publish
+    report = audit_root(root)
+    assert any("have no published part" in p for p in report.problems)
+    assert any(p.startswith("leftover temp file") for p in report.problems)
+    repaired = audit_root(root, repair=True)
+    assert repaired.ok and len(read_board(root)) == 8 and not list(root.rglob("*.tmp"))

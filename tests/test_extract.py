@@ -14,8 +14,8 @@ import zarr
 from synbench.encoders import resolve_encoder
 from synbench.errors import DataError, IncompleteError, SynBenchError
 from synbench.extract import extract_features, resolve_device
+from synbench.feature_store import open_feature_group, read_split
 from synbench.generate import block_inputs
-from synbench.store import open_feature_group, read_split
 
 
 def _digest_tree(path: Path) -> dict[str, str]:

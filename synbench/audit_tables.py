@@ -1,0 +1,182 @@
+"""Audit of what is derived from the features: probe tables, curves and published parts.
+
+Each is recomputed from the stored features and compared; ``repair`` moves a table that disagrees
+to ``quarantine/`` and rebuilds it, publishes the scores of complete features that have none, and
+removes temp files that a killed writer left.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import zarr
+
+from .leaderboard import part_files
+from .probe import ProbeResult
+from .provenance import utc_now
+from .score import score_table
+from .spec import BenchmarkSpec
+from .stages import curves_frame, curves_stored, probe_group, probe_stored, publish_scores, results_frame
+from .store import edited
+
+__all__ = ["check_tables", "SCORE_TOLERANCE"]
+
+SCORE_TOLERANCE = 1e-9
+Groups = dict[tuple[str, str], tuple[zarr.Group, BenchmarkSpec]]
+
+
+class _Recompute:
+    """Probe results per (group, eps list, floor), computed once per audit."""
+
+    def __init__(self, groups: Groups) -> None:
+        self.groups, self.cache = groups, {}
+
+    def spec(self, key: tuple[str, str], eps, floor: str, thresholds=None, name: str | None = None) -> BenchmarkSpec:
+        data_spec = self.groups[key][1]
+        changes = {"eps": sorted(float(e) for e in eps), "eigen_floor": floor}
+        if thresholds is not None:
+            changes["thresholds"] = sorted(float(t) for t in thresholds)
+        return BenchmarkSpec.from_dict({**data_spec.to_dict(), **changes, "name": name or data_spec.name})
+
+    def results(self, key: tuple[str, str], spec: BenchmarkSpec) -> list[ProbeResult]:
+        cache_key = (key, spec.eps, spec.eigen_floor)
+        if cache_key not in self.cache:
+            self.cache[cache_key] = probe_group(self.groups[key][0], spec)
+        return self.cache[cache_key]
+
+
+def _differs(stored: pd.DataFrame, expected: pd.DataFrame, keys: list[str], values: list[str]) -> bool:
+    if len(stored) != len(expected) or not set(keys + values) <= set(stored.columns):
+        return True
+    left = stored.sort_values(keys).reset_index(drop=True)
+    right = expected.sort_values(keys).reset_index(drop=True)
+    if not np.allclose(left[keys].to_numpy(float), right[keys].to_numpy(float), rtol=0, atol=1e-12):
+        return True
+    return not np.allclose(left[values].to_numpy(float), right[values].to_numpy(float), rtol=0, atol=SCORE_TOLERANCE)
+
+
+def _quarantine(root: Path, file: Path, stamp: str) -> None:
+    target = root / "quarantine" / stamp / file.relative_to(root)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(file, target)
+
+
+def _read(file: Path) -> pd.DataFrame | None:
+    try:
+        return pd.read_parquet(file)
+    except Exception:  # reported as unreadable by the Parquet check
+        return None
+
+
+def _check_probe_tables(root: Path, recompute: _Recompute, report, fixes: list[Callable]) -> None:
+    for file in sorted((root / "probes").glob("*.parquet")):
+        key = tuple(file.name.split("-")[:2])
+        table = _read(file)
+        if key not in recompute.groups or table is None:
+            continue
+        floor = str(table["eigen_floor"].iloc[0]) if "eigen_floor" in table and len(table) else "relative"
+        spec = recompute.spec(key, table["eps"].unique(), floor)
+        results = recompute.results(key, spec)
+        wrong = []
+        if _differs(table, results_frame(results, floor), ["scale", "eps"], ["accuracy", "bound", "rank"]):
+            wrong.append(file)
+        curves = root / "curves" / file.name
+        stored_curves = _read(curves) if curves.is_file() else None
+        expected = curves_frame(results, spec.scales)
+        keys, values = ["eps", "accuracy_threshold"], ["empirical", "reference"]
+        if stored_curves is not None and _differs(stored_curves, expected, keys, values):
+            wrong.append(curves)
+        for bad in wrong:
+            report.problems.append(f"{bad.parent.name} table {bad} differs from its recomputation from the features")
+        if wrong:
+            fixes.append(lambda file=file, curves=curves, spec=spec, key=key: _rebuild(root, file, curves, spec, key))
+
+
+def _rebuild(root: Path, probe_file: Path, curves: Path, spec: BenchmarkSpec, key: tuple[str, str]) -> str:
+    stamp = utc_now().replace(":", "")
+    for file in (probe_file, curves):
+        if file.is_file():
+            _quarantine(root, file, stamp)
+    curves_stored(root, probe_stored(root, key[0], spec), spec)
+    return f"rebuilt {probe_file.name} (probe table and curves); the old files are in quarantine/{stamp}"
+
+
+def _check_part(root: Path, file: Path, recompute: _Recompute, report, fixes: list[Callable]) -> set:
+    """Problems of one published part; returns the (fingerprint, spec hash) it covers."""
+    try:
+        table = pq.read_table(file)
+    except Exception:
+        return set()
+    rows = table.to_pandas()
+    if rows.empty:
+        return set()
+    key = (rows["model_fingerprint"].iloc[0], rows["data_hash"].iloc[0])
+    covered = {(key[0], rows["spec_hash"].iloc[0])}
+    problem = None
+    if edited(table):
+        problem = "its rows were edited after publishing (digest mismatch)"
+    elif not np.isfinite(rows["score"].to_numpy(float)).all():
+        problem = "it holds a non-finite score"
+    elif key in recompute.groups:
+        floor = rows["eigen_floor"].iloc[0] if "eigen_floor" in rows else "relative"
+        spec = recompute.spec(key, rows["eps"].unique(), floor, rows["threshold"].unique(), rows["spec_name"].iloc[0])
+        expected = pd.DataFrame(score_table(recompute.results(key, spec), spec.scales, spec.thresholds))
+        report.scores_checked += len(rows)
+        if _differs(rows, expected, ["eps", "threshold"], ["score", "best_eps"]):
+            problem = "its scores or best eps differ from those the stored features give"
+    else:
+        problem = "no sound stored features back it"
+    if problem:
+        report.problems.append(f"leaderboard part {file}: {problem}")
+        if key in recompute.groups:
+            trusted = not problem.startswith("its rows were edited")  # an edited name is not republished
+            fixes.append(lambda: _republish(root, file, rows, recompute, key, trusted))
+    return covered
+
+
+def _republish(
+    root: Path, file: Path, rows: pd.DataFrame, recompute: _Recompute, key: tuple[str, str], trusted: bool
+) -> str:
+    stamp = utc_now().replace(":", "")
+    _quarantine(root, file, stamp)
+    group_attrs = recompute.groups[key][0].attrs
+    floor = rows["eigen_floor"].iloc[0] if "eigen_floor" in rows else "relative"
+    spec = recompute.spec(key, rows["eps"].unique(), floor, rows["threshold"].unique(), rows["spec_name"].iloc[0])
+    model = str(rows["model"].iloc[0]) if trusted else group_attrs["model"]
+    return _publish(root, key, spec, model, f"the old part is in quarantine/{stamp}")
+
+
+def _publish(root: Path, key: tuple[str, str], spec: BenchmarkSpec, model: str, note: str) -> str:
+    curves = curves_stored(root, probe_stored(root, key[0], spec), spec)
+    path, _ = publish_scores(root, key[0], spec, curves, model)
+    return f"published {path.name} for {model!r} ({note})"
+
+
+def check_tables(root: Path, groups: Groups, report, repair: bool) -> None:
+    """Recompute and compare probe tables, curves and parts; report complete features with no part and temp files."""
+    recompute, fixes = _Recompute(groups), []
+    problems_before, checked_before = len(report.problems), report.scores_checked
+    _check_probe_tables(root, recompute, report, fixes)
+    covered = set()
+    for file in part_files(root / "leaderboard" / "parts"):
+        covered |= _check_part(root, file, recompute, report, fixes)
+    for key, (group, spec) in groups.items():
+        if group.attrs.get("complete") and (key[0], spec.spec_hash) not in covered:
+            model = group.attrs.get("model", key[0])
+            where = f"spec {spec.name} ({spec.spec_hash})"
+            report.problems.append(f"features of {model!r} on {where} have no published part")
+            fixes.append(lambda key=key, spec=spec, model=model: _publish(root, key, spec, model, "was missing"))
+    leftovers = [p for p in root.rglob(".*.tmp") if ".prefect" not in p.relative_to(root).parts]
+    for temp in leftovers:
+        report.problems.append(f"leftover temp file {temp} (a killed write)")
+        fixes.append(lambda temp=temp: (temp.unlink(missing_ok=True), f"removed {temp}")[1])
+    if repair and fixes:
+        report.repaired.extend(fix() for fix in fixes)
+        del report.problems[problems_before:]
+        report.scores_checked = checked_before
+        check_tables(root, groups, report, repair=False)
