@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,12 +43,32 @@ def make_task_runner(workers: int = 1, dask: bool = False, verbose: bool = False
     return ThreadPoolTaskRunner(max_workers=workers)
 
 
+ALLOWED_PATHS_ENV = "SYNBENCH_ALLOWED_PATHS"  # the worker's own list of folders flows may read and write
+
+
+def _allowed(path: str, what: str) -> Path:
+    """A path from a flow-run parameter, refused unless it lies in a folder the worker's configuration allows.
+
+    Default: the worker's working directory. The CLI adds the root and files named on its command line.
+    """
+    resolved = Path(path).expanduser().resolve()
+    allowed = [Path(p).expanduser().resolve() for p in os.environ.get(ALLOWED_PATHS_ENV, "").split(os.pathsep) if p]
+    for folder in allowed or [Path.cwd().resolve()]:
+        if resolved == folder or folder in resolved.parents:
+            return resolved
+    raise SynBenchError(
+        f"{what} {path!r} is outside the folders this worker allows; set {ALLOWED_PATHS_ENV} in the worker's "
+        "own environment to permit it."
+    )
+
+
 def _load(
     spec: str, eps: list[float] | None, root: str, input_shape: list[int] | None = None
 ) -> tuple[BenchmarkSpec, Path]:
     """Flow parameters are plain JSON (deployments): a spec name or file, an eps list, a root path."""
     shape = tuple(input_shape) if input_shape else None
-    return load_spec(spec, eps=tuple(eps) if eps else None, input_shape=shape), open_root(root)
+    spec_obj = load_spec(spec, eps=tuple(eps) if eps else None, input_shape=shape)
+    return spec_obj, open_root(_allowed(root, "root"))
 
 
 def _overrides(mean: list[float] | None, std: list[float] | None) -> dict | None:
@@ -150,7 +171,8 @@ def benchmark_batch(
     ``prefect_dask.DaskTaskRunner`` (``synbench batch --workers N [--dask]``).
     """
     spec_obj, root_path = _load(spec, eps, root, input_shape)
-    refs = list(model_refs or []) + (read_model_list(Path(models_file)) if models_file else [])
+    listed = read_model_list(_allowed(models_file, "models_file"), quote=False) if models_file else []
+    refs = list(model_refs or []) + listed
     generate_task(spec_obj, root_path)
     unique_refs = list(dict.fromkeys(refs))
     preprocess = _overrides(mean, std)
@@ -176,7 +198,7 @@ def refresh_leaderboard(models_file: str, spec: str = "quick", root: str = "data
 @flow(name="synbench-audit")
 def audit_artifacts(root: str = "data", repair: bool = False) -> dict:
     """Verify every stored artifact and recompute scores from the stored features."""
-    report = audit_root(open_root(root, create=False), repair=repair)
+    report = audit_root(open_root(_allowed(root, "root"), create=False), repair=repair)
     lines = ["# SynBench audit", "", f"- problems: {len(report.problems)}", f"- repaired: {len(report.repaired)}"]
     lines += [f"- {p}" for p in report.problems[:50]]
     create_markdown_artifact("\n".join(lines), key="synbench-audit", description="Audit of stored artifacts")

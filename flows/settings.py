@@ -2,29 +2,39 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 
 def configure_prefect(root: Path, verbose: bool = False) -> None:
-    """Keep Prefect's home, results and database under the root, offline and quiet.
+    """Keep Prefect offline and quiet, its results under the root and its database private to this process.
 
-    Variables the user already set win, so a shared server (PREFECT_API_URL) still works.
+    The store (not Prefect's database) is the source of truth and the cache records live in result
+    storage, so each CLI process gets a throw-away ``PREFECT_HOME``: parallel runs never race on
+    one SQLite file. Variables the user already set win, so a shared server (PREFECT_API_URL) still works.
     """
-    home = root / ".prefect"
-    home.mkdir(parents=True, exist_ok=True)
+    results = root / ".prefect" / "results"
+    results.mkdir(parents=True, exist_ok=True)
     defaults = {
-        "PREFECT_HOME": str(home),
-        "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(home / "results"),
+        "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(results),
         "PREFECT_LOGGING_LEVEL": "INFO" if verbose else "WARNING",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",  # no client telemetry either: SynBench runs offline
         "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
         "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+        # several CLI processes starting their ephemeral servers at once on 2 cores need more than 20 s
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     }
     if not verbose:
         # A failed task or flow logs its traceback; the CLI prints our errors once, as one line.
         defaults["PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL"] = "CRITICAL"
         defaults["PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL"] = "CRITICAL"
+    if "PREFECT_HOME" not in os.environ:
+        home = tempfile.mkdtemp(prefix="synbench-prefect-")
+        atexit.register(shutil.rmtree, home, True)
+        defaults["PREFECT_HOME"] = home
     for name, value in defaults.items():
         os.environ.setdefault(name, value)

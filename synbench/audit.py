@@ -8,6 +8,7 @@ against a recomputation (tolerance 1e-9). ``repair`` moves damaged chunk files t
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from os import PathLike
@@ -26,7 +27,7 @@ from .feature_store import chunk_key, chunk_path, feature_arrays, values_digest
 from .generate import block_labels
 from .provenance import utc_now
 from .spec import BenchmarkSpec
-from .store import FEATURES_DIR
+from .store import FEATURES_DIR, safe_path, symlinks_under
 
 __all__ = ["AuditReport", "audit_root", "SCORE_TOLERANCE"]
 
@@ -123,7 +124,7 @@ def _repair_group(
             f"{group.store_path}: model {attrs['model']!r} now has another fingerprint; cannot repair"
         )
         return
-    quarantine = root / "quarantine" / utc_now().replace(":", "")
+    quarantine = safe_path(root, "quarantine", utc_now().replace(":", ""))
     for file in bad_files:
         if file.is_file():  # keep the damaged bytes: nothing of the user's is ever deleted
             target = quarantine / file.relative_to(root)
@@ -167,5 +168,7 @@ def audit_root(root: str | PathLike, repair: bool = False, allow_py: bool = Fals
         else:
             damaged.add((marker.parent.parent.name, marker.parent.name))
     _check_parquet(root, report)
+    for link in symlinks_under(root):
+        report.problems.append(f"symbolic link {link} -> {os.readlink(link)} inside the root; remove it")
     check_tables(root, groups, report, repair)
     return report

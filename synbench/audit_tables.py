@@ -22,7 +22,7 @@ from .provenance import utc_now
 from .score import score_table
 from .spec import BenchmarkSpec
 from .stages import curves_frame, curves_stored, probe_group, probe_stored, publish_scores, results_frame
-from .store import edited
+from .store import edited, safe_path
 
 __all__ = ["check_tables", "SCORE_TOLERANCE"]
 
@@ -61,7 +61,7 @@ def _differs(stored: pd.DataFrame, expected: pd.DataFrame, keys: list[str], valu
 
 
 def _quarantine(root: Path, file: Path, stamp: str) -> None:
-    target = root / "quarantine" / stamp / file.relative_to(root)
+    target = safe_path(root, "quarantine", stamp) / file.relative_to(root)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(file, target)
 

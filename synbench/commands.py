@@ -49,6 +49,7 @@ def _prepare(args: argparse.Namespace, refs: list[str], models_file: str | None 
     from .encoders import ALLOW_PY_ENV, resolve_encoder
     from .extract import resolve_device
     from .references import parse_reference, read_model_list
+    from .resources import check_resources
     from .spec import load_spec
     from .store import open_root
 
@@ -61,8 +62,12 @@ def _prepare(args: argparse.Namespace, refs: list[str], models_file: str | None 
             raise SynBenchError(f"{models_file!r} names {ref!r}, which runs user code; pass --allow-py to allow it.")
     if any(ref.startswith("py:") for ref in refs + from_file):
         os.environ[ALLOW_PY_ENV] = "1"  # the user named or allowed them on this command line
+    # the flows accept paths only inside folders the process allows: here, the ones on this command line
+    os.environ["SYNBENCH_ALLOWED_PATHS"] = os.pathsep.join(str(Path(p).expanduser().absolute()) for p in [args.root])
     for ref in refs + from_file if resolve else []:
-        _describe(resolve_encoder(ref, spec.input_shape, **_preprocess_overrides(args)))
+        encoder = resolve_encoder(ref, spec.input_shape, **_preprocess_overrides(args))
+        _describe(encoder)
+        check_resources(spec, encoder.preprocess.dim, encoder.feature_dim, args.root, ref)
     root = open_root(args.root)
     from synbench_flows.settings import configure_prefect
 

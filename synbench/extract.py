@@ -34,6 +34,7 @@ from .feature_store import (
 )
 from .generate import block_inputs
 from .provenance import utc_now, versions
+from .resources import check_resources
 from .spec import SPLITS, BenchmarkSpec
 from .store import writer_lock
 
@@ -164,6 +165,7 @@ def extract_features(
     total = sum(spec.n_blocks(split) for split in SPLITS) * len(spec.scales)
     if existing is not None and existing.attrs.get("complete"):
         return _finished(key, path, total, existing)
+    check_resources(spec, encoder.preprocess.dim, encoder.feature_dim, root, encoder.ref.text)
     lock = path.parent / f".{spec.data_hash}.lock"
     try:
         with writer_lock(lock):

@@ -82,15 +82,29 @@ _EXAMPLES = {
 }
 
 
-def read_model_list(path: Path) -> list[str]:
-    """Model references from a batch file: one per line; blank lines and ``#`` comments skipped."""
+def read_model_list(path: Path, quote: bool = True) -> list[str]:
+    """Model references from a batch file: one per line; blank lines and ``#`` comments skipped.
+
+    ``quote=False`` (flows on a worker) never echoes a line of the file in an error: the file may
+    not be a model list at all.
+    """
     try:
         lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise EncoderError(f"cannot read model list {str(path)!r}: {exc.strerror}; check the path.") from None
-    refs = [line.split(" #")[0].strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    for ref in refs:
-        parse_reference(ref)  # fail on a bad line before any work starts
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not a text file"
+        raise EncoderError(f"cannot read model list {str(path)!r}: {reason}; check the path.") from None
+    numbered = [(n, line.split(" #")[0].strip()) for n, line in enumerate(lines, 1)]
+    refs = [(n, ref) for n, ref in numbered if ref and not ref.startswith("#")]
+    for number, ref in refs:
+        try:
+            parse_reference(ref)  # fail on a bad line before any work starts
+        except EncoderError:
+            if quote:
+                raise
+            raise EncoderError(
+                f"line {number} of model list {path.name!r} is not a model reference; fix it (its text is not shown)."
+            ) from None
+    refs = [ref for _, ref in refs]
     if not refs:
         raise EncoderError(f"model list {str(path)!r} names no models; write one reference per line.")
     return refs

@@ -37,6 +37,7 @@ __all__ = [
     "ROOT_MARKER",
     "open_root",
     "safe_path",
+    "symlinks_under",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_parquet",
@@ -95,11 +96,26 @@ def _is_own_temp(name: str) -> bool:
 
 
 def safe_path(root: Path, *parts: str) -> Path:
-    """``root/parts`` after checking that no part escapes the root (path traversal)."""
+    """``root/parts`` after checking that no part escapes the root (path traversal) or is a symbolic link."""
+    path = Path(root)
     for part in parts:
         if not part or part in (".", "..") or "/" in part or "\\" in part or "\x00" in part:
             raise StoreError(f"refusing path component {part!r}: names must stay inside the root.")
-    return root.joinpath(*parts)
+        path = path / part
+        if path.is_symlink():
+            raise StoreError(
+                f"{str(path)!r} is a symbolic link; SynBench never reads or writes through links inside its root "
+                "(they could point outside it): remove the link."
+            )
+    return path
+
+
+def symlinks_under(root: Path) -> list[Path]:
+    """Every symbolic link below the root (the audit reports them), without following any."""
+    found = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        found += [Path(folder) / name for name in dirs + files if (Path(folder) / name).is_symlink()]
+    return sorted(found)
 
 
 def _current_umask() -> int:

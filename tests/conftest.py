@@ -22,6 +22,7 @@ def _py_encoders_allowed(monkeypatch):
 
     Tests of that safety rule remove the variable again."""
     monkeypatch.setenv("SYNBENCH_ALLOW_PY", "1")
+    monkeypatch.setenv("SYNBENCH_ALLOWED_PATHS", "/")  # flows may use any tmp_path here
 
 
 @pytest.fixture

@@ -109,3 +109,21 @@ def test_no_flow_parameter_can_turn_on_py_encoders(harness, tmp_path, spec_file,
         flows.benchmark("py:os:getcwd", spec=spec_file, root=str(tmp_path / "r"), device="cpu")
     outcome = flows.benchmark_batch(model_refs=["py:os:getcwd"], spec=spec_file, root=str(tmp_path / "r"))
     assert outcome[0]["status"] == "failed" and "SYNBENCH_ALLOW_PY" in outcome[0]["error"]
+
+
+def test_flow_parameters_reach_only_the_folders_the_worker_allows(harness, tmp_path, monkeypatch):
+    from synbench_flows.benchmark import audit_artifacts, refresh_leaderboard
+
+    from synbench.errors import SynBenchError
+
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text("AWS_SECRET_ACCESS_KEY=hunter2\n")
+    monkeypatch.setenv("SYNBENCH_ALLOWED_PATHS", str(tmp_path / "worker"))
+    with pytest.raises(SynBenchError, match="models_file .* is outside the folders this worker allows"):
+        refresh_leaderboard(models_file=str(secrets), spec="demo", root=str(tmp_path / "worker" / "root"))
+    with pytest.raises(SynBenchError, match="root '/etc' is outside the folders"):
+        audit_artifacts(root="/etc")
+    monkeypatch.setenv("SYNBENCH_ALLOWED_PATHS", str(tmp_path))
+    with pytest.raises(SynBenchError, match="line 1 of model list 'secrets.env' is not a model reference") as caught:
+        refresh_leaderboard(models_file=str(secrets), spec="demo", root=str(tmp_path / "root"))
+    assert "hunter2" not in str(caught.value)

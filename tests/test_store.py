@@ -107,3 +107,48 @@ def test_the_kernel_releases_the_lock_of_a_killed_holder(tmp_path):
     with writer_lock(lock, timeout_s=5):
         pass
     assert time.monotonic() - start < 1
+
+
+CREATE_SCRIPT = """
+import sys
+from synbench.store import open_root
+open_root(sys.argv[1])
+"""
+
+
+def test_concurrent_creators_of_a_new_root_all_succeed(tmp_path):
+    for round_ in range(5):
+        target = tmp_path / f"root{round_}"
+        procs = [
+            subprocess.Popen([sys.executable, "-c", CREATE_SCRIPT, str(target)], stderr=subprocess.PIPE)
+            for _ in range(4)
+        ]
+        errors = [p.communicate()[1].decode() for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+        assert sorted(os.listdir(target)) == [ROOT_MARKER]
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    (stale / f".{ROOT_MARKER}.abc123.tmp").write_bytes(b"{")  # a creator killed mid-write
+    assert (open_root(stale) / ROOT_MARKER).is_file()
+
+
+def test_files_follow_the_umask(tmp_path):
+    atomic_write_bytes(tmp_path / "part.parquet", b"x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "part.parquet").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_no_write_goes_through_a_symlink(tmp_path):
+    from synbench.audit import audit_root
+
+    root = open_root(tmp_path / "root")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "leaderboard").mkdir()
+    (root / "leaderboard" / "parts").symlink_to(outside)
+    with pytest.raises(StoreError, match="is a symbolic link; SynBench never reads or writes through links"):
+        safe_path(root, "leaderboard", "parts", "x.parquet")
+    report = audit_root(root)
+    assert any(p.startswith("symbolic link") and "leaderboard/parts" in p for p in report.problems)
+    assert not list(outside.iterdir())
