@@ -21,7 +21,7 @@ for _ in $(seq 60); do curl -sf "$PREFECT_API_URL/health" >/dev/null && break; s
 ROOT=$WORK/root
 "$BIN/prefect" deployment run 'synbench-benchmark/benchmark' \
   -p model_ref=identity:3x4x4 -p spec=demo -p root="$ROOT" -p device=cpu
-"$BIN/prefect" worker start --pool gpu --run-once
+SYNBENCH_ALLOWED_PATHS=$WORK "$BIN/prefect" worker start --pool gpu --run-once  # the worker may write only there
 "$BIN/prefect" flow-run ls --limit 3
 ROWS=$("$BIN/synbench" leaderboard --root "$ROOT" --format json | "$BIN/python" -c "import json,sys; print(len(json.load(sys.stdin)))")
 echo "leaderboard rows published by the worker's run: $ROWS"

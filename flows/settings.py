@@ -5,8 +5,13 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+import uuid
 from pathlib import Path
+
+from synbench_flows.reaper import SESSION_ENV
 
 
 def configure_prefect(root: Path, verbose: bool = False) -> None:
@@ -38,3 +43,18 @@ def configure_prefect(root: Path, verbose: bool = False) -> None:
         defaults["PREFECT_HOME"] = home
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
+
+
+def stop_server_with_this_process() -> None:
+    """Start a small reaper that stops Prefect's ephemeral server when this process dies, even on kill -9."""
+    if SESSION_ENV in os.environ or not Path("/proc").is_dir():
+        return
+    session = uuid.uuid4().hex
+    os.environ[SESSION_ENV] = session  # inherited by the server Prefect starts next
+    subprocess.Popen(
+        [sys.executable, "-m", "synbench_flows.reaper", str(os.getpid()), session],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import torch
 import zarr
 
+from .agree import REAL_DIR
 from .audit_tables import SCORE_TOLERANCE, check_tables
 from .encoders import resolve_encoder
 from .extract import extract_features
@@ -147,6 +148,22 @@ def _check_parquet(root: Path, report: AuditReport) -> None:
                 report.problems.append(f"unreadable Parquet file {file}: {str(exc).splitlines()[0]}")
 
 
+def _check_real_groups(root: Path, report: AuditReport) -> None:
+    """Features of real data sets (``synbench agree``): completeness and every chunk's crc32c."""
+    for marker in sorted((root / REAL_DIR).glob("*/*/zarr.json")):
+        group = zarr.open_group(str(marker.parent), mode="r")
+        report.groups += 1
+        if not group.attrs.get("complete"):
+            report.problems.append(f"{marker.parent}: no completion marker (agree's extraction unfinished)")
+        for name in ("features", "labels"):
+            array = group[name]
+            for block in range(array.cdata_shape[0]):
+                report.chunks += 1
+                file = chunk_path(array, block)
+                if not file.is_file() or not _checksum_ok(file):
+                    report.problems.append(f"missing or corrupt chunk: file {file}, array {array.path}, chunk {block}")
+
+
 def audit_root(root: str | PathLike, repair: bool = False, allow_py: bool = False) -> AuditReport:
     """Audit (and with ``repair``, fix) everything under an artifact root."""
     root = Path(root)
@@ -168,6 +185,7 @@ def audit_root(root: str | PathLike, repair: bool = False, allow_py: bool = Fals
         else:
             damaged.add((marker.parent.parent.name, marker.parent.name))
     _check_parquet(root, report)
+    _check_real_groups(root, report)
     for link in symlinks_under(root):
         report.problems.append(f"symbolic link {link} -> {os.readlink(link)} inside the root; remove it")
     check_tables(root, groups, report, repair)

@@ -1,4 +1,4 @@
-"""``synbench`` command line: run, batch, leaderboard, audit, demo.
+"""``synbench`` command line: run, batch, leaderboard, audit, agree, demo.
 
 Exit codes: 0 success, 1 internal error or failed audit, 2 user error (one line on stderr).
 """
@@ -10,7 +10,17 @@ import sys
 from collections.abc import Callable
 
 from . import __version__
-from .commands import EXIT_FAILED, EXIT_OK, EXIT_USER, cmd_audit, cmd_batch, cmd_demo, cmd_leaderboard, cmd_run
+from .commands import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USER,
+    cmd_agree,
+    cmd_audit,
+    cmd_batch,
+    cmd_demo,
+    cmd_leaderboard,
+    cmd_run,
+)
 from .errors import SynBenchError
 
 
@@ -96,6 +106,14 @@ def _parser() -> argparse.ArgumentParser:
         "--repair", action="store_true", help="regenerate damaged chunks (damaged files are kept in quarantine/)"
     )
     audit.add_argument("--allow-py", action="store_true", help="allow repair to run stored py: encoders")
+
+    agree = add("agree", cmd_agree, "check the scores against linear probing on a labelled data set")
+    agree.add_argument("--data", default="digits", help="digits, a .npz with X and y, or a folder of class folders")
+    agree.add_argument("--spec", help="the spec (name or hash prefix) whose board to check")
+    agree.add_argument("--models", nargs="+", help="only these models (as named on the board)")
+    agree.add_argument("--format", default="table", choices=["table", "json"])
+    agree.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    agree.add_argument("--allow-py", action="store_true", help="run py: encoders named on the board")
 
     demo = add("demo", cmd_demo, "offline demo: encoders, leaderboard, plots and an HTML page")
     add_work_options(demo, spec_default=None)

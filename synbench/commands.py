@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -69,9 +70,10 @@ def _prepare(args: argparse.Namespace, refs: list[str], models_file: str | None 
         _describe(encoder)
         check_resources(spec, encoder.preprocess.dim, encoder.feature_dim, args.root, ref)
     root = open_root(args.root)
-    from synbench_flows.settings import configure_prefect
+    from synbench_flows.settings import configure_prefect, stop_server_with_this_process
 
     configure_prefect(root, verbose=args.verbose)
+    stop_server_with_this_process()
     if not args.verbose:
         logging.getLogger("distributed").setLevel(logging.WARNING)  # dask's INFO lines
     return spec, root, refs + from_file
@@ -219,25 +221,68 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+def _agreement(args: argparse.Namespace, root: Path, spec: str | None) -> tuple[str, str, str]:
+    """Run the agreement check; returns its table, its JSON and its HTML section (scatter PNG saved too)."""
+    from .agree import agree
+    from .report import agreement_html, plot_agreement
+    from .store import atomic_write_bytes, safe_path
+
+    per_model, stats = agree(root, args.data, spec=spec, models=getattr(args, "models", None), device=args.device)
+    png = plot_agreement(per_model, stats, threshold=float(per_model["threshold"].min()))
+    atomic_write_bytes(safe_path(root, "reports", f"agree-{per_model['data_digest'].iloc[0]}.png"), png)
+    columns = ["model", "threshold", "score", "best_eps", "accuracy", "accuracy_low", "accuracy_high"]
+    first = per_model[per_model["threshold"] == per_model["threshold"].min()][columns]
+    table = (
+        first.to_markdown(index=False, tablefmt="simple_outline", floatfmt=".4f")
+        + "\n"
+        + stats.drop(columns=["data_digest", "created_at"]).to_markdown(
+            index=False, tablefmt="simple_outline", floatfmt=".3f"
+        )
+    )
+    as_json = json.dumps(
+        {
+            "models": json.loads(per_model.to_json(orient="records")),
+            "agreement": json.loads(stats.to_json(orient="records")),
+        },
+        indent=1,
+    )
+    return table, as_json, agreement_html(per_model, stats, png)
+
+
+def cmd_agree(args: argparse.Namespace) -> int:
+    from .encoders import ALLOW_PY_ENV
+    from .store import open_root
+
+    root = open_root(args.root, create=False)
+    if args.allow_py:
+        os.environ[ALLOW_PY_ENV] = "1"
+    table, as_json, _ = _agreement(args, root, args.spec)
+    print(as_json if args.format == "json" else table)
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import demo_models, train_digits_cnn
+    from .demo import demo_models, train_demo_checkpoints
     from .leaderboard import read_board
     from .report import write_reports
     from .store import open_root
 
     start = time.monotonic()
     root = open_root(args.root)
-    checkpoint = root / "checkpoints" / "digits_cnn.safetensors"
-    if not checkpoint.is_file():
-        accuracy = train_digits_cnn(checkpoint)
+    folder = root / "checkpoints"
+    if not all(Path(ref.rsplit("@", 1)[1]).is_file() for ref in demo_models(folder) if "@" in ref):
+        accuracy = train_demo_checkpoints(folder)
         print(
-            f"trained the digits CNN in {time.monotonic() - start:.1f} s "
-            f"(held-out accuracy {accuracy:.3f}): {checkpoint}"
+            f"trained the digits CNNs in {time.monotonic() - start:.1f} s (held-out accuracy "
+            f"{accuracy['digits_cnn']:.3f}, narrow {accuracy['digits_cnn_narrow']:.3f}): {folder}"
         )
     args.spec, args.allow_py, args.workers, args.dask = args.spec or "demo", True, 1, False
-    outcomes, spec, root = _batch(args, demo_models(checkpoint), None)
+    outcomes, spec, root = _batch(args, demo_models(folder), None)
     status = _report_batch(outcomes, root, spec.spec_hash)
-    images, page = write_reports(root, read_board(root, spec=spec.spec_hash))
+    args.data = "digits"
+    table, _, section = _agreement(args, root, spec.spec_hash)
+    print(f"Agreement with a linear probe on scikit-learn's digits:\n{table}")
+    images, page = write_reports(root, read_board(root, spec=spec.spec_hash), section)
     print(f"plots: {len(images)} PNG files in {page.parent}\nleaderboard page: {page}")
     print(f"demo finished in {time.monotonic() - start:.1f} s")
     return status

@@ -20,7 +20,15 @@ from .score import synbench_score  # noqa: E402
 from .store import atomic_write_bytes, safe_path  # noqa: E402
 from .tables import summary_table  # noqa: E402
 
-__all__ = ["plot_model_curves", "write_reports", "render_page", "board_html", "display_name"]
+__all__ = [
+    "plot_model_curves",
+    "plot_agreement",
+    "agreement_html",
+    "write_reports",
+    "render_page",
+    "board_html",
+    "display_name",
+]
 
 
 def display_name(model: str, weights_digest: str = "") -> str:
@@ -68,6 +76,48 @@ def plot_model_curves(curves: pd.DataFrame, title: str, path: Path | None = None
     return path
 
 
+def plot_agreement(per_model: pd.DataFrame, stats: pd.DataFrame, threshold: float = 0.6) -> bytes:
+    """Scatter of the SynBench score (best eps) against real linear-probe accuracy, one labelled point per model."""
+    rows = per_model[per_model["threshold"] == threshold]
+    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=110)
+    ax.errorbar(
+        rows["score"],
+        rows["accuracy"],
+        yerr=[rows["accuracy"] - rows["accuracy_low"], rows["accuracy_high"] - rows["accuracy"]],
+        fmt="o",
+        color="tab:blue",
+        capsize=3,
+    )
+    for _, row in rows.iterrows():
+        label = textwrap.shorten(display_name(row["model"]), 34, placeholder="...")
+        ax.annotate(label, (row["score"], row["accuracy"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    stat = stats[stats["threshold"] == threshold].iloc[0]
+    title = (
+        f"{rows['data'].iloc[0]}: Kendall tau {stat['kendall_tau']:.2f} (p {stat['kendall_p']:.3f}), "
+        f"Spearman rho {stat['spearman_rho']:.2f} (p {stat['spearman_p']:.3f}), {len(rows)} models"
+    )
+    ax.set(xlabel=f"SynBench-Score at t={threshold:g} (best eps)", ylabel="linear-probe accuracy (held out, 95% CI)")
+    ax.set_title(title, fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def agreement_html(per_model: pd.DataFrame, stats: pd.DataFrame, png: bytes) -> str:
+    """The page's section on real linear probing."""
+    columns = ["model", "threshold", "score", "best_eps", "accuracy", "accuracy_low", "accuracy_high"]
+    shown = per_model[columns].assign(model=[display_name(m) for m in per_model["model"]])
+    return (
+        f"<h2>Agreement with linear probing on {html.escape(str(per_model['data'].iloc[0]))}</h2>"
+        + stats.drop(columns=["data_digest", "created_at"]).to_html(index=False, float_format="%.3f", border=0)
+        + f'<img alt="score vs accuracy" width="620" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+        + shown.to_html(index=False, classes="sortable", float_format="%.4f", border=0)
+    )
+
+
 def _plots(root: Path, board: pd.DataFrame) -> dict[str, tuple[str, bytes]]:
     """PNG bytes of each (spec, model)'s curves, keyed by caption, with the file name they are saved under."""
     plots = {}
@@ -84,15 +134,16 @@ def render_page(root: str | Path, board: pd.DataFrame) -> str:
     return board_html(board, {name: png for name, (_, png) in _plots(Path(root), board).items()})
 
 
-def write_reports(root: Path, board: pd.DataFrame) -> tuple[list[Path], Path]:
-    """One PNG per (spec, model) under ``reports/`` and ``reports/leaderboard.html``."""
+def write_reports(root: Path, board: pd.DataFrame, extra_html: str = "") -> tuple[list[Path], Path]:
+    """One PNG per (spec, model) under ``reports/`` and ``reports/leaderboard.html`` (plus any extra section)."""
     plots = _plots(root, board)
     files = []
     for file_name, png in plots.values():
         files.append(safe_path(root, "reports", file_name))
         atomic_write_bytes(files[-1], png)
     page = safe_path(root, "reports", "leaderboard.html")
-    atomic_write_bytes(page, board_html(board, {name: png for name, (_, png) in plots.items()}).encode())
+    images = {name: png for name, (_, png) in plots.items()}
+    atomic_write_bytes(page, board_html(board, images, extra_html).encode())
     return files, page
 
 
@@ -136,7 +187,7 @@ def _header(board: pd.DataFrame) -> str:
     return html.escape(f"Made {utc_now()[:16].replace('T', ' ')} UTC with {code_version()}; spec: {specs or 'none'}.")
 
 
-def board_html(board: pd.DataFrame, images: dict[str, bytes]) -> str:
+def board_html(board: pd.DataFrame, images: dict[str, bytes], extra_html: str = "") -> str:
     """A single HTML file with no network assets: summary, sortable rows, embedded plots."""
     if not board.empty:
         digests = board["weights_digest"] if "weights_digest" in board else [""] * len(board)
@@ -177,6 +228,7 @@ def board_html(board: pd.DataFrame, images: dict[str, bytes]) -> str:
 <p class="note">SynBench-Score: area under the encoder's robustness-accuracy curve on synthetic Gaussian tasks,
 relative to the Bayes-optimal curve on the raw inputs (1.0 = no information lost). Click a column to sort.</p>
 <h2>Summary (best eps per threshold)</h2>{summary}
+{extra_html}
 <h2>Curves</h2><div class="plots">{figures or "<p>No plots.</p>"}</div>
 <h2>All rows</h2><table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>
 <script>{_SORT_SCRIPT}</script></body></html>"""

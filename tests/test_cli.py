@@ -134,3 +134,68 @@ def test_encoder_failing_mid_run_exits_2_with_one_line_and_no_features(tmp_path)
     assert result.returncode == 2 and "returned NaN or Inf features" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout and len(result.stderr.strip().splitlines()) == 1
     assert not any((root / "features.zarr").iterdir())
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[-1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, ValueError):
+                continue
+    return found
+
+
+@pytest.mark.flow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_kill_9_of_the_cli_takes_the_prefect_server_with_it(tmp_path):
+    import signal
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    env.pop("PREFECT_HOME", None)
+    cli = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "synbench.cli",
+            "run",
+            "random:test_vit",
+            "--spec",
+            "demo",
+            "--root",
+            str(tmp_path / "r"),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline, server = time.monotonic() + 120, None
+    while server is None and time.monotonic() < deadline and cli.poll() is None:
+        servers = [p for p in _children(cli.pid) if b"uvicorn" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        server = servers[0] if servers else None
+        time.sleep(0.2)
+    assert server is not None, "the CLI started no Prefect server"
+    os.kill(cli.pid, signal.SIGKILL)
+    cli.wait()
+    deadline = time.monotonic() + 15
+    while Path(f"/proc/{server}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not Path(f"/proc/{server}").exists()
+
+
+@pytest.mark.flow
+def test_four_concurrent_runs_into_a_new_root_all_succeed(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    spec = tmp_path / "tiny.toml"
+    spec.write_text("scales = [1.0, 3.0]\nn_train = 64\nn_test = 64\nblock_size = 32\neps = [0]\n")
+    root = tmp_path / "new-root"
+    models = ["identity:1x4x4", "noise:1x4x4", "identity:2x4x4", "identity:1x2x2"]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda m: synbench("run", m, "--spec", str(spec), "--root", str(root)), models))
+    assert [r.returncode for r in results] == [0, 0, 0, 0], [r.stderr[-300:] for r in results]
+    board = json.loads(synbench("leaderboard", "--root", str(root), "--format", "json").stdout)
+    assert {r["model"] for r in board} == set(models) and len(board) == 4 * 4

@@ -1,0 +1,179 @@
+"""Does the score predict real linear probing? Features of a labelled data set, a linear probe, rank agreement.
+
+For every model on a spec's board: features of the real images (each model's own preprocessing)
+stored like the synthetic ones, a multinomial logistic-regression probe on standardised features
+(one fixed, seeded, stratified 70/30 split; C = 1.0), and Kendall's tau and Spearman's rho between
+the SynBench score (best eps, per threshold) and the probe's held-out accuracy, over the models.
+"""
+
+from __future__ import annotations
+
+import math
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import zarr
+from zarr.codecs import Crc32cCodec, ZstdCodec
+
+from .encoders import Encoder, resolve_encoder
+from .errors import SynBenchError
+from .extract import resolve_device
+from .leaderboard import read_board
+from .provenance import utc_now, versions
+from .realdata import LabelledImages, load_images, prepare
+from .store import atomic_write_parquet, safe_path, writer_lock
+from .tables import summary_records
+
+__all__ = ["REAL_DIR", "real_features", "probe_accuracy", "rank_agreement", "agree"]
+
+REAL_DIR = "real.zarr"
+_CHUNK = 256
+
+
+def real_features(encoder: Encoder, data: LabelledImages, root: Path, device: str = "auto") -> np.ndarray:
+    """Features (n, p) of the data set, stored once under ``real.zarr/<fingerprint>/<data digest>``."""
+    path = safe_path(root, REAL_DIR, encoder.fingerprint, data.digest)
+    with writer_lock(path.parent / f".{data.digest}.lock"):
+        if (path / "zarr.json").is_file():
+            group = zarr.open_group(str(path), mode="r")
+            if group.attrs.get("complete"):
+                return group["features"][:]
+        torch_device = resolve_device(device)
+        encoder.module.to(torch_device)
+        parts = []
+        with torch.no_grad():
+            for start in range(0, len(data.labels), _CHUNK):
+                batch = prepare(data.images[start : start + _CHUNK], encoder.preprocess).to(torch_device)
+                parts.append(encoder.represent(batch).float().cpu().numpy())
+        encoder.module.to("cpu")
+        features = np.concatenate(parts)
+        if not np.isfinite(features).all():
+            raise SynBenchError(f"{encoder.ref.text} returned NaN or Inf features on {data.name}; check its weights.")
+        group = zarr.open_group(str(path), mode="w", zarr_format=3)
+        codecs = [ZstdCodec(level=3), Crc32cCodec()]
+        stored = group.create_array(
+            "features",
+            shape=features.shape,
+            chunks=(_CHUNK, features.shape[1]),
+            dtype="float32",
+            compressors=codecs,
+            fill_value=np.nan,
+        )
+        stored[:] = features
+        labels = group.create_array(
+            "labels", shape=data.labels.shape, chunks=(_CHUNK,), dtype="int64", compressors=codecs, fill_value=-1
+        )
+        labels[:] = data.labels
+        group.attrs.update(
+            {
+                "data": data.name,
+                "data_digest": data.digest,
+                "model": encoder.ref.text,
+                "model_fingerprint": encoder.fingerprint,
+                "preprocess": encoder.preprocess.to_dict(),
+                "device": str(torch_device),
+                "created_at": utc_now(),
+                **versions(),
+            }
+        )
+        group.attrs.update({"complete": True})
+        return features
+
+
+def _wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion."""
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def probe_accuracy(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
+    """Held-out accuracy of a multinomial logistic regression on standardised features, with its 95% interval."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    train_x, test_x, train_y, test_y = train_test_split(
+        features, labels, test_size=0.3, random_state=seed, stratify=labels
+    )
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000))
+    probe.fit(train_x, train_y)
+    correct = int((probe.predict(test_x) == test_y).sum())
+    low, high = _wilson(correct, len(test_y))
+    return {"accuracy": correct / len(test_y), "accuracy_low": low, "accuracy_high": high, "n_test": len(test_y)}
+
+
+def rank_agreement(scores: np.ndarray, accuracies: np.ndarray, seed: int = 0) -> dict:
+    """Kendall's tau (exact p-value when no ties) and Spearman's rho (permutation p-value) over models."""
+    from scipy import stats
+
+    if len(scores) < 3 or np.ptp(scores) == 0 or np.ptp(accuracies) == 0:
+        return {
+            "kendall_tau": float("nan"),
+            "kendall_p": float("nan"),
+            "spearman_rho": float("nan"),
+            "spearman_p": float("nan"),
+            "n_models": len(scores),
+        }
+    kendall = stats.kendalltau(scores, accuracies)
+    permutation = stats.permutation_test(
+        (scores, accuracies),
+        lambda x, y: stats.spearmanr(x, y).statistic,
+        permutation_type="pairings",
+        n_resamples=9999,
+        random_state=seed,
+    )
+    return {
+        "kendall_tau": float(kendall.statistic),
+        "kendall_p": float(kendall.pvalue),
+        "spearman_rho": float(permutation.statistic),
+        "spearman_p": float(permutation.pvalue),
+        "n_models": len(scores),
+    }
+
+
+def agree(
+    root: str | PathLike,
+    data: str = "digits",
+    spec: str | None = None,
+    models: list[str] | None = None,
+    device: str = "auto",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-model real accuracy next to its scores, and the agreement statistics per threshold; both stored."""
+    root = Path(root)
+    images = load_images(data)
+    records = summary_records(read_board(root, spec=spec))
+    if records.empty:
+        raise SynBenchError(f"the board under {str(root)!r} is empty; run `synbench demo` or `synbench run` first.")
+    if records["spec_hash"].nunique() > 1:
+        names = ", ".join(sorted(set(records["spec_name"] + " " + records["spec_hash"].str[:8])))
+        raise SynBenchError(f"the board holds several specs ({names}); pick one with --spec.")
+    if models:
+        records = records[records["model"].isin(models)]
+    rows = []
+    for fingerprint, model_rows in records.groupby("model_fingerprint", sort=False):
+        reference = model_rows["model"].iloc[0].split(", ")[0]
+        encoder = resolve_encoder(reference)
+        if encoder.fingerprint != fingerprint:
+            raise SynBenchError(f"{reference} now resolves to other weights than those on the board; rerun it.")
+        result = probe_accuracy(real_features(encoder, images, root, device), images.labels)
+        for _, row in model_rows.iterrows():
+            rows.append({**row.to_dict(), **result, "data": images.name, "data_digest": images.digest})
+    per_model = pd.DataFrame(rows)
+    stats = pd.DataFrame(
+        [
+            {"threshold": t, **rank_agreement(part["score"].to_numpy(), part["accuracy"].to_numpy())}
+            for t, part in per_model.groupby("threshold")
+        ]
+    ).assign(
+        data=images.name, data_digest=images.digest, spec_hash=per_model["spec_hash"].iloc[0], created_at=utc_now()
+    )
+    name = f"{images.digest}-{per_model['spec_hash'].iloc[0]}"
+    atomic_write_parquet(safe_path(root, "agreement", f"{name}-models.parquet"), per_model)
+    atomic_write_parquet(safe_path(root, "agreement", f"{name}-stats.parquet"), stats)
+    return per_model, stats

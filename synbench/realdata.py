@@ -1,0 +1,122 @@
+"""Labelled real images for checking the score against linear probing: readers and each model's preprocessing."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import DataError
+from .preprocess import Preprocess
+
+__all__ = ["LabelledImages", "load_images", "prepare"]
+
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+_RESIZE_MODES = {"nearest": "nearest", "bilinear": "bilinear", "bicubic": "bicubic", "area": "area"}
+
+
+@dataclass(frozen=True)
+class LabelledImages:
+    """Images as float32 in [0, 1] of shape (n, C, H, W) and integer class labels of shape (n,)."""
+
+    name: str
+    images: np.ndarray
+    labels: np.ndarray
+
+    @property
+    def digest(self) -> str:
+        """Content digest: the key of the stored features of this data set."""
+        digest = hashlib.sha256(f"{self.images.shape}".encode())
+        digest.update(np.ascontiguousarray(self.images).tobytes())
+        digest.update(np.ascontiguousarray(self.labels).astype(np.int64).tobytes())
+        return digest.hexdigest()[:16]
+
+
+def _checked(name: str, images: np.ndarray, labels: np.ndarray) -> LabelledImages:
+    if images.ndim == 3:
+        images = images[:, None]
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise DataError(f"{name}: images must be N x H x W or N x C x H x W with C = 1 or 3; got {images.shape}.")
+    if len(images) != len(labels):
+        raise DataError(f"{name}: {len(images)} images but {len(labels)} labels; give one label per image.")
+    if images.dtype == np.uint8:
+        images = images.astype(np.float32) / 255
+    images = images.astype(np.float32)
+    if not np.isfinite(images).all():
+        raise DataError(f"{name}: the images hold NaN or Inf values; clean the data set.")
+    labels = np.asarray(labels)
+    if np.unique(labels).size < 2:
+        raise DataError(f"{name}: all {len(labels)} images have one class; a linear probe needs two or more.")
+    if np.bincount(np.unique(labels, return_inverse=True)[1]).min() < 2:
+        raise DataError(f"{name}: a class has a single image; give each class at least two.")
+    return LabelledImages(name, images, np.unique(labels, return_inverse=True)[1].astype(np.int64))
+
+
+def _digits() -> LabelledImages:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return _checked("digits", digits.images.astype(np.float32) / 16.0, digits.target)
+
+
+def _npz(path: Path) -> LabelledImages:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            images, labels = data["X"], data["y"]
+    except KeyError:
+        raise DataError(f"{path.name}: an .npz data set needs arrays 'X' (images) and 'y' (labels).") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {str(path)!r}: {str(exc).splitlines()[0]}; save it with numpy.savez.") from None
+    return _checked(path.name, images, labels)
+
+
+def _image_folder(path: Path) -> LabelledImages:
+    from PIL import Image, UnidentifiedImageError
+
+    classes = sorted(p for p in path.iterdir() if p.is_dir())
+    files = [(f, c.name) for c in classes for f in sorted(c.iterdir()) if f.suffix.lower() in _IMAGE_SUFFIXES]
+    if not files:
+        raise DataError(f"{str(path)!r} holds no class sub-folders of images; use FOLDER/<class>/<image>.png.")
+    images, size = [], None
+    for file, _ in files:
+        try:
+            with Image.open(file) as image:
+                image = image.convert("RGB")
+                size = size or image.size
+                images.append(np.asarray(image.resize(size, Image.BILINEAR), dtype=np.uint8).transpose(2, 0, 1))
+        except (UnidentifiedImageError, OSError):
+            raise DataError(f"cannot read image {str(file)!r}; remove it or convert it to PNG.") from None
+    return _checked(path.name, np.stack(images), np.array([label for _, label in files]))
+
+
+def load_images(source: str) -> LabelledImages:
+    """``digits`` (scikit-learn's 8x8 digits), an ``.npz`` with ``X`` and ``y``, or a folder of class folders."""
+    if source == "digits":
+        return _digits()
+    path = Path(source).expanduser()
+    if path.suffix == ".npz" and path.is_file():
+        return _npz(path)
+    if path.is_dir():
+        return _image_folder(path)
+    raise DataError(f"data {source!r} is not 'digits', an existing .npz file or a folder of class folders.")
+
+
+def prepare(images: np.ndarray, preprocess: Preprocess) -> torch.Tensor:
+    """Images (n, C, H, W) in [0, 1] as the model expects them: its channels, size, interpolation, mean/std."""
+    batch = torch.from_numpy(images)
+    channels, height, width = preprocess.input_shape
+    if batch.shape[1] == 1 and channels == 3:
+        batch = batch.expand(-1, 3, -1, -1)
+    elif batch.shape[1] == 3 and channels == 1:  # ITU-R BT.601 luma
+        batch = (batch * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    if batch.shape[2:] != (height, width):
+        mode = _RESIZE_MODES.get(preprocess.interpolation, "bicubic")
+        options = {} if mode in ("nearest", "area") else {"align_corners": False, "antialias": True}
+        batch = F.interpolate(batch, size=(height, width), mode=mode, **options)
+    mean = torch.tensor(preprocess.mean).view(1, -1, 1, 1)
+    std = torch.tensor(preprocess.std).view(1, -1, 1, 1)
+    return ((batch - mean) / std).float().contiguous()
