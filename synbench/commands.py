@@ -20,9 +20,14 @@ def _preprocess_overrides(args: argparse.Namespace) -> dict:
     return {"mean": getattr(args, "mean", None), "std": getattr(args, "std", None)}
 
 
-def _flow_overrides(args: argparse.Namespace, spec) -> dict:
-    """The preprocessing overrides as flow parameters (plain lists)."""
+def _flow_parameters(args: argparse.Namespace, spec, root: Path) -> dict:
+    """The command line as the flows' plain parameters (what a deployment run would pass)."""
     return {
+        "spec": args.spec,
+        "eps": list(spec.eps),
+        "root": str(root),
+        "device": args.device,
+        "dtype": args.dtype,
         "input_shape": list(spec.input_shape) if spec.input_shape else None,
         "mean": list(args.mean) if getattr(args, "mean", None) else None,
         "std": list(args.std) if getattr(args, "std", None) else None,
@@ -110,16 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     start = time.monotonic()
     bar, progress = _progress()
     with bar:
-        outcome = benchmark(
-            args.model_ref,
-            spec=args.spec,
-            eps=list(spec.eps),
-            root=str(root),
-            device=args.device,
-            dtype=args.dtype,
-            **_flow_overrides(args, spec),
-            progress=progress,
-        )
+        outcome = benchmark(args.model_ref, **_flow_parameters(args, spec, root), progress=progress)
     print(
         f"{args.model_ref}: fingerprint {outcome['fingerprint']}, {outcome['written_chunks']} chunks written, "
         f"{outcome['skipped_chunks']} reused, {time.monotonic() - start:.1f} s"
@@ -136,14 +132,7 @@ def _batch(args: argparse.Namespace, refs: list[str], models_file: str | None) -
     bar, progress = _progress()
     with bar:
         outcomes = benchmark_batch.with_options(task_runner=runner)(
-            model_refs=listed,
-            spec=args.spec,
-            eps=list(spec.eps),
-            root=str(root),
-            device=args.device,
-            dtype=args.dtype,
-            **_flow_overrides(args, spec),
-            progress=progress,
+            model_refs=listed, **_flow_parameters(args, spec, root), progress=progress
         )
     return outcomes, spec, root
 

@@ -89,7 +89,8 @@ def plot_agreement(per_model: pd.DataFrame, stats: pd.DataFrame, threshold: floa
         capsize=3,
     )
     for _, row in rows.iterrows():
-        label = textwrap.shorten(display_name(row["model"]), 34, placeholder="...")
+        first = row["model"].split(", ")[0]
+        label = Path(first.rsplit("@", 1)[1]).stem if "@" in first else first  # a checkpoint by its file name
         ax.annotate(label, (row["score"], row["accuracy"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
     stat = stats[stats["threshold"] == threshold].iloc[0]
     title = (

@@ -115,6 +115,7 @@ def curves_frame(results: list[ProbeResult], scales: tuple[float, ...]) -> pd.Da
 
 def curves_stored(root: Path, probe_path: Path, spec: BenchmarkSpec) -> Path:
     """Stage 4: curves of one probe table, stored beside it under ``curves/``."""
+    probe_path = Path(probe_path)
     path = curves_path(root, probe_path)
     if not path.is_file():
         atomic_write_parquet(path, curves_frame(load_probe_table(probe_path), spec.scales))
@@ -168,6 +169,7 @@ def publish_scores(
     root: Path, fingerprint: str, spec: BenchmarkSpec, curves_file: Path, model: str
 ) -> tuple[Path, bool]:
     """Stage 5: score rows from stored curves and feature provenance, published as one part."""
+    curves_file = Path(curves_file)
     path = part_path(root, fingerprint, spec, model)
     if path.is_file():
         return path, False

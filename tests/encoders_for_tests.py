@@ -75,3 +75,14 @@ def raises() -> nn.Module:
 
 def undeclared() -> nn.Module:
     return nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten())
+
+
+class _ScaledIdentity(nn.Module):
+    pretrained_cfg = {"input_size": (3, 8, 8), "mean": (0.0,) * 3, "std": (1.0,) * 3}
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs.flatten(1) * 1e-3  # like L2-normalised embeddings: tiny per-dimension variance
+
+
+def scaled_identity() -> nn.Module:
+    return _ScaledIdentity()

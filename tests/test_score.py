@@ -130,3 +130,12 @@ def test_scaled_identity_features_score_like_identity(factor):
     scaled = evaluate(_Scaled(factor), spec=spec)
     assert len(base) == len(scaled) == 3 * 4
     assert np.allclose(base["score"], scaled["score"], rtol=0, atol=1e-9)
+
+
+def test_a_py_encoder_of_identity_features_times_1e3_scores_like_identity(tmp_path):
+    from synbench.api import evaluate
+
+    base = evaluate("identity:3x8x8", spec="demo", root=tmp_path, device="cpu")
+    scaled = evaluate("py:encoders_for_tests:scaled_identity", spec="demo", root=tmp_path, device="cpu")
+    assert len(base) == len(scaled) == 6 * 4
+    assert np.abs(base["score"].to_numpy() - scaled["score"].to_numpy()).max() < 1e-6
