@@ -18,7 +18,7 @@ import torch
 
 from synbench.encoders import resolve_encoder
 from synbench.extract import extract_features, resolve_device
-from synbench.generate import block_inputs
+from synbench.generate import block_inputs, counter_normals
 from synbench.spec import SPLITS, load_spec
 from synbench.store import open_root
 
@@ -50,6 +50,25 @@ def pure_forward_seconds(encoder, spec, device: torch.device, dtype: str) -> flo
     return time.perf_counter() - start
 
 
+def generator_seconds(spec, encoder, device: torch.device, repeats: int = 3) -> tuple[float, float]:
+    """One block's noise: our counter-based draws vs torch.randn on the same device (best of ``repeats``)."""
+    count = spec.block_size * encoder.preprocess.dim
+    timings = []
+    for draw in (
+        lambda: counter_normals(12345, count, device),
+        lambda: torch.randn(count, generator=torch.Generator(device).manual_seed(1), device=device),
+    ):
+        best = float("inf")
+        for _ in range(repeats):
+            _sync(device)
+            start = time.perf_counter()
+            draw()
+            _sync(device)
+            best = min(best, time.perf_counter() - start)
+        timings.append(best)
+    return timings[0], timings[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="random:resnet18")
@@ -60,7 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     device = resolve_device(args.device)
     full = load_spec(args.spec)
-    spec = load_spec(args.spec, scales=full.scales[: args.scales])
+    spec = load_spec(args.spec, scales=full.scales[-args.scales :])  # the largest: every threshold is reachable
     encoder = resolve_encoder(args.model)
     images = len(spec.scales) * (spec.n_train + spec.n_test)
     with tempfile.TemporaryDirectory() as folder:
@@ -87,6 +106,11 @@ def main() -> None:
     print(f"peak RSS during extraction: {extraction_rss:.0f} MiB (one input block = {block_mib:.0f} MiB)")
     if device.type == "cuda":
         print(f"peak CUDA memory: {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB")
+    ours, randn = generator_seconds(spec, encoder, device)
+    print(
+        f"noise of one block: counter hash {ours * 1e3:.0f} ms vs torch.randn {randn * 1e3:.0f} ms "
+        f"({ours / randn:.1f}x)"
+    )
 
 
 if __name__ == "__main__":
