@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 import time
@@ -80,7 +79,7 @@ def _prepare(args: argparse.Namespace, refs: list[str], models_file: str | None 
     configure_prefect(root, verbose=args.verbose)
     stop_server_with_this_process()
     if not args.verbose:
-        logging.getLogger("distributed").setLevel(logging.WARNING)  # dask's INFO lines
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # dask's INFO lines, read at its import
     return spec, root, refs + from_file
 
 

@@ -200,3 +200,14 @@ def test_four_concurrent_runs_into_a_new_root_all_succeed(tmp_path):
     assert [r.returncode for r in results] == [0, 0, 0, 0], [r.stderr[-300:] for r in results]
     board = json.loads(synbench("leaderboard", "--root", str(root), "--format", "json").stdout)
     assert {r["model"] for r in board} == set(models) and len(board) == 4 * 4
+
+
+@pytest.mark.flow
+def test_dask_batch_keeps_its_info_logs_quiet(tmp_path):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text("scales = [1.0, 3.0]\nn_train = 64\nn_test = 64\nblock_size = 32\neps = [0]\n")
+    result = synbench(
+        "batch", "identity:1x4x4", "--dask", "--workers", "2", "--spec", str(spec), "--root", str(tmp_path / "r")
+    )
+    assert result.returncode == 0 and "identity:1x4x4" in result.stdout
+    assert "INFO" not in result.stderr and "distributed" not in result.stderr
