@@ -65,6 +65,11 @@ _OWN_ENTRIES = {
 
 def open_root(root: str | Path, create: bool = True) -> Path:
     """Check (and create) an artifact root; refuse folders that hold another project's files."""
+    if "://" in str(root):  # never read s3://bucket/x as the local folder s3:/bucket/x
+        raise StoreError(
+            f"root {str(root)!r} is a URL; object-storage roots are not supported yet: pass a local folder "
+            "(or a shared file system mounted on every node) with --root."
+        )
     path = Path(root).expanduser().absolute()
     marker = path / ROOT_MARKER
     if marker.is_file():

@@ -78,6 +78,10 @@ def test_every_command_has_help(command):
         (["run", "identity:3x4x4", "--spec", "SPEC_PRIOR"], "class_prior 0.3 is not supported"),
         (["run", "identity:3x4x4", "--spec", "SPEC_LOW"], "threshold 0.6 is out of reach"),
         (["run", "py:encoders_for_tests:raises"], "py:encoders_for_tests:raises raised ValueError"),
+        (
+            ["run", "identity:3x4x4", "--root", "s3://bucket/root"],
+            "is a URL; object-storage roots are not supported yet",
+        ),
         (["run", "identity:3x224x224"], "needs about 508.8 GiB of memory (the probe's covariance of p = 150528"),
     ],
 )
