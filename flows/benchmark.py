@@ -93,18 +93,8 @@ def _run_stages(
     return {"model": model_ref, "fingerprint": fingerprint, "status": "ok", "part": part, **extracted}
 
 
-@task(name="benchmark-model")
-def benchmark_model_task(
-    model_ref: str,
-    spec: BenchmarkSpec,
-    root: Path,
-    device: str,
-    dtype: str,
-    preprocess: dict | None = None,
-    progress: Progress = None,
-) -> dict:
-    """One model's stages as a unit that a task runner (threads, prefect-dask) can schedule."""
-    return _run_stages(model_ref, spec, root, device, dtype, preprocess, progress)
+# One model's stages as a unit that a task runner (threads, prefect-dask) can schedule.
+benchmark_model_task = task(name="benchmark-model")(_run_stages)
 
 
 def _outcome(model_ref: str, state) -> dict:

@@ -15,32 +15,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import zarr
-from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from .encoders import Encoder, resolve_encoder
 from .errors import SynBenchError
 from .extract import resolve_device
+from .feature_store import read_real_features, real_group_path, write_real_features
 from .leaderboard import read_board
 from .provenance import utc_now, versions
 from .realdata import LabelledImages, load_images, prepare
 from .store import atomic_write_parquet, safe_path, writer_lock
 from .tables import summary_records
 
-__all__ = ["REAL_DIR", "real_features", "probe_accuracy", "rank_agreement", "agree"]
+__all__ = ["real_features", "probe_accuracy", "rank_agreement", "agree"]
 
-REAL_DIR = "real.zarr"
-_CHUNK = 256
+_CHUNK = 256  # images per forward
 
 
 def real_features(encoder: Encoder, data: LabelledImages, root: Path, device: str = "auto") -> np.ndarray:
     """Features (n, p) of the data set, stored once under ``real.zarr/<fingerprint>/<data digest>``."""
-    path = safe_path(root, REAL_DIR, encoder.fingerprint, data.digest)
-    with writer_lock(path.parent / f".{data.digest}.lock"):
-        if (path / "zarr.json").is_file():
-            group = zarr.open_group(str(path), mode="r")
-            if group.attrs.get("complete"):
-                return group["features"][:]
+    lock = real_group_path(root, encoder.fingerprint, data.digest).parent / f".{data.digest}.lock"
+    with writer_lock(lock):
+        stored = read_real_features(root, encoder.fingerprint, data.digest)
+        if stored is not None:
+            return stored
         torch_device = resolve_device(device)
         encoder.module.to(torch_device)
         parts = []
@@ -52,34 +49,17 @@ def real_features(encoder: Encoder, data: LabelledImages, root: Path, device: st
         features = np.concatenate(parts)
         if not np.isfinite(features).all():
             raise SynBenchError(f"{encoder.ref.text} returned NaN or Inf features on {data.name}; check its weights.")
-        group = zarr.open_group(str(path), mode="w", zarr_format=3)
-        codecs = [ZstdCodec(level=3), Crc32cCodec()]
-        stored = group.create_array(
-            "features",
-            shape=features.shape,
-            chunks=(_CHUNK, features.shape[1]),
-            dtype="float32",
-            compressors=codecs,
-            fill_value=np.nan,
-        )
-        stored[:] = features
-        labels = group.create_array(
-            "labels", shape=data.labels.shape, chunks=(_CHUNK,), dtype="int64", compressors=codecs, fill_value=-1
-        )
-        labels[:] = data.labels
-        group.attrs.update(
-            {
-                "data": data.name,
-                "data_digest": data.digest,
-                "model": encoder.ref.text,
-                "model_fingerprint": encoder.fingerprint,
-                "preprocess": encoder.preprocess.to_dict(),
-                "device": str(torch_device),
-                "created_at": utc_now(),
-                **versions(),
-            }
-        )
-        group.attrs.update({"complete": True})
+        provenance = {
+            "data": data.name,
+            "data_digest": data.digest,
+            "model": encoder.ref.text,
+            "model_fingerprint": encoder.fingerprint,
+            "preprocess": encoder.preprocess.to_dict(),
+            "device": str(torch_device),
+            "created_at": utc_now(),
+            **versions(),
+        }
+        write_real_features(root, encoder.fingerprint, data.digest, features, data.labels, provenance)
         return features
 
 

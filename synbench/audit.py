@@ -20,7 +20,6 @@ import pyarrow.parquet as pq
 import torch
 import zarr
 
-from .agree import REAL_DIR
 from .audit_tables import SCORE_TOLERANCE, check_tables
 from .encoders import resolve_encoder
 from .extract import extract_features
@@ -28,7 +27,7 @@ from .feature_store import chunk_key, chunk_path, feature_arrays, values_digest
 from .generate import block_labels
 from .provenance import utc_now
 from .spec import BenchmarkSpec
-from .store import FEATURES_DIR, safe_path, symlinks_under
+from .store import FEATURES_DIR, REAL_DIR, safe_path, symlinks_under
 
 __all__ = ["AuditReport", "audit_root", "SCORE_TOLERANCE"]
 
@@ -116,7 +115,7 @@ def _repair_group(
     device = "cuda" if str(attrs.get("device", "")).startswith("cuda") else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         report.problems.append(
-            f"{group.store_path}: made on CUDA; repair it on a CUDA machine to regenerate the same inputs"
+            f"{group.store_path}: made on CUDA; repair it on a CUDA machine so the new chunks match the others"
         )
         return
     encoder = resolve_encoder(attrs["model"], spec.input_shape, allow_py=allow_py)

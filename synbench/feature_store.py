@@ -17,7 +17,7 @@ from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from .errors import IncompleteError
 from .spec import SPLITS
-from .store import FEATURES_DIR, safe_path
+from .store import FEATURES_DIR, REAL_DIR, safe_path
 
 __all__ = [
     "feature_group_path",
@@ -30,6 +30,9 @@ __all__ = [
     "values_digest",
     "missing_chunks",
     "read_split",
+    "real_group_path",
+    "read_real_features",
+    "write_real_features",
 ]
 
 
@@ -39,6 +42,12 @@ def feature_group_path(root: Path, fingerprint: str, data_hash: str) -> Path:
 
 def array_name(scale_index: int, split: str) -> str:
     return f"s{scale_index:02d}_{split}"
+
+
+def _create_array(group: zarr.Group, name: str, shape: tuple, chunks: tuple, dtype: str, fill) -> zarr.Array:
+    """An array with our codecs: ``bytes -> zstd -> crc32c``; ``fill`` marks unwritten chunks."""
+    compressors = [ZstdCodec(level=3), Crc32cCodec()]
+    return group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, compressors=compressors, fill_value=fill)
 
 
 def create_feature_group(
@@ -56,28 +65,13 @@ def create_feature_group(
     group = zarr.open_group(str(path), mode="a", zarr_format=3)
     if not group.attrs.get("complete"):
         group.attrs.update(attrs)
-    compressors = [ZstdCodec(level=3), Crc32cCodec()]
     for scale_index in range(n_scales):
         for split, n in sizes.items():
             name = array_name(scale_index, split)
             if f"features/{name}" in group:
                 continue
-            group.create_array(
-                f"features/{name}",
-                shape=(n, feature_dim),
-                chunks=(block_size, feature_dim),
-                dtype="float32",
-                compressors=compressors,
-                fill_value=np.nan,
-            )
-            group.create_array(
-                f"labels/{name}",
-                shape=(n,),
-                chunks=(block_size,),
-                dtype="uint8",
-                compressors=compressors,
-                fill_value=255,
-            )
+            _create_array(group, f"features/{name}", (n, feature_dim), (block_size, feature_dim), "float32", np.nan)
+            _create_array(group, f"labels/{name}", (n,), (block_size,), "uint8", 255)
     return group
 
 
@@ -104,7 +98,7 @@ def chunk_path(array: zarr.Array, index: int) -> Path:
 
 def chunk_key(array: zarr.Array, index: int) -> str:
     """Where a chunk belongs, e.g. ``features/s03_test/2``: the manifest's key for it."""
-    return f"{array.path.rsplit('/', 2)[-2]}/{array.path.rsplit('/', 1)[-1]}/{index}"
+    return "/".join([*array.path.split("/")[-2:], str(index)])
 
 
 def values_digest(values: np.ndarray) -> str:
@@ -133,3 +127,28 @@ def read_split(group: zarr.Group, scale_index: int, split: str) -> tuple[np.ndar
                 "run `synbench audit --repair` to regenerate them."
             )
     return features[:], labels[:]
+
+
+def real_group_path(root: Path, fingerprint: str, data_digest: str) -> Path:
+    return safe_path(root, REAL_DIR, fingerprint, data_digest)
+
+
+def read_real_features(root: Path, fingerprint: str, data_digest: str) -> np.ndarray | None:
+    """Stored features of a labelled data set (``synbench agree``), or None when not complete."""
+    path = real_group_path(root, fingerprint, data_digest)
+    if not (path / "zarr.json").is_file():
+        return None
+    group = zarr.open_group(str(path), mode="r")
+    return group["features"][:] if group.attrs.get("complete") else None
+
+
+def write_real_features(
+    root: Path, fingerprint: str, data_digest: str, features: np.ndarray, labels: np.ndarray, attrs: dict
+) -> None:
+    """One group of features (n, p) and labels (n,), chunks of 256 rows; the completion marker goes last."""
+    group = zarr.open_group(str(real_group_path(root, fingerprint, data_digest)), mode="w", zarr_format=3)
+    rows = 256
+    _create_array(group, "features", features.shape, (rows, features.shape[1]), "float32", np.nan)[:] = features
+    _create_array(group, "labels", labels.shape, (rows,), "int64", -1)[:] = labels
+    group.attrs.update(attrs)
+    group.attrs.update({"complete": True})

@@ -46,10 +46,12 @@ __all__ = [
     "content_key",
     "writer_lock",
     "FEATURES_DIR",
+    "REAL_DIR",
 ]
 
 ROOT_MARKER = "synbench-root.json"
 FEATURES_DIR = "features.zarr"
+REAL_DIR = "real.zarr"  # features of labelled data sets (synbench agree)
 _OWN_ENTRIES = {
     ROOT_MARKER,
     "recipes",

@@ -15,13 +15,11 @@ def summary_records(board: pd.DataFrame) -> pd.DataFrame:
     """One row per (spec, model, threshold): the best eps's score, ranked among that spec's models."""
     if board.empty:
         return pd.DataFrame(columns=_SUMMARY_COLUMNS)
-    best = board[board["best_eps"]].rename(columns={"eps": "best_eps_value"})
-    best = best.drop(columns="best_eps").rename(columns={"best_eps_value": "best_eps"})
+    best = board[board["best_eps"]].drop(columns="best_eps").rename(columns={"eps": "best_eps"})
     ranks = best.groupby(["spec_hash", "threshold"])["score"].rank(ascending=False, method="min")
     best = best.assign(rank=ranks.astype(int))
-    extra = [c for c in ("score_low", "score_high") if c in best.columns]
     best = best.sort_values(["spec_name", "spec_hash", "threshold", "rank", "model"])
-    return best[_SUMMARY_COLUMNS + extra].reset_index(drop=True)
+    return best[_SUMMARY_COLUMNS].reset_index(drop=True)
 
 
 def summary_table(board: pd.DataFrame) -> pd.DataFrame:
