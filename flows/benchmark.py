@@ -17,12 +17,14 @@ from synbench_flows.tasks import (
     generate_task,
     probe_task,
     publish_task,
+    replicates_task,
 )
 
 from synbench.audit import audit_root
 from synbench.errors import SynBenchError
+from synbench.intervals import DEFAULT_REPLICATES, check_replicates
 from synbench.leaderboard import read_board, write_snapshot
-from synbench.references import read_model_list
+from synbench.references import expand_series, read_model_list
 from synbench.spec import BenchmarkSpec, load_spec
 from synbench.store import open_root
 from synbench.tables import summary_table
@@ -83,13 +85,15 @@ def _run_stages(
     dtype: str,
     preprocess: dict | None = None,
     progress: Progress = None,
+    ci_replicates: int = DEFAULT_REPLICATES,
 ) -> dict:
     generate_task(spec, root)
     fingerprint = fingerprint_task(model_ref, spec, preprocess)
     extracted = extract_task(model_ref, fingerprint, spec, root, device, dtype, preprocess, progress)
     probe_path = probe_task(fingerprint, spec, root)
+    replicates_path = replicates_task(fingerprint, spec, root, ci_replicates)
     curves_path = curves_task(probe_path, spec, root)
-    part = publish_task(fingerprint, spec, root, curves_path, model_ref)
+    part = publish_task(fingerprint, spec, root, curves_path, model_ref, replicates_path)
     return {"model": model_ref, "fingerprint": fingerprint, "status": "ok", "part": part, **extracted}
 
 
@@ -128,14 +132,20 @@ def benchmark(
     input_shape: list[int] | None = None,
     mean: list[float] | None = None,
     std: list[float] | None = None,
+    ci_replicates: int = DEFAULT_REPLICATES,
     progress: Progress = None,
 ) -> dict:
     """All five stages for one model reference; ``input_shape``, ``mean``, ``std`` override its preprocessing.
 
+    ``ci_replicates`` half-samples give each score its 95% interval (0: no intervals).
+
     ``py:`` references run only where the worker's own environment sets ``SYNBENCH_ALLOW_PY=1``.
     """
     spec_obj, root_path = _load(spec, eps, root, input_shape)
-    outcome = _run_stages(model_ref, spec_obj, root_path, device, dtype, _overrides(mean, std), progress)
+    preprocess = _overrides(mean, std)
+    outcome = _run_stages(
+        model_ref, spec_obj, root_path, device, dtype, preprocess, progress, check_replicates(ci_replicates)
+    )
     _publish_artifacts(root_path, spec_obj, [outcome])
     return outcome
 
@@ -152,9 +162,13 @@ def benchmark_batch(
     input_shape: list[int] | None = None,
     mean: list[float] | None = None,
     std: list[float] | None = None,
+    ci_replicates: int = DEFAULT_REPLICATES,
     progress: Progress = None,
 ) -> list[dict]:
     """Many models; one failure is reported and does not stop the others; finished work is reused.
+
+    A reference whose weights path is a glob (``timm:resnet18@runs/ckpt-*.safetensors``) stands for
+    every matching checkpoint, in step order.
 
     Models run one at a time by default; for several at once call
     ``benchmark_batch.with_options(task_runner=ThreadPoolTaskRunner(4))`` or a
@@ -162,12 +176,12 @@ def benchmark_batch(
     """
     spec_obj, root_path = _load(spec, eps, root, input_shape)
     listed = read_model_list(_allowed(models_file, "models_file"), quote=False) if models_file else []
-    refs = list(model_refs or []) + listed
+    refs = [expanded for ref in list(model_refs or []) + listed for expanded in expand_series(ref)]
     generate_task(spec_obj, root_path)
     unique_refs = list(dict.fromkeys(refs))
-    preprocess = _overrides(mean, std)
+    preprocess, replicates = _overrides(mean, std), check_replicates(ci_replicates)
     futures = [
-        benchmark_model_task.submit(ref, spec_obj, root_path, device, dtype, preprocess, progress)
+        benchmark_model_task.submit(ref, spec_obj, root_path, device, dtype, preprocess, progress, replicates)
         for ref in unique_refs
     ]
     outcomes = []
@@ -180,9 +194,15 @@ def benchmark_batch(
 
 
 @flow(name="synbench-refresh-leaderboard")
-def refresh_leaderboard(models_file: str, spec: str = "quick", root: str = "data", device: str = "auto") -> list[dict]:
+def refresh_leaderboard(
+    models_file: str,
+    spec: str = "quick",
+    root: str = "data",
+    device: str = "auto",
+    ci_replicates: int = DEFAULT_REPLICATES,
+) -> list[dict]:
     """Scheduled refresh: benchmark what is new or changed (the rest is cached), then snapshot."""
-    return benchmark_batch(models_file=models_file, spec=spec, root=root, device=device)
+    return benchmark_batch(models_file=models_file, spec=spec, root=root, device=device, ci_replicates=ci_replicates)
 
 
 @flow(name="synbench-audit")

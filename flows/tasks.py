@@ -25,6 +25,8 @@ from synbench.stages import (
     probe_table_path,
     publish_scores,
     recipe_path,
+    replicates_path,
+    replicates_stored,
     write_recipe,
 )
 
@@ -67,12 +69,21 @@ def _probe_key(context, params) -> str | None:
     return _key_if(probe_table_path(params["root"], params["fingerprint"], params["spec"]), "probe")
 
 
+def _replicates_key(context, params) -> str | None:
+    if not params["replicates"]:
+        return "replicates-none"
+    path = replicates_path(params["root"], params["fingerprint"], params["spec"], params["replicates"])
+    return _key_if(path, "replicates")
+
+
 def _curves_key(context, params) -> str | None:
     return _key_if(curves_path(params["root"], Path(params["probe_path"])), "curves")
 
 
 def _publish_key(context, params) -> str | None:
-    return _key_if(part_path(params["root"], params["fingerprint"], params["spec"], params["model_ref"]), "part")
+    replicates = params["replicates_path"]
+    path = part_path(params["root"], params["fingerprint"], params["spec"], params["model_ref"], replicates)
+    return _key_if(path, "part")
 
 
 @task(name="generate", cache_key_fn=_recipe_key, **RETRYING)
@@ -106,12 +117,20 @@ def probe_task(fingerprint: str, spec: BenchmarkSpec, root: Path) -> str:
     return str(probe_stored(root, fingerprint, spec))
 
 
+@task(name="intervals", cache_key_fn=_replicates_key, **RETRYING)
+def replicates_task(fingerprint: str, spec: BenchmarkSpec, root: Path, replicates: int) -> str | None:
+    path = replicates_stored(root, fingerprint, spec, replicates)
+    return str(path) if path else None
+
+
 @task(name="curves", cache_key_fn=_curves_key, **RETRYING)
 def curves_task(probe_path: str, spec: BenchmarkSpec, root: Path) -> str:
     return str(curves_stored(root, Path(probe_path), spec))
 
 
 @task(name="publish", cache_key_fn=_publish_key, **RETRYING)
-def publish_task(fingerprint: str, spec: BenchmarkSpec, root: Path, curves_path: str, model_ref: str) -> str:
-    path, _ = publish_scores(root, fingerprint, spec, Path(curves_path), model_ref)
+def publish_task(
+    fingerprint: str, spec: BenchmarkSpec, root: Path, curves_path: str, model_ref: str, replicates_path: str | None
+) -> str:
+    path, _ = publish_scores(root, fingerprint, spec, Path(curves_path), model_ref, replicates_path)
     return str(path)

@@ -14,10 +14,11 @@ from torch import nn
 
 from .encoders import Encoder, encoder_from_module, resolve_encoder
 from .extract import extract_features
+from .intervals import DEFAULT_REPLICATES, check_replicates
 from .leaderboard import read_board
 from .references import EncoderRef
 from .spec import BenchmarkSpec, load_spec
-from .stages import curves_stored, probe_stored, publish_scores, write_recipe
+from .stages import curves_stored, probe_stored, publish_scores, replicates_stored, write_recipe
 from .store import open_root
 
 __all__ = ["evaluate"]
@@ -51,6 +52,7 @@ def evaluate(
     device: str = "auto",
     dtype: str = "fp32",
     name: str | None = None,
+    ci_replicates: int = DEFAULT_REPLICATES,
 ) -> pd.DataFrame:
     """Score ``model`` and return its board rows (one per eps and threshold), without a Prefect server.
 
@@ -61,7 +63,9 @@ def evaluate(
         eps: robustness levels (override the spec's).
         root: artifact root to keep the features in (reused on the next call); default a temporary folder.
         name: the model's name on the board (default ``module:<class path>`` or the reference).
+        ci_replicates: half-samples behind each score's 95% interval (``score_low``, ``score_high``); 0: none.
     """
+    check_replicates(ci_replicates)
     shape = tuple(input_shape) if input_shape is not None else None
     if isinstance(spec, BenchmarkSpec):
         spec_obj = BenchmarkSpec.from_dict({**spec.to_dict(), **({"eps": eps} if eps else {})})
@@ -83,6 +87,7 @@ def evaluate(
         extract_features(encoder, spec_obj, root_path, device=device, dtype=dtype)
         probe_path = probe_stored(root_path, encoder.fingerprint, spec_obj)
         curves_path = curves_stored(root_path, probe_path, spec_obj)
-        publish_scores(root_path, encoder.fingerprint, spec_obj, curves_path, label)
+        replicates = replicates_stored(root_path, encoder.fingerprint, spec_obj, ci_replicates)
+        publish_scores(root_path, encoder.fingerprint, spec_obj, curves_path, label, replicates)
         board = read_board(root_path, spec=spec_obj.spec_hash, warn=False)
         return board[board["model_fingerprint"] == encoder.fingerprint].reset_index(drop=True)

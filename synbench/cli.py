@@ -1,4 +1,4 @@
-"""``synbench`` command line: run, batch, leaderboard, audit, agree, demo.
+"""``synbench`` command line: run, batch, leaderboard, compare, audit, agree, demo.
 
 Exit codes: 0 success, 1 internal error or failed audit, 2 user error (one line on stderr).
 """
@@ -10,18 +10,9 @@ import sys
 from collections.abc import Callable
 
 from . import __version__
-from .commands import (
-    EXIT_FAILED,
-    EXIT_OK,
-    EXIT_USER,
-    cmd_agree,
-    cmd_audit,
-    cmd_batch,
-    cmd_demo,
-    cmd_leaderboard,
-    cmd_run,
-)
-from .errors import SynBenchError
+from .commands import cmd_batch, cmd_demo, cmd_run
+from .commands_board import cmd_agree, cmd_audit, cmd_compare, cmd_leaderboard
+from .errors import EXIT_FAILED, EXIT_OK, EXIT_USER, SynBenchError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,7 +41,7 @@ def _numbers(what: str, kind: type = float, count: int | None = None) -> Callabl
 
 def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"--workers must be a positive integer; got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
     return int(text)
 
 
@@ -78,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--input-shape", type=_numbers("input shape", int, 3), help="C,H,W the model is fed")
         sub.add_argument("--mean", type=_numbers("mean"), help="per-channel mean, e.g. 0.5 or 0.485,0.456,0.406")
         sub.add_argument("--std", type=_numbers("std"), help="per-channel std, e.g. 0.5 or 0.229,0.224,0.225")
+        sub.add_argument(
+            "--ci", default="half-sampling", choices=["half-sampling", "none"], help="95%% interval of every score"
+        )
+        sub.add_argument(
+            "--ci-replicates", type=_positive_int, default=40, help="half-samples per interval (default 40)"
+        )
 
     run = add("run", cmd_run, "benchmark one model: generate, extract, probe, curves, publish")
     run.add_argument(
@@ -114,6 +111,14 @@ def _parser() -> argparse.ArgumentParser:
     agree.add_argument("--format", default="table", choices=["table", "json"])
     agree.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     agree.add_argument("--allow-py", action="store_true", help="run py: encoders named on the board")
+
+    compare = add("compare", cmd_compare, "paired difference of two models' scores, with its 95%% interval")
+    compare.add_argument("model_a", help="a model as named on the board (or a fingerprint prefix)")
+    compare.add_argument("model_b", help="the model to compare it with")
+    compare.add_argument("--spec", help="the spec (name or hash prefix); needed when both share several")
+    compare.add_argument("--eps", type=_numbers("eps"), help="compare at this eps (default: each model's best eps)")
+    compare.add_argument("--threshold", type=_numbers("threshold"), help="thresholds, e.g. 0.6,0.75")
+    compare.add_argument("--format", default="table", choices=["table", "json"])
 
     demo = add("demo", cmd_demo, "offline demo: encoders, leaderboard, plots and an HTML page")
     add_work_options(demo, spec_default=None)

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from .errors import SynBenchError
-
-EXIT_OK, EXIT_FAILED, EXIT_USER = 0, 1, 2
+from .errors import EXIT_FAILED, EXIT_OK, SynBenchError
 
 
 def _preprocess_overrides(args: argparse.Namespace) -> dict:
@@ -30,7 +27,14 @@ def _flow_parameters(args: argparse.Namespace, spec, root: Path) -> dict:
         "input_shape": list(spec.input_shape) if spec.input_shape else None,
         "mean": list(args.mean) if getattr(args, "mean", None) else None,
         "std": list(args.std) if getattr(args, "std", None) else None,
+        "ci_replicates": _ci_replicates(args),
     }
+
+
+def _ci_replicates(args: argparse.Namespace) -> int:
+    from .intervals import check_replicates
+
+    return 0 if args.ci == "none" else check_replicates(args.ci_replicates)
 
 
 def _describe(encoder) -> None:
@@ -60,6 +64,7 @@ def _prepare(args: argparse.Namespace, refs: list[str], models_file: str | None 
 
     spec = load_spec(args.spec, eps=args.eps, input_shape=getattr(args, "input_shape", None))
     resolve_device(args.device)
+    _ci_replicates(args)
     from_file = read_model_list(Path(models_file)) if models_file else []
     for ref in refs + from_file:
         parse_reference(ref)
@@ -164,93 +169,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return _report_batch(outcomes, root, spec.spec_hash)
 
 
-def _write_output(text: str, output: str | None) -> None:
-    if output is None:
-        print(text)
-        return
-    from .store import atomic_write_bytes
-
-    atomic_write_bytes(Path(output), text.encode())
-    print(f"wrote {output}")
-
-
-def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from .leaderboard import read_board
-    from .store import open_root
-    from .tables import format_board, format_history
-
-    root = open_root(args.root, create=False)
-    if args.history:
-        _write_output(format_history(root, args.format, args.eps, args.threshold), args.output)
-        return EXIT_OK
-    board = read_board(root, spec=args.spec, eps=args.eps, threshold=args.threshold)
-    if args.format == "html":
-        from .report import render_page
-
-        _write_output(render_page(root, board), args.output)
-    else:
-        _write_output(format_board(board, args.format, summary=args.summary), args.output)
-    return EXIT_OK
-
-
-def cmd_audit(args: argparse.Namespace) -> int:
-    from .audit import audit_root
-    from .store import open_root
-
-    report = audit_root(open_root(args.root, create=False), repair=args.repair, allow_py=args.allow_py)
-    for line in report.repaired:
-        print(f"repaired: {line}")
-    for line in report.problems:
-        print(f"PROBLEM: {line}")
-    print(
-        f"audit: {report.groups} feature groups, {report.chunks} chunks, {report.parquet_files} Parquet files, "
-        f"{report.scores_checked} scores recomputed; {len(report.problems)} problem(s)"
-    )
-    return EXIT_OK if report.ok else EXIT_FAILED
-
-
-def _agreement(args: argparse.Namespace, root: Path, spec: str | None) -> tuple[str, str, str]:
-    """Run the agreement check; returns its table, its JSON and its HTML section (scatter PNG saved too)."""
-    from .agree import agree
-    from .report import agreement_html, plot_agreement
-    from .store import atomic_write_bytes, safe_path
-
-    per_model, stats = agree(root, args.data, spec=spec, models=getattr(args, "models", None), device=args.device)
-    png = plot_agreement(per_model, stats, threshold=float(per_model["threshold"].min()))
-    atomic_write_bytes(safe_path(root, "reports", f"agree-{per_model['data_digest'].iloc[0]}.png"), png)
-    columns = ["model", "threshold", "score", "best_eps", "accuracy", "accuracy_low", "accuracy_high"]
-    first = per_model[per_model["threshold"] == per_model["threshold"].min()][columns]
-    table = (
-        first.to_markdown(index=False, tablefmt="simple_outline", floatfmt=".4f")
-        + "\n"
-        + stats.drop(columns=["data_digest", "created_at"]).to_markdown(
-            index=False, tablefmt="simple_outline", floatfmt=".3f"
-        )
-    )
-    as_json = json.dumps(
-        {
-            "models": json.loads(per_model.to_json(orient="records")),
-            "agreement": json.loads(stats.to_json(orient="records")),
-        },
-        indent=1,
-    )
-    return table, as_json, agreement_html(per_model, stats, png)
-
-
-def cmd_agree(args: argparse.Namespace) -> int:
-    from .encoders import ALLOW_PY_ENV
-    from .store import open_root
-
-    root = open_root(args.root, create=False)
-    if args.allow_py:
-        os.environ[ALLOW_PY_ENV] = "1"
-    table, as_json, _ = _agreement(args, root, args.spec)
-    print(as_json if args.format == "json" else table)
-    return EXIT_OK
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import demo_models, train_demo_checkpoints
+    from .commands_board import agreement_section
+    from .demo import demo_checkpoints, demo_models, train_demo_checkpoints
     from .leaderboard import read_board
     from .report import write_reports
     from .store import open_root
@@ -258,7 +179,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     start = time.monotonic()
     root = open_root(args.root)
     folder = root / "checkpoints"
-    if not all(Path(ref.rsplit("@", 1)[1]).is_file() for ref in demo_models(folder) if "@" in ref):
+    if not all(path.is_file() for path in demo_checkpoints(folder)):
         accuracy = train_demo_checkpoints(folder)
         print(
             f"trained the digits CNNs in {time.monotonic() - start:.1f} s (held-out accuracy "
@@ -268,7 +189,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     outcomes, spec, root = _batch(args, demo_models(folder), None)
     status = _report_batch(outcomes, root, spec.spec_hash)
     args.data = "digits"
-    table, _, section = _agreement(args, root, spec.spec_hash)
+    table, _, section = agreement_section(args, root, spec.spec_hash)
     print(f"Agreement with a linear probe on scikit-learn's digits:\n{table}")
     images, page = write_reports(root, read_board(root, spec=spec.spec_hash), section)
     print(f"plots: {len(images)} PNG files in {page.parent}\nleaderboard page: {page}")

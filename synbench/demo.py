@@ -8,7 +8,14 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["digits_cnn", "digits_cnn_narrow", "train_digits_cnn", "train_demo_checkpoints", "demo_models"]
+__all__ = [
+    "digits_cnn",
+    "digits_cnn_narrow",
+    "train_digits_cnn",
+    "train_demo_checkpoints",
+    "demo_checkpoints",
+    "demo_models",
+]
 
 DIGITS_MEAN, DIGITS_STD = 0.30, 0.38  # of digits pixels scaled to [0, 1]
 
@@ -102,15 +109,20 @@ def train_demo_checkpoints(folder: Path) -> dict[str, float]:
     }
 
 
+def demo_checkpoints(folder: Path) -> list[Path]:
+    """Every weights file the demo's models read."""
+    names = [f"digits_cnn-e{e}.safetensors" for e in CHECKPOINT_EPOCHS]
+    return [folder / name for name in [*names, "digits_cnn.safetensors", "digits_cnn_narrow.safetensors"]]
+
+
 def demo_models(folder: Path) -> list[str]:
     """A zoo that should spread out: controls, random-init timm models, a training run's checkpoints."""
-    series = [f"py:synbench.demo:digits_cnn@{folder / f'digits_cnn-e{e}.safetensors'}" for e in CHECKPOINT_EPOCHS]
     return [
         "identity:1x8x8",
         "noise:1x8x8",
         "random:test_vit",
         "random:test_efficientnet",
-        *series,
+        f"py:synbench.demo:digits_cnn@{folder / 'digits_cnn-e*.safetensors'}",  # the checkpoint series
         f"py:synbench.demo:digits_cnn@{folder / 'digits_cnn.safetensors'}",
         f"py:synbench.demo:digits_cnn_narrow@{folder / 'digits_cnn_narrow.safetensors'}",
     ]

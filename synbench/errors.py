@@ -7,7 +7,12 @@ __all__ = [
     "StoreError",
     "IncompleteError",
     "DataError",
+    "EXIT_OK",
+    "EXIT_FAILED",
+    "EXIT_USER",
 ]
+
+EXIT_OK, EXIT_FAILED, EXIT_USER = 0, 1, 2  # the CLI's exit codes: success, failure or failed audit, user error
 
 
 class SynBenchError(Exception):

@@ -21,8 +21,7 @@ import pyarrow.parquet as pq
 
 from .errors import SynBenchError
 from .provenance import utc_now
-from .score import score_rows
-from .stages import load_curves
+from .stages import scored_rows
 from .store import atomic_write_parquet, edited, safe_path
 
 __all__ = ["ROW_KEY", "read_board", "rank_board", "write_snapshot", "read_snapshots", "part_files"]
@@ -85,19 +84,22 @@ def _filter_eps(board: pd.DataFrame, eps: Sequence[float]) -> pd.DataFrame:
 
 
 def _rows_from_curves(rows: pd.DataFrame, thresholds: list[float], root: Path) -> pd.DataFrame:
-    """Score rows of one (spec, model) at thresholds it did not publish, from its stored curves."""
-    curves, reference = load_curves(safe_path(root, "curves", rows["curves_file"].iloc[0]))
-    curves = {eps: curve for eps, curve in curves.items() if _at(rows["eps"], [eps]).any()}
+    """Score rows of one (spec, model) at thresholds it did not publish, with intervals, from its stored curves."""
+    replicates = rows["replicates_file"].iloc[0] if "replicates_file" in rows else ""
+    made = scored_rows(
+        safe_path(root, "curves", rows["curves_file"].iloc[0]),
+        safe_path(root, "probes", replicates) if isinstance(replicates, str) and replicates else None,
+        thresholds,
+        eps=rows["eps"].unique().tolist(),
+    )
     template = rows.drop_duplicates("eps").set_index("eps")
-    made = []
-    for row in score_rows(curves, reference, thresholds):
+    for row in made:
         if not math.isfinite(row["score"]):
             raise SynBenchError(
                 f"threshold {row['threshold']:g} is out of reach for spec {rows['spec_name'].iloc[0]!r}: "
                 "no task's Bayes accuracy passes it; pick a lower threshold."
             )
-        made.append({**template.loc[row["eps"]].to_dict(), **row, "eps": row["eps"]})
-    return pd.DataFrame(made)
+    return pd.DataFrame([{**template.loc[row["eps"]].to_dict(), **row} for row in made])
 
 
 def _at_thresholds(board: pd.DataFrame, thresholds: Sequence[float], root: Path) -> pd.DataFrame:

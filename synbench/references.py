@@ -8,16 +8,30 @@
     py:MODULE:CALLABLE[@PATH] the user's factory returning a torch module (optional weights file)
 
 Any reference may end in ``#pre_logits`` (default) or ``#features`` to pick the layer.
+A weights path with a glob (``timm:resnet18@runs/ckpt-*.safetensors``) names a checkpoint series:
+one reference per matching file, in the order of the step number in the file names.
 """
 
 from __future__ import annotations
 
+import glob
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import EncoderError
 
-__all__ = ["EncoderRef", "SCHEME_NAMES", "LAYERS", "parse_reference", "parse_shape", "parse_seed", "read_model_list"]
+__all__ = [
+    "EncoderRef",
+    "SCHEME_NAMES",
+    "LAYERS",
+    "parse_reference",
+    "parse_shape",
+    "parse_seed",
+    "read_model_list",
+    "expand_series",
+    "series_step",
+]
 
 SCHEME_NAMES = ("identity", "noise", "timm", "random", "py")
 LAYERS = ("pre_logits", "features")
@@ -108,3 +122,41 @@ def read_model_list(path: Path, quote: bool = True) -> list[str]:
     if not refs:
         raise EncoderError(f"model list {str(path)!r} names no models; write one reference per line.")
     return refs
+
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+
+
+def series_step(ref_text: str) -> tuple[str, int] | None:
+    """(series name, step) of a reference whose weights file name holds a number, else None.
+
+    The series name is the reference with that number replaced by ``*``: the checkpoints of one
+    run (``ckpt-100.safetensors``, ``ckpt-200.safetensors``) share it.
+    """
+    ref = parse_reference(ref_text)
+    if ref.scheme not in ("timm", "py") or not ref.weights:
+        return None
+    path = Path(ref.weights)
+    match = _LAST_NUMBER.search(path.name)
+    if not match:
+        return None
+    name = path.name[: match.start()] + "*" + path.name[match.end() :]
+    layer = "" if ref.layer == "pre_logits" else f"#{ref.layer}"
+    return f"{ref.scheme}:{ref.target}@{path.with_name(name)}{layer}", int(match.group(1))
+
+
+def expand_series(ref_text: str) -> list[str]:
+    """A reference whose weights path is a glob, as one reference per matching file, sorted by step.
+
+    Any other reference comes back alone. Raises EncoderError when the glob matches no file.
+    """
+    ref = parse_reference(ref_text)
+    if ref.scheme not in ("timm", "py") or not ref.weights or not _GLOB_CHARS.search(ref.weights):
+        return [ref_text]
+    files = sorted(glob.glob(ref.weights))
+    if not files:
+        raise EncoderError(f"no checkpoint matches {ref.weights!r} in {ref_text!r}; check the path and the pattern.")
+    layer = "" if ref.layer == "pre_logits" else f"#{ref.layer}"
+    refs = [f"{ref.scheme}:{ref.target}@{file}{layer}" for file in files]
+    return sorted(refs, key=lambda text: (series_step(text) or ("", -1))[1])

@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import re
-import textwrap
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .provenance import code_version, utc_now  # noqa: E402
-from .score import synbench_score  # noqa: E402
-from .store import atomic_write_bytes, safe_path  # noqa: E402
-from .tables import summary_table  # noqa: E402
+from .plots import plot_model_curves, plot_series
+from .provenance import code_version, utc_now
+from .stages import load_replicate_curves
+from .store import atomic_write_bytes, safe_path
+from .tables import series_records, summary_table
 
 __all__ = [
-    "plot_model_curves",
-    "plot_agreement",
     "agreement_html",
     "write_reports",
     "render_page",
@@ -45,68 +38,6 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:80] or "model"
 
 
-def plot_model_curves(curves: pd.DataFrame, title: str, path: Path | None = None, threshold: float = 0.6):
-    """Empirical curve per eps against the reference curve, as a PNG; the legend gives each eps's score."""
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
-    first = curves[curves["eps"] == curves["eps"].min()]
-    ax.plot(first["accuracy_threshold"], first["reference"], color="black", lw=2.5, label="reference (Bayes, raw data)")
-    colours = plt.cm.viridis_r(
-        [0.15 + 0.7 * i / max(1, curves["eps"].nunique() - 1) for i in range(curves["eps"].nunique())]
-    )
-    reference = first["reference"].to_numpy()
-    scores = {
-        eps: synbench_score(part["empirical"].to_numpy(), reference, threshold) for eps, part in curves.groupby("eps")
-    }
-    best = max(scores, key=lambda e: (scores[e], -e))
-    for colour, (eps, part) in zip(colours, curves.groupby("eps"), strict=True):
-        label = f"eps={eps:g}: score {scores[eps]:.3f} at t={threshold:g}" + (" (best eps)" if eps == best else "")
-        ax.plot(part["accuracy_threshold"], part["empirical"], color=colour, lw=2 if eps == best else 1.2, label=label)
-    ax.set(xlabel="accuracy threshold a", ylabel="expected scaled bound E(a)", xlim=(0.6, 1.0))
-    ax.set_title("\n".join(textwrap.wrap(title, 60, break_long_words=True)[:3]), fontsize=9)
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    if path is None:
-        return buffer.getvalue()
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
-
-
-def plot_agreement(per_model: pd.DataFrame, stats: pd.DataFrame, threshold: float = 0.6) -> bytes:
-    """Scatter of the SynBench score (best eps) against real linear-probe accuracy, one labelled point per model."""
-    rows = per_model[per_model["threshold"] == threshold]
-    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=110)
-    ax.errorbar(
-        rows["score"],
-        rows["accuracy"],
-        yerr=[rows["accuracy"] - rows["accuracy_low"], rows["accuracy_high"] - rows["accuracy"]],
-        fmt="o",
-        color="tab:blue",
-        capsize=3,
-    )
-    for _, row in rows.iterrows():
-        first = row["model"].split(", ")[0]
-        label = Path(first.rsplit("@", 1)[1]).stem if "@" in first else first  # a checkpoint by its file name
-        ax.annotate(label, (row["score"], row["accuracy"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
-    stat = stats[stats["threshold"] == threshold].iloc[0]
-    title = (
-        f"{rows['data'].iloc[0]}: Kendall tau {stat['kendall_tau']:.2f} (p {stat['kendall_p']:.3f}), "
-        f"Spearman rho {stat['spearman_rho']:.2f} (p {stat['spearman_p']:.3f}), {len(rows)} models"
-    )
-    ax.set(xlabel=f"SynBench-Score at t={threshold:g} (best eps)", ylabel="linear-probe accuracy (held out, 95% CI)")
-    ax.set_title(title, fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
-
-
 def agreement_html(per_model: pd.DataFrame, stats: pd.DataFrame, png: bytes) -> str:
     """The page's section on real linear probing."""
     columns = ["model", "threshold", "score", "best_eps", "accuracy", "accuracy_low", "accuracy_high"]
@@ -119,32 +50,62 @@ def agreement_html(per_model: pd.DataFrame, stats: pd.DataFrame, png: bytes) -> 
     )
 
 
+def _replicates(root: Path, rows: pd.DataFrame) -> dict | None:
+    name = rows["replicates_file"].iloc[0] if "replicates_file" in rows else None
+    return load_replicate_curves(safe_path(root, "probes", name)) if isinstance(name, str) and name else None
+
+
 def _plots(root: Path, board: pd.DataFrame) -> dict[str, tuple[str, bytes]]:
     """PNG bytes of each (spec, model)'s curves, keyed by caption, with the file name they are saved under."""
     plots = {}
     groups = board.groupby(["spec_name", "spec_hash", "model", "weights_digest", "curves_file"])
-    for (spec_name, spec_hash, model, digest, curves_file), _ in groups:
+    for (spec_name, spec_hash, model, digest, curves_file), rows in groups:
         curves = pd.read_parquet(safe_path(root, "curves", curves_file))
         name = f"{display_name(model, digest)} ({spec_name} {spec_hash[:8]})"
-        plots[name] = (f"{_slug(spec_name)}-{spec_hash[:8]}--{_slug(model)}.png", plot_model_curves(curves, name))
+        png = plot_model_curves(curves, name, replicates=_replicates(root, rows))
+        plots[name] = (f"{_slug(spec_name)}-{spec_hash[:8]}--{_slug(model)}.png", png)
     return plots
+
+
+def _series_plots(board: pd.DataFrame) -> dict[str, tuple[str, bytes]]:
+    """Score-against-step PNG of each checkpoint series on the board, keyed by caption, with its file name."""
+    plots = {}
+    series = series_records(board)
+    for (spec_name, spec_hash, name), rows in series.groupby(["spec_name", "spec_hash", "series"]):
+        caption = f"{display_name(name)} ({spec_name} {spec_hash[:8]}): {rows['step'].nunique()} checkpoints"
+        plots[caption] = (f"series-{_slug(spec_name)}-{spec_hash[:8]}--{_slug(name)}.png", plot_series(rows, caption))
+    return plots
+
+
+def _series_html(board: pd.DataFrame, plots: dict[str, tuple[str, bytes]]) -> str:
+    if not plots:
+        return ""
+    series = series_records(board)
+    table = series.assign(series=[display_name(s) for s in series["series"]]).drop(columns=["model", "spec_hash"])
+    return (
+        "<h2>Checkpoint series</h2><p class='note'>Score at each saved step of one training run, with its 95%"
+        " band (best eps per threshold).</p>"
+        + _figures({caption: png for caption, (_, png) in plots.items()})
+        + table.to_html(index=False, classes="sortable", float_format="%.4f", border=0)
+    )
 
 
 def render_page(root: str | Path, board: pd.DataFrame) -> str:
     """The board page with its plots embedded; writes nothing."""
-    return board_html(board, {name: png for name, (_, png) in _plots(Path(root), board).items()})
+    images = {name: png for name, (_, png) in _plots(Path(root), board).items()}
+    return board_html(board, images, _series_html(board, _series_plots(board)))
 
 
 def write_reports(root: Path, board: pd.DataFrame, extra_html: str = "") -> tuple[list[Path], Path]:
-    """One PNG per (spec, model) under ``reports/`` and ``reports/leaderboard.html`` (plus any extra section)."""
-    plots = _plots(root, board)
+    """PNGs under ``reports/`` (curves per (spec, model), one per checkpoint series) and ``leaderboard.html``."""
+    plots, series = _plots(root, board), _series_plots(board)
     files = []
-    for file_name, png in plots.values():
+    for file_name, png in [*plots.values(), *series.values()]:
         files.append(safe_path(root, "reports", file_name))
         atomic_write_bytes(files[-1], png)
     page = safe_path(root, "reports", "leaderboard.html")
     images = {name: png for name, (_, png) in plots.items()}
-    atomic_write_bytes(page, board_html(board, images, extra_html).encode())
+    atomic_write_bytes(page, board_html(board, images, _series_html(board, series) + extra_html).encode())
     return files, page
 
 
@@ -188,6 +149,20 @@ def _header(board: pd.DataFrame) -> str:
     return html.escape(f"Made {utc_now()[:16].replace('T', ' ')} UTC with {code_version()}; spec: {specs or 'none'}.")
 
 
+def _figures(images: dict[str, bytes]) -> str:
+    if not images:
+        return ""
+    return (
+        '<div class="plots">'
+        + "".join(
+            f'<figure><img alt="{html.escape(name)}" width="520" src="data:image/png;base64,'
+            f'{base64.b64encode(png).decode()}"><figcaption>{html.escape(name)}</figcaption></figure>'
+            for name, png in images.items()
+        )
+        + "</div>"
+    )
+
+
 def board_html(board: pd.DataFrame, images: dict[str, bytes], extra_html: str = "") -> str:
     """A single HTML file with no network assets: summary, sortable rows, embedded plots."""
     if not board.empty:
@@ -199,6 +174,8 @@ def board_html(board: pd.DataFrame, images: dict[str, bytes], extra_html: str = 
         "eps",
         "threshold",
         "score",
+        "score_low",
+        "score_high",
         "best_eps",
         "model_fingerprint",
         "spec_hash",
@@ -209,7 +186,9 @@ def board_html(board: pd.DataFrame, images: dict[str, bytes], extra_html: str = 
     columns = [c for c in columns if c in board.columns]
     rows = []
     for _, row in board.iterrows():
-        cells = "".join(f"<td>{html.escape(f'{row[c]:.4f}' if c == 'score' else str(row[c]))}</td>" for c in columns)
+        cells = "".join(
+            f"<td>{html.escape(f'{row[c]:.4f}' if c.startswith('score') else str(row[c]))}</td>" for c in columns
+        )
         rows.append(f'<tr class="{"best" if row.get("best_eps") else ""}">{cells}</tr>')
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     summary = (
@@ -217,11 +196,7 @@ def board_html(board: pd.DataFrame, images: dict[str, bytes], extra_html: str = 
         if not board.empty
         else "<p>No rows yet.</p>"
     )
-    figures = "".join(
-        f'<figure><img alt="{html.escape(name)}" width="520" src="data:image/png;base64,'
-        f'{base64.b64encode(png).decode()}"><figcaption>{html.escape(name)}</figcaption></figure>'
-        for name, png in images.items()
-    )
+    figures = _figures(images)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>SynBench leaderboard</title>
 <style>{_STYLE}</style></head><body>
 <h1>SynBench leaderboard</h1>
@@ -230,6 +205,6 @@ def board_html(board: pd.DataFrame, images: dict[str, bytes], extra_html: str = 
 relative to the Bayes-optimal curve on the raw inputs (1.0 = no information lost). Click a column to sort.</p>
 <h2>Summary (best eps per threshold)</h2>{summary}
 {extra_html}
-<h2>Curves</h2><div class="plots">{figures or "<p>No plots.</p>"}</div>
+<h2>Curves</h2>{figures or "<p>No plots.</p>"}
 <h2>All rows</h2><table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>
 <script>{_SORT_SCRIPT}</script></body></html>"""

@@ -18,6 +18,7 @@ import zarr
 from .errors import IncompleteError
 from .feature_store import open_feature_group, read_split
 from .generate import make_recipe
+from .intervals import replicate_curves, replicate_tasks, with_intervals
 from .probe import ProbeResult, probe_tasks
 from .provenance import SCORE_VERSION, code_version, utc_now, versions
 from .score import THRESHOLD_GRID, empirical_curves, reference_curve, score_rows
@@ -33,10 +34,14 @@ __all__ = [
     "probe_stored",
     "load_probe_table",
     "results_frame",
+    "replicates_path",
+    "replicates_stored",
+    "load_replicate_curves",
     "curves_path",
     "curves_frame",
     "curves_stored",
     "load_curves",
+    "scored_rows",
     "build_rows",
     "part_path",
     "publish",
@@ -99,6 +104,32 @@ def probe_stored(root: Path, fingerprint: str, spec: BenchmarkSpec) -> Path:
     return path
 
 
+def replicates_path(root: Path, fingerprint: str, spec: BenchmarkSpec, replicates: int) -> Path:
+    """Half-sample replicates of a probe table (intervals.py), named after it and their count."""
+    return safe_path(root, "probes", f"{probe_table_path(root, fingerprint, spec).stem}-half{replicates}.parquet")
+
+
+def replicates_stored(root: Path, fingerprint: str, spec: BenchmarkSpec, replicates: int) -> Path | None:
+    """Stage 3, intervals: probe results of every half-sample replicate; ``replicates = 0`` makes none."""
+    if replicates == 0:
+        return None
+    path = replicates_path(root, fingerprint, spec, replicates)
+    if not path.is_file():
+        tasks = stored_tasks(_open_group(root, fingerprint, spec), spec)
+        pairs = replicate_tasks(tasks, spec.eps, spec.seed, replicates, spec.eigen_floor)
+        frame = results_frame([result for _, result in pairs], spec.eigen_floor)
+        atomic_write_parquet(path, frame.assign(replicate=[replicate for replicate, _ in pairs]))
+    return path
+
+
+def load_replicate_curves(path: Path) -> dict[float, np.ndarray]:
+    """Empirical curves of every replicate: eps -> ndarray of shape (replicates, len(grid))."""
+    frame = pd.read_parquet(path).drop(columns="eigen_floor", errors="ignore")
+    replicate = frame.pop("replicate").tolist()
+    results = [ProbeResult(**row) for row in frame.to_dict(orient="records")]
+    return replicate_curves(list(zip(replicate, results, strict=True)))
+
+
 def curves_path(root: Path, probe_path: Path) -> Path:
     return safe_path(root, "curves", probe_path.name)
 
@@ -130,6 +161,17 @@ def load_curves(path: Path) -> tuple[dict[float, np.ndarray], np.ndarray]:
     return curves, reference
 
 
+def scored_rows(
+    curves_file: Path, replicates_file: Path | None, thresholds: Sequence[float], eps: Sequence[float] | None = None
+) -> list[dict]:
+    """Score rows (METHOD.md 4) at ``thresholds`` with their 95% intervals (section 6), from stored curves."""
+    curves, reference = load_curves(curves_file)
+    if eps is not None:
+        curves = {e: curve for e, curve in curves.items() if any(abs(e - wanted) < 1e-9 for wanted in eps)}
+    replicates = load_replicate_curves(replicates_file) if replicates_file else None
+    return with_intervals(score_rows(curves, reference, thresholds), replicates, reference)
+
+
 def build_rows(scores: Sequence[dict], provenance: dict, spec: BenchmarkSpec, model: str | None = None) -> pd.DataFrame:
     """Flat rows (model x eps x threshold) with every provenance column."""
     info = {
@@ -151,9 +193,13 @@ def build_rows(scores: Sequence[dict], provenance: dict, spec: BenchmarkSpec, mo
     return pd.DataFrame([{**info, **row} for row in scores])
 
 
-def part_path(root: Path, fingerprint: str, spec: BenchmarkSpec, model: str) -> Path:
-    """One part per (fingerprint, spec, code version, model name): the same weights under two names show both."""
-    name = f"{fingerprint}-{spec.spec_hash}-{content_key(code_version(), model)}.parquet"
+def part_path(
+    root: Path, fingerprint: str, spec: BenchmarkSpec, model: str, replicates_file: Path | None = None
+) -> Path:
+    """One part per (fingerprint, spec, code version, model name, intervals): the same weights under two
+    names show both; where parts share a row, the newest wins on the board."""
+    intervals = Path(replicates_file).name if replicates_file else ""
+    name = f"{fingerprint}-{spec.spec_hash}-{content_key(code_version(), model, intervals)}.parquet"
     return safe_path(root, "leaderboard", "parts", name)
 
 
@@ -166,14 +212,22 @@ def publish(path: Path, rows: pd.DataFrame) -> tuple[Path, bool]:
 
 
 def publish_scores(
-    root: Path, fingerprint: str, spec: BenchmarkSpec, curves_file: Path, model: str
+    root: Path,
+    fingerprint: str,
+    spec: BenchmarkSpec,
+    curves_file: Path,
+    model: str,
+    replicates_file: Path | None = None,
 ) -> tuple[Path, bool]:
-    """Stage 5: score rows from stored curves and feature provenance, published as one part."""
+    """Stage 5: score rows with intervals from stored curves and feature provenance, published as one part."""
     curves_file = Path(curves_file)
-    path = part_path(root, fingerprint, spec, model)
+    replicates_file = Path(replicates_file) if replicates_file else None
+    path = part_path(root, fingerprint, spec, model, replicates_file)
     if path.is_file():
         return path, False
     group = _open_group(root, fingerprint, spec)
-    scores = score_rows(*load_curves(curves_file), spec.thresholds)
-    rows = build_rows(scores, dict(group.attrs), spec, model).assign(curves_file=curves_file.name)
+    scores = scored_rows(curves_file, replicates_file, spec.thresholds)
+    rows = build_rows(scores, dict(group.attrs), spec, model).assign(
+        curves_file=curves_file.name, replicates_file=replicates_file.name if replicates_file else ""
+    )
     return publish(path, rows)

@@ -4,22 +4,69 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .compare import replicates_of
+from .intervals import rank_bands
 from .leaderboard import ROW_KEY, rank_board, read_snapshots
+from .references import series_step
 
-__all__ = ["summary_records", "summary_table", "format_board", "format_history"]
+__all__ = ["summary_records", "summary_table", "series_records", "format_board", "format_history"]
 
-_SUMMARY_COLUMNS = ["rank", "model", "spec_name", "spec_hash", "threshold", "score", "best_eps", "model_fingerprint"]
+_SUMMARY_COLUMNS = [
+    "rank",
+    "rank_band",
+    "model",
+    "spec_name",
+    "spec_hash",
+    "threshold",
+    "score",
+    "score_low",
+    "score_high",
+    "best_eps",
+    "model_fingerprint",
+]
+
+
+def _with_bands(best: pd.DataFrame) -> pd.DataFrame:
+    """Rank and rank band (intervals.rank_bands) within each (spec, threshold), best score first."""
+    parts = []
+    for _, rows in best.groupby(["spec_hash", "threshold"]):
+        rows = rows.sort_values(["score", "model"], ascending=[False, True])
+        ranks = rows["score"].rank(ascending=False, method="min").astype(int)
+        bands = rank_bands(rows["score"].tolist(), [replicates_of(row) for _, row in rows.iterrows()])
+        parts.append(rows.assign(rank=ranks, rank_band=bands))
+    return pd.concat(parts)
 
 
 def summary_records(board: pd.DataFrame) -> pd.DataFrame:
-    """One row per (spec, model, threshold): the best eps's score, ranked among that spec's models."""
+    """One row per (spec, model, threshold): the best eps's score and interval, ranked, with its rank band."""
     if board.empty:
         return pd.DataFrame(columns=_SUMMARY_COLUMNS)
     best = board[board["best_eps"]].drop(columns="best_eps").rename(columns={"eps": "best_eps"})
-    ranks = best.groupby(["spec_hash", "threshold"])["score"].rank(ascending=False, method="min")
-    best = best.assign(rank=ranks.astype(int))
-    best = best.sort_values(["spec_name", "spec_hash", "threshold", "rank", "model"])
+    for column in ("score_low", "score_high"):  # parts published before intervals existed
+        if column not in best:
+            best[column] = float("nan")
+    best = _with_bands(best).sort_values(["spec_name", "spec_hash", "threshold", "rank", "model"])
     return best[_SUMMARY_COLUMNS].reset_index(drop=True)
+
+
+def series_records(board: pd.DataFrame) -> pd.DataFrame:
+    """Checkpoint series on the board: models whose weights files differ only in a step number.
+
+    Columns series, step, model, spec_name, spec_hash, threshold, score, score_low, score_high,
+    best_eps; only series of two or more steps.
+    """
+    records = summary_records(board)
+    steps = [series_step(model.split(", ")[0]) for model in records["model"]]
+    records = records.assign(series=[s[0] if s else None for s in steps], step=[s[1] if s else -1 for s in steps])
+    records = records[records["series"].notna()]
+    sizes = records.groupby(["spec_hash", "series"])["step"].transform("nunique")
+    columns = ["series", "step", "model", "spec_name", "spec_hash", "threshold", "score", "score_low", "score_high"]
+    return records[sizes >= 2][[*columns, "best_eps"]].sort_values(["spec_hash", "series", "threshold", "step"])
+
+
+def _cell(score: float, low: float, high: float, eps: float) -> str:
+    interval = "" if pd.isna(high) else f" ±{high - score:.3f}"  # symmetric but for the clip at 0
+    return f"{score:.4f}{interval} (eps {eps:g})"
 
 
 def summary_table(board: pd.DataFrame) -> pd.DataFrame:
@@ -29,26 +76,34 @@ def summary_table(board: pd.DataFrame) -> pd.DataFrame:
         return records
     records = records.assign(
         spec=records["spec_name"] + " " + records["spec_hash"].str[:8],
-        cell=[f"{s:.4f} (eps {e:g})" for s, e in zip(records["score"], records["best_eps"], strict=True)],
+        cell=[
+            _cell(*values)
+            for values in zip(
+                records["score"], records["score_low"], records["score_high"], records["best_eps"], strict=True
+            )
+        ],
     )
     table = records.pivot_table(index=["spec", "model"], columns="threshold", values="cell", aggfunc="first")
-    first = records[records["threshold"] == records["threshold"].min()].set_index(["spec", "model"])["rank"]
+    first = records[records["threshold"] == records["threshold"].min()].set_index(["spec", "model"])
     table.columns = [f"t={c:g}" for c in table.columns]
-    table.insert(0, "rank", first.reindex(table.index).astype("Int64"))
+    table.insert(0, "rank", first["rank"].reindex(table.index).astype("Int64"))
+    table.insert(1, "band", first["rank_band"].reindex(table.index))
     return table.reset_index().sort_values(["spec", "rank", "model"]).reset_index(drop=True)
 
 
 def format_board(board: pd.DataFrame, fmt: str, summary: bool = False) -> str:
     """Render the board as a table (summary), or as json/csv of long rows (or of the summary)."""
     if fmt in ("json", "csv"):
-        frame = summary_records(board) if summary else board
+        # the replicate scores stay in Parquet (compare, bands); JSON/CSV give the interval
+        frame = summary_records(board) if summary else board.drop(columns="score_replicates", errors="ignore")
         return frame.to_json(orient="records", indent=1) if fmt == "json" else frame.to_csv(index=False)
     if board.empty:
         return "The leaderboard is empty: run `synbench run MODEL_REF` or `synbench demo` first."
     table = summary_table(board)
     return (
         table.to_markdown(index=False, tablefmt="simple_outline")
-        + "\nEach cell: the best eps's SynBench-Score at accuracy threshold t; rank by the first threshold.\n"
+        + "\nEach cell: the best eps's SynBench-Score at accuracy threshold t ± its 95% interval; rank by the first"
+        + "\nthreshold. Models in one band are not distinguishable from their neighbour above (paired test).\n"
     )
 
 

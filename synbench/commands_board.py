@@ -1,0 +1,114 @@
+"""Commands that read a stored root: leaderboard, compare, audit, agree; ``cli.py`` maps their errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from .errors import EXIT_FAILED, EXIT_OK, SynBenchError
+
+
+def _write_output(text: str, output: str | None) -> None:
+    if output is None:
+        print(text)
+        return
+    from .store import atomic_write_bytes
+
+    atomic_write_bytes(Path(output), text.encode())
+    print(f"wrote {output}")
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from .leaderboard import read_board
+    from .store import open_root
+    from .tables import format_board, format_history
+
+    root = open_root(args.root, create=False)
+    if args.history:
+        _write_output(format_history(root, args.format, args.eps, args.threshold), args.output)
+        return EXIT_OK
+    board = read_board(root, spec=args.spec, eps=args.eps, threshold=args.threshold)
+    if args.format == "html":
+        from .report import render_page
+
+        _write_output(render_page(root, board), args.output)
+    else:
+        _write_output(format_board(board, args.format, summary=args.summary), args.output)
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_models
+    from .leaderboard import read_board
+    from .store import open_root
+
+    board = read_board(open_root(args.root, create=False), spec=args.spec, eps=args.eps, threshold=args.threshold)
+    if board.empty:
+        raise SynBenchError("the leaderboard is empty: run both models with `synbench run` first.")
+    table = compare_models(board, args.model_a, args.model_b)
+    if args.format == "json":
+        print(table.to_json(orient="records", indent=1))
+        return EXIT_OK
+    print(f"A = {args.model_a}\nB = {args.model_b}\nspec {table['spec_name'].iloc[0]} ({table['spec_hash'].iloc[0]})")
+    shown = table.drop(columns=["spec_name", "spec_hash"]).rename(columns={"difference": "A - B"})
+    print(shown.to_markdown(index=False, tablefmt="simple_outline", floatfmt=".4f"))
+    print("A - B and its paired 95% interval (same inputs, same half-samples); each model at its best eps.")
+    return EXIT_OK
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from .audit import audit_root
+    from .store import open_root
+
+    report = audit_root(open_root(args.root, create=False), repair=args.repair, allow_py=args.allow_py)
+    for line in report.repaired:
+        print(f"repaired: {line}")
+    for line in report.problems:
+        print(f"PROBLEM: {line}")
+    print(
+        f"audit: {report.groups} feature groups, {report.chunks} chunks, {report.parquet_files} Parquet files, "
+        f"{report.scores_checked} scores recomputed; {len(report.problems)} problem(s)"
+    )
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def agreement_section(args: argparse.Namespace, root: Path, spec: str | None) -> tuple[str, str, str]:
+    """Run the agreement check; returns its table, its JSON and its HTML section (scatter PNG saved too)."""
+    from .agree import agree
+    from .report import agreement_html, plot_agreement
+    from .store import atomic_write_bytes, safe_path
+
+    per_model, stats = agree(root, args.data, spec=spec, models=getattr(args, "models", None), device=args.device)
+    png = plot_agreement(per_model, stats, threshold=float(per_model["threshold"].min()))
+    atomic_write_bytes(safe_path(root, "reports", f"agree-{per_model['data_digest'].iloc[0]}.png"), png)
+    columns = ["model", "threshold", "score", "best_eps", "accuracy", "accuracy_low", "accuracy_high"]
+    first = per_model[per_model["threshold"] == per_model["threshold"].min()][columns]
+    table = (
+        first.to_markdown(index=False, tablefmt="simple_outline", floatfmt=".4f")
+        + "\n"
+        + stats.drop(columns=["data_digest", "created_at"]).to_markdown(
+            index=False, tablefmt="simple_outline", floatfmt=".3f"
+        )
+    )
+    as_json = json.dumps(
+        {
+            "models": json.loads(per_model.to_json(orient="records")),
+            "agreement": json.loads(stats.to_json(orient="records")),
+        },
+        indent=1,
+    )
+    return table, as_json, agreement_html(per_model, stats, png)
+
+
+def cmd_agree(args: argparse.Namespace) -> int:
+    from .encoders import ALLOW_PY_ENV
+    from .store import open_root
+
+    root = open_root(args.root, create=False)
+    if args.allow_py:
+        os.environ[ALLOW_PY_ENV] = "1"
+    table, as_json, _ = agreement_section(args, root, args.spec)
+    print(as_json if args.format == "json" else table)
+    return EXIT_OK

@@ -1,0 +1,117 @@
+"""Pictures: curve plots with their interval band, score-vs-step series, score-vs-accuracy scatter (PNG bytes)."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .intervals import interval  # noqa: E402
+from .score import synbench_score  # noqa: E402
+from .store import atomic_write_bytes  # noqa: E402
+
+__all__ = ["plot_model_curves", "plot_series", "plot_agreement"]
+
+
+def _png(fig) -> bytes:
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def plot_model_curves(
+    curves: pd.DataFrame,
+    title: str,
+    path: Path | None = None,
+    threshold: float = 0.6,
+    replicates: dict[float, np.ndarray] | None = None,
+):
+    """Empirical curve per eps against the reference curve, as a PNG; the legend gives each eps's score.
+
+    ``replicates`` (eps -> half-sample curves) draws a 95% band around the best eps's curve.
+    """
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    first = curves[curves["eps"] == curves["eps"].min()]
+    ax.plot(first["accuracy_threshold"], first["reference"], color="black", lw=2.5, label="reference (Bayes, raw data)")
+    colours = plt.cm.viridis_r(
+        [0.15 + 0.7 * i / max(1, curves["eps"].nunique() - 1) for i in range(curves["eps"].nunique())]
+    )
+    reference = first["reference"].to_numpy()
+    scores = {
+        eps: synbench_score(part["empirical"].to_numpy(), reference, threshold) for eps, part in curves.groupby("eps")
+    }
+    best = max(scores, key=lambda e: (scores[e], -e))
+    for colour, (eps, part) in zip(colours, curves.groupby("eps"), strict=True):
+        label = f"eps={eps:g}: score {scores[eps]:.3f} at t={threshold:g}" + (" (best eps)" if eps == best else "")
+        ax.plot(part["accuracy_threshold"], part["empirical"], color=colour, lw=2 if eps == best else 1.2, label=label)
+        if replicates is not None and eps == best and eps in replicates:
+            bands = [interval(v, column) for v, column in zip(part["empirical"], replicates[eps].T, strict=True)]
+            low, high = zip(*bands, strict=True)
+            ax.fill_between(part["accuracy_threshold"], low, high, color=colour, alpha=0.25, lw=0, label="95% band")
+    ax.set(xlabel="accuracy threshold a", ylabel="expected scaled bound E(a)", xlim=(0.6, 1.0))
+    ax.set_title("\n".join(textwrap.wrap(title, 60, break_long_words=True)[:3]), fontsize=9)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    png = _png(fig)
+    if path is None:
+        return png
+    atomic_write_bytes(path, png)
+    return path
+
+
+def plot_series(series: pd.DataFrame, title: str) -> bytes:
+    """Score (best eps) with its 95% interval against the training step, one line per threshold.
+
+    ``series`` has columns step, threshold, score, score_low, score_high (tables.series_records).
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=110)
+    for threshold, rows in series.groupby("threshold"):
+        rows = rows.sort_values("step")
+        line = ax.plot(rows["step"], rows["score"], marker="o", ms=4, label=f"t={threshold:g}")[0]
+        if rows["score_high"].notna().any():
+            ax.fill_between(
+                rows["step"], rows["score_low"], rows["score_high"], color=line.get_color(), alpha=0.2, lw=0
+            )
+    ax.set(xlabel="step (from the checkpoint file name)", ylabel="SynBench-Score (best eps), 95% band")
+    ax.set_title("\n".join(textwrap.wrap(title, 70, break_long_words=True)[:3]), fontsize=9)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def plot_agreement(per_model: pd.DataFrame, stats: pd.DataFrame, threshold: float = 0.6) -> bytes:
+    """Scatter of the SynBench score (best eps) against real linear-probe accuracy, one labelled point per model."""
+    rows = per_model[per_model["threshold"] == threshold]
+    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=110)
+    ax.errorbar(
+        rows["score"],
+        rows["accuracy"],
+        yerr=[rows["accuracy"] - rows["accuracy_low"], rows["accuracy_high"] - rows["accuracy"]],
+        fmt="o",
+        color="tab:blue",
+        capsize=3,
+    )
+    for _, row in rows.iterrows():
+        first = row["model"].split(", ")[0]
+        label = Path(first.rsplit("@", 1)[1]).stem if "@" in first else first  # a checkpoint by its file name
+        ax.annotate(label, (row["score"], row["accuracy"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    stat = stats[stats["threshold"] == threshold].iloc[0]
+    title = (
+        f"{rows['data'].iloc[0]}: Kendall tau {stat['kendall_tau']:.2f} (p {stat['kendall_p']:.3f}), "
+        f"Spearman rho {stat['spearman_rho']:.2f} (p {stat['spearman_p']:.3f}), {len(rows)} models"
+    )
+    ax.set(xlabel=f"SynBench-Score at t={threshold:g} (best eps)", ylabel="linear-probe accuracy (held out, 95% CI)")
+    ax.set_title(title, fontsize=8)
+    ax.grid(alpha=0.3)
+    return _png(fig)
