@@ -16,12 +16,22 @@ import pandas as pd
 import pyarrow.parquet as pq
 import zarr
 
+from .intervals import DEFAULT_REPLICATES, replicate_curves, replicate_tasks, with_intervals
 from .leaderboard import part_files
 from .probe import ProbeResult
 from .provenance import utc_now
-from .score import score_table
+from .score import empirical_curves, reference_curve, score_rows
 from .spec import BenchmarkSpec
-from .stages import curves_frame, curves_stored, probe_group, probe_stored, publish_scores, results_frame
+from .stages import (
+    curves_frame,
+    curves_stored,
+    probe_group,
+    probe_stored,
+    publish_scores,
+    replicates_stored,
+    results_frame,
+    stored_tasks,
+)
 from .store import edited, safe_path
 
 __all__ = ["check_tables", "SCORE_TOLERANCE"]
@@ -49,6 +59,13 @@ class _Recompute:
             self.cache[cache_key] = probe_group(self.groups[key][0], spec)
         return self.cache[cache_key]
 
+    def replicates(self, key: tuple[str, str], spec: BenchmarkSpec, count: int) -> list[tuple[int, ProbeResult]]:
+        cache_key = (key, spec.eps, spec.eigen_floor, count)
+        if cache_key not in self.cache:
+            tasks = stored_tasks(self.groups[key][0], spec)
+            self.cache[cache_key] = replicate_tasks(tasks, spec.eps, spec.seed, count, spec.eigen_floor)
+        return self.cache[cache_key]
+
 
 def _differs(stored: pd.DataFrame, expected: pd.DataFrame, keys: list[str], values: list[str]) -> bool:
     if len(stored) != len(expected) or not set(keys + values) <= set(stored.columns):
@@ -73,13 +90,40 @@ def _read(file: Path) -> pd.DataFrame | None:
         return None
 
 
+def _check_replicates(root: Path, file: Path, table: pd.DataFrame, recompute: _Recompute, fixes: list) -> bool:
+    """Whether a half-sample replicate table (intervals.py) matches its recomputation; queues its rebuild if not."""
+    key, floor = tuple(file.name.split("-")[:2]), _floor(table)
+    spec, count = recompute.spec(key, table["eps"].unique(), floor), int(table["replicate"].nunique())
+    pairs = recompute.replicates(key, spec, count)
+    expected = results_frame([r for _, r in pairs], floor).assign(replicate=[b for b, _ in pairs])
+    if not _differs(table, expected, ["replicate", "scale", "eps"], ["accuracy", "bound", "rank"]):
+        return True
+
+    def rebuild() -> str:
+        stamp = utc_now().replace(":", "")
+        _quarantine(root, file, stamp)
+        replicates_stored(root, key[0], spec, count)
+        return f"rebuilt {file.name} (interval replicates); the old file is in quarantine/{stamp}"
+
+    fixes.append(rebuild)
+    return False
+
+
+def _floor(table: pd.DataFrame) -> str:
+    return str(table["eigen_floor"].iloc[0]) if "eigen_floor" in table and len(table) else "relative"
+
+
 def _check_probe_tables(root: Path, recompute: _Recompute, report, fixes: list[Callable]) -> None:
     for file in sorted((root / "probes").glob("*.parquet")):
         key = tuple(file.name.split("-")[:2])
         table = _read(file)
         if key not in recompute.groups or table is None:
             continue
-        floor = str(table["eigen_floor"].iloc[0]) if "eigen_floor" in table and len(table) else "relative"
+        if "replicate" in table:
+            if not _check_replicates(root, file, table, recompute, fixes):
+                report.problems.append(f"probes table {file} differs from its recomputation from the features")
+            continue
+        floor = _floor(table)
         spec = recompute.spec(key, table["eps"].unique(), floor)
         results = recompute.results(key, spec)
         wrong = []
@@ -123,12 +167,12 @@ def _check_part(root: Path, file: Path, recompute: _Recompute, report, fixes: li
     elif not np.isfinite(rows["score"].to_numpy(float)).all():
         problem = "it holds a non-finite score"
     elif key in recompute.groups:
-        floor = rows["eigen_floor"].iloc[0] if "eigen_floor" in rows else "relative"
-        spec = recompute.spec(key, rows["eps"].unique(), floor, rows["threshold"].unique(), rows["spec_name"].iloc[0])
-        expected = pd.DataFrame(score_table(recompute.results(key, spec), spec.scales, spec.thresholds))
+        spec = _part_spec(rows, recompute, key)
+        expected = _expected_rows(recompute, key, spec, _replicate_count(rows))
         report.scores_checked += len(rows)
-        if _differs(rows, expected, ["eps", "threshold"], ["score", "best_eps"]):
-            problem = "its scores or best eps differ from those the stored features give"
+        values = ["score", "best_eps", "score_low", "score_high"] if "score_low" in rows else ["score", "best_eps"]
+        if _differs(rows.fillna({"score_low": -1.0, "score_high": -1.0}), expected, ["eps", "threshold"], values):
+            problem = "its scores, intervals or best eps differ from those the stored features give"
     else:
         problem = "no sound stored features back it"
     if problem:
@@ -139,21 +183,40 @@ def _check_part(root: Path, file: Path, recompute: _Recompute, report, fixes: li
     return covered
 
 
+def _part_spec(rows: pd.DataFrame, recompute: _Recompute, key: tuple[str, str]) -> BenchmarkSpec:
+    floor = rows["eigen_floor"].iloc[0] if "eigen_floor" in rows else "relative"
+    return recompute.spec(key, rows["eps"].unique(), floor, rows["threshold"].unique(), rows["spec_name"].iloc[0])
+
+
+def _replicate_count(rows: pd.DataFrame) -> int:
+    return int(rows["ci_replicates"].iloc[0]) if "ci_replicates" in rows else 0
+
+
+def _expected_rows(recompute: _Recompute, key: tuple[str, str], spec: BenchmarkSpec, count: int) -> pd.DataFrame:
+    """Score rows with intervals, recomputed from the features (no interval: -1, as NaN cannot be compared)."""
+    reference = reference_curve(spec.scales)
+    rows = score_rows(empirical_curves(recompute.results(key, spec)), reference, spec.thresholds)
+    curves = replicate_curves(recompute.replicates(key, spec, count)) if count else None
+    frame = pd.DataFrame(with_intervals(rows, curves, reference))
+    return frame.fillna({"score_low": -1.0, "score_high": -1.0})
+
+
 def _republish(
     root: Path, file: Path, rows: pd.DataFrame, recompute: _Recompute, key: tuple[str, str], trusted: bool
 ) -> str:
     stamp = utc_now().replace(":", "")
     _quarantine(root, file, stamp)
     group_attrs = recompute.groups[key][0].attrs
-    floor = rows["eigen_floor"].iloc[0] if "eigen_floor" in rows else "relative"
-    spec = recompute.spec(key, rows["eps"].unique(), floor, rows["threshold"].unique(), rows["spec_name"].iloc[0])
+    spec = _part_spec(rows, recompute, key)
     model = str(rows["model"].iloc[0]) if trusted else group_attrs["model"]
-    return _publish(root, key, spec, model, f"the old part is in quarantine/{stamp}")
+    return _publish(root, key, spec, model, f"the old part is in quarantine/{stamp}", _replicate_count(rows))
 
 
-def _publish(root: Path, key: tuple[str, str], spec: BenchmarkSpec, model: str, note: str) -> str:
+def _publish(
+    root: Path, key: tuple[str, str], spec: BenchmarkSpec, model: str, note: str, replicates: int = DEFAULT_REPLICATES
+) -> str:
     curves = curves_stored(root, probe_stored(root, key[0], spec), spec)
-    path, _ = publish_scores(root, key[0], spec, curves, model)
+    path, _ = publish_scores(root, key[0], spec, curves, model, replicates_stored(root, key[0], spec, replicates))
     return f"published {path.name} for {model!r} ({note})"
 
 

@@ -77,7 +77,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def agreement_section(args: argparse.Namespace, root: Path, spec: str | None) -> tuple[str, str, str]:
     """Run the agreement check; returns its table, its JSON and its HTML section (scatter PNG saved too)."""
     from .agree import agree
-    from .report import agreement_html, plot_agreement
+    from .plots import plot_agreement
+    from .report import agreement_html
     from .store import atomic_write_bytes, safe_path
 
     per_model, stats = agree(root, args.data, spec=spec, models=getattr(args, "models", None), device=args.device)

@@ -13,7 +13,7 @@ from .plots import plot_model_curves, plot_series
 from .provenance import code_version, utc_now
 from .stages import load_replicate_curves
 from .store import atomic_write_bytes, safe_path
-from .tables import series_records, summary_table
+from .tables import series_records, series_table, summary_table
 
 __all__ = [
     "agreement_html",
@@ -80,13 +80,16 @@ def _series_plots(board: pd.DataFrame) -> dict[str, tuple[str, bytes]]:
 def _series_html(board: pd.DataFrame, plots: dict[str, tuple[str, bytes]]) -> str:
     if not plots:
         return ""
-    series = series_records(board)
-    table = series.assign(series=[display_name(s) for s in series["series"]]).drop(columns=["model", "spec_hash"])
+    tables = "".join(
+        f"<h3>{html.escape(display_name(name))} ({html.escape(spec_name)} {spec_hash[:8]})</h3>"
+        + series_table(rows).to_html(index=False, classes="sortable", border=0)
+        for (spec_name, spec_hash, name), rows in series_records(board).groupby(["spec_name", "spec_hash", "series"])
+    )
     return (
-        "<h2>Checkpoint series</h2><p class='note'>Score at each saved step of one training run, with its 95%"
-        " band (best eps per threshold).</p>"
+        "<h2>Checkpoint series</h2><p class='note'>Score at each saved step of one training run with its 95%"
+        " interval, best eps per threshold.</p>"
         + _figures({caption: png for caption, (_, png) in plots.items()})
-        + table.to_html(index=False, classes="sortable", float_format="%.4f", border=0)
+        + tables
     )
 
 
@@ -203,7 +206,9 @@ def board_html(board: pd.DataFrame, images: dict[str, bytes], extra_html: str = 
 <p class="note">{_header(board)}</p>
 <p class="note">SynBench-Score: area under the encoder's robustness-accuracy curve on synthetic Gaussian tasks,
 relative to the Bayes-optimal curve on the raw inputs (1.0 = no information lost). Click a column to sort.</p>
-<h2>Summary (best eps per threshold)</h2>{summary}
+<h2>Summary (best eps per threshold)</h2>
+<p class="note">Each cell: score ± its 95% interval (half-sampling, docs/METHOD.md section 6) at its best eps.
+Band: models that share one are not distinguishable from their neighbour above by a paired test.</p>{summary}
 {extra_html}
 <h2>Curves</h2>{figures or "<p>No plots.</p>"}
 <h2>All rows</h2><table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>

@@ -64,9 +64,22 @@ def series_records(board: pd.DataFrame) -> pd.DataFrame:
     return records[sizes >= 2][[*columns, "best_eps"]].sort_values(["spec_hash", "series", "threshold", "step"])
 
 
-def _cell(score: float, low: float, high: float, eps: float) -> str:
-    interval = "" if pd.isna(high) else f" ±{high - score:.3f}"  # symmetric but for the clip at 0
-    return f"{score:.4f}{interval} (eps {eps:g})"
+def series_table(series: pd.DataFrame) -> pd.DataFrame:
+    """Wide view of one series (``series_records`` rows): one row per step, a "score ± interval" cell per t."""
+    table = series.assign(cell=_cells(series)).pivot_table(
+        index="step", columns="threshold", values="cell", aggfunc="first"
+    )
+    table.columns = [f"t={c:g}" for c in table.columns]
+    return table.reset_index()
+
+
+def _cells(records: pd.DataFrame) -> list[str]:
+    """ "score ±half-width (eps e)" per row: the interval is symmetric but for its clip at 0."""
+    columns = [records[c] for c in ("score", "score_high", "best_eps")]
+    return [
+        f"{score:.4f}{'' if pd.isna(high) else f' ±{high - score:.3f}'} (eps {eps:g})"
+        for score, high, eps in zip(*columns, strict=True)
+    ]
 
 
 def summary_table(board: pd.DataFrame) -> pd.DataFrame:
@@ -76,12 +89,7 @@ def summary_table(board: pd.DataFrame) -> pd.DataFrame:
         return records
     records = records.assign(
         spec=records["spec_name"] + " " + records["spec_hash"].str[:8],
-        cell=[
-            _cell(*values)
-            for values in zip(
-                records["score"], records["score_low"], records["score_high"], records["best_eps"], strict=True
-            )
-        ],
+        cell=_cells(records),
     )
     table = records.pivot_table(index=["spec", "model"], columns="threshold", values="cell", aggfunc="first")
     first = records[records["threshold"] == records["threshold"].min()].set_index(["spec", "model"])
