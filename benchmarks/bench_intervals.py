@@ -36,7 +36,9 @@ def main() -> None:
     args = parser.parse_args()
     spec = load_spec("quick")
     rng = np.random.default_rng(0)
-    print(f"quick spec splits: n = {spec.n_train} + {spec.n_test}, {len(spec.eps)} eps, {DEFAULT_REPLICATES} replicates")
+    print(
+        f"quick spec splits: n = {spec.n_train} + {spec.n_test}, {len(spec.eps)} eps, {DEFAULT_REPLICATES} replicates"
+    )
     for p in (64, 192, 768):
         work = tasks(rng, p, spec.n_train, args.tasks)
         start = time.perf_counter()

@@ -51,7 +51,7 @@ def test_run_leaderboard_audit_end_to_end(tmp_path):
     assert not (root / "reports").exists()  # the report page is never replaced by a filtered view
 
 
-@pytest.mark.parametrize("command", ["run", "batch", "leaderboard", "audit", "demo"])
+@pytest.mark.parametrize("command", ["run", "batch", "leaderboard", "compare", "audit", "agree", "demo"])
 def test_every_command_has_help(command):
     result = synbench(command, "--help")
     assert result.returncode == 0 and "--root" in result.stdout
@@ -73,7 +73,7 @@ def test_every_command_has_help(command):
         (["run", "identity:3x4x4", "--device", "tpu"], "unknown device 'tpu'"),
         (["run", "identity:3x4x4", "--eps", "abc"], "argument --eps: could not read eps list 'abc'"),
         (["run", "identity:3x4x4", "--eps", "0.2,"], "could not read eps list '0.2,'"),
-        (["batch", "identity:3x4x4", "--workers", "0"], "--workers must be a positive integer; got '0'"),
+        (["batch", "identity:3x4x4", "--workers", "0"], "argument --workers: expected a positive integer; got '0'"),
         (["batch", "modles.txt"], "model list 'modles.txt' does not exist"),
         (["run", "identity:3x4x4", "--spec", "SPEC_PRIOR"], "class_prior 0.3 is not supported"),
         (["run", "identity:3x4x4", "--spec", "SPEC_LOW"], "threshold 0.6 is out of reach"),
@@ -215,3 +215,30 @@ def test_dask_batch_keeps_its_info_logs_quiet(tmp_path):
     )
     assert result.returncode == 0 and "identity:1x4x4" in result.stdout
     assert "INFO" not in result.stderr and "distributed" not in result.stderr
+
+
+@pytest.mark.flow
+def test_scores_carry_intervals_and_models_compare_paired(tmp_path):
+    """The issue-12 check: two controls on the demo spec, intervals on every row, compare and rank bands."""
+    root = str(tmp_path / "root")
+    for ref in ("identity:1x8x8", "noise:1x8x8"):
+        run = synbench("run", ref, "--spec", "demo", "--root", root)
+        assert run.returncode == 0, run.stderr
+    rows = json.loads(synbench("leaderboard", "--root", root, "--format", "json").stdout)
+    assert len(rows) == 2 * 6 * 4 and all(r["score_low"] <= r["score"] <= r["score_high"] for r in rows)
+    assert all(r["ci_method"] == "half-sampling" and r["ci_replicates"] == 40 for r in rows)
+    identity = [r for r in rows if r["model"] == "identity:1x8x8" and r["threshold"] == 0.6]
+    assert all(0.001 < r["score_high"] - r["score_low"] < 0.3 for r in identity)
+    assert all(r["score_high"] < 0.1 for r in rows if r["model"] == "noise:1x8x8")
+    same = json.loads(
+        synbench("compare", "identity:1x8x8", "identity:1x8x8", "--root", root, "--format", "json").stdout
+    )
+    assert len(same) == 4 and all(r["difference"] == r["difference_low"] == r["difference_high"] == 0 for r in same)
+    apart = synbench("compare", "identity:1x8x8", "noise:1x8x8", "--root", root)
+    assert apart.returncode == 0 and apart.stdout.count("identity:1x8x8 scores higher") == 4
+    summary = json.loads(synbench("leaderboard", "--root", root, "--format", "json", "--summary").stdout)
+    assert {(r["model"], r["rank_band"]) for r in summary} == {("identity:1x8x8", "1"), ("noise:1x8x8", "2")}
+    missing = synbench("compare", "identity:1x8x8", "resnet", "--root", root)
+    assert missing.returncode == 2 and "no model 'resnet' on the board" in missing.stderr
+    bad = synbench("run", "identity:1x8x8", "--spec", "demo", "--root", root, "--ci-replicates", "1")
+    assert bad.returncode == 2 and "ci replicates must be 0" in bad.stderr

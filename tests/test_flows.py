@@ -52,6 +52,8 @@ def test_benchmark_twice_recomputes_nothing(harness, tmp_path, spec_file):
 
 
 def test_batch_reports_failures_and_retries_transient_faults(harness, tmp_path, spec_file, monkeypatch):
+    from encoders_for_tests import small_linear
+    from safetensors.torch import save_file
     from synbench_flows.benchmark import benchmark_batch
 
     import synbench.stages as probe_module
@@ -66,15 +68,32 @@ def test_batch_reports_failures_and_retries_transient_faults(harness, tmp_path, 
         return real_probe_group(group, spec)
 
     monkeypatch.setattr(probe_module, "probe_group", flaky)
+    (tmp_path / "runs").mkdir()
+    for step in (12, 3):  # a checkpoint series; the second file is not a checkpoint: one failure
+        (tmp_path / "runs" / f"ckpt-{step}.safetensors").write_bytes(b"" if step == 12 else b"garbage")
+    save_file(small_linear().state_dict(), str(tmp_path / "runs" / "ckpt-12.safetensors"))
     outcomes = benchmark_batch(
-        model_refs=["identity:3x4x4", "random:no_such_arch", "noise:3x4x4"],
+        model_refs=[
+            "identity:3x4x4",
+            "random:no_such_arch",
+            "noise:3x4x4",
+            f"py:encoders_for_tests:small_linear@{tmp_path}/runs/ckpt-*.safetensors",
+        ],
         spec=spec_file,
         root=str(tmp_path / "r"),
         device="cpu",
+        ci_replicates=4,
     )
-    status = {o["model"]: o["status"] for o in outcomes}
-    assert status == {"identity:3x4x4": "ok", "random:no_such_arch": "failed", "noise:3x4x4": "ok"}
-    assert "unknown timm architecture" in outcomes[1]["error"] and calls["n"] == 3  # one retry, then two models
+    status = {o["model"].rsplit("/", 1)[-1]: o["status"] for o in outcomes}
+    assert status == {
+        "identity:3x4x4": "ok",
+        "random:no_such_arch": "failed",
+        "noise:3x4x4": "ok",
+        "ckpt-3.safetensors": "failed",
+        "ckpt-12.safetensors": "ok",
+    }
+    assert [o["model"].rsplit("/", 1)[-1] for o in outcomes][-2:] == ["ckpt-3.safetensors", "ckpt-12.safetensors"]
+    assert "unknown timm architecture" in outcomes[1]["error"] and calls["n"] == 4  # one retry, then three models
     assert len(list((tmp_path / "r" / "leaderboard" / "snapshots").glob("*.parquet"))) == 1
 
 

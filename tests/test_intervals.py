@@ -1,0 +1,144 @@
+"""Score intervals, paired differences, rank bands (issue 12; METHOD.md section 6)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synbench.api import evaluate
+from synbench.compare import compare_models
+from synbench.encoders import resolve_encoder
+from synbench.errors import SpecError
+from synbench.generate import block_inputs
+from synbench.intervals import (
+    check_replicates,
+    half_sample,
+    interval,
+    paired_interval,
+    rank_bands,
+    replicate_curves,
+    replicate_tasks,
+    with_intervals,
+)
+from synbench.leaderboard import read_board
+from synbench.probe import probe_tasks
+from synbench.score import empirical_curves, reference_curve, score_rows
+from synbench.spec import BenchmarkSpec, load_spec
+from synbench.tables import format_board, summary_records
+
+
+def test_half_samples_are_seeded_halves_without_duplicates():
+    first = half_sample(0, 3, 0, 7, 513)
+    assert len(first) == 256 and len(np.unique(first)) == 256 and first.max() < 513
+    assert np.array_equal(first, half_sample(0, 3, 0, 7, 513))  # a pure function of its arguments
+    others = [half_sample(0, 3, 0, 8, 513), half_sample(1, 3, 0, 7, 513), half_sample(0, 3, 1, 7, 513)]
+    assert all(not np.array_equal(first, other) for other in others)
+
+
+def test_interval_is_centred_on_the_point_estimate_and_clipped_at_zero():
+    replicates = [0.70, 0.72, 0.74, 0.76, 0.78]  # their mean (0.74) is not the point estimate
+    low, high = interval(0.8, replicates)
+    half_width = 2.776 * np.std(replicates, ddof=1)  # t quantile, 4 degrees of freedom
+    assert low == pytest.approx(0.8 - half_width, abs=1e-3) and high == pytest.approx(0.8 + half_width, abs=1e-3)
+    assert interval(0.001, [0.0, 0.01, 0.02])[0] == 0.0
+    assert interval(0.0, [0.0] * 10) == (0.0, 0.0)
+
+
+def test_paired_difference_uses_the_replicate_differences():
+    rng = np.random.default_rng(0)
+    shared = rng.normal(0, 0.05, size=40)  # noise both models share: the same half-samples
+    a, b = 0.9 + shared + rng.normal(0, 0.002, 40), 0.88 + shared + rng.normal(0, 0.002, 40)
+    difference, low, high = paired_interval(0.9, a, 0.88, b)
+    assert difference == pytest.approx(0.02) and 0 < low < difference < high  # paired: 0.02 is resolved
+    assert not interval(0.9, a)[0] > interval(0.88, b)[1]  # unpaired intervals overlap
+    assert paired_interval(0.9, a, 0.9, a) == (0.0, 0.0, 0.0)
+
+
+def test_rank_bands_chain_indistinguishable_neighbours():
+    rng = np.random.default_rng(1)
+    noise = rng.normal(0, 0.01, size=(4, 40))
+    scores = [0.95, 0.949, 0.90, 0.20]
+    replicates = [s + n for s, n in zip(scores, noise, strict=True)]
+    assert rank_bands(scores, replicates) == ["1-2", "1-2", "3", "4"]
+    assert rank_bands([0.5, 0.5, 0.4], [None, None, None]) == ["1-2", "1-2", "3"]
+
+
+@pytest.mark.parametrize("bad", [1, -1, 10_001, 2.5, True])
+def test_replicate_counts_are_checked(bad):
+    with pytest.raises(SpecError, match="ci replicates must be 0"):
+        check_replicates(bad)
+
+
+def _identity_rows(spec: BenchmarkSpec, replicates: int) -> list[dict]:
+    encoder = resolve_encoder("identity:3x2x2")
+
+    def split(index: int, name: str):
+        blocks = [block_inputs(spec, encoder.preprocess, index, name, b) for b in range(spec.n_blocks(name))]
+        return np.concatenate([encoder.represent(x).numpy() for _, x in blocks]), np.concatenate([y for y, _ in blocks])
+
+    tasks = [(s, split(i, "train"), split(i, "test")) for i, s in enumerate(spec.scales)]
+    reference = reference_curve(spec.scales)
+    rows = score_rows(empirical_curves(probe_tasks(tasks, spec.eps)), reference, spec.thresholds)
+    return with_intervals(rows, replicate_curves(replicate_tasks(tasks, spec.eps, spec.seed, replicates)), reference)
+
+
+def test_intervals_cover_the_mean_score_across_seeds():
+    """A fast version of benchmarks/ci_coverage.py: small d, few seeds, a loose bound."""
+    frames = []
+    for seed in range(12):
+        spec = BenchmarkSpec(scales=(0.3, 0.8, 1.3, 1.8, 2.5, 3.2), n_train=128, n_test=128, eps=(0.0, 0.3), seed=seed)
+        frames.append(pd.DataFrame(_identity_rows(spec, 20)).assign(seed=seed))
+    rows = pd.concat(frames)
+    mean = rows.groupby(["eps", "threshold"])["score"].transform("mean")
+    covered = (rows["score_low"] <= mean) & (mean <= rows["score_high"])
+    assert covered.mean() >= 0.8
+    assert covered.groupby([rows["eps"], rows["threshold"]]).mean().min() >= 0.5
+    assert ((rows["score_low"] <= rows["score"]) & (rows["score"] <= rows["score_high"])).all()
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ci") / "root"
+    spec = load_spec("demo", scales=(0.5, 1.5, 2.5, 3.5), n_train=256, n_test=256, block_size=128, eps=(0.0, 0.2))
+    for ref in ("identity:1x8x8", "noise:1x8x8"):
+        evaluate(ref, spec=spec, root=root, device="cpu", ci_replicates=20)
+    evaluate("identity:1x4x4", spec=spec, root=root, device="cpu", ci_replicates=0)
+    return root
+
+
+def test_board_rows_carry_intervals(two_models):
+    board = read_board(two_models)
+    with_ci = board[board["ci_replicates"] == 20]
+    assert len(with_ci) == 2 * 2 * 4 and (with_ci["ci_method"] == "half-sampling").all()
+    assert ((with_ci["score_low"] <= with_ci["score"]) & (with_ci["score"] <= with_ci["score_high"])).all()
+    identity = with_ci[with_ci["model"] == "identity:1x8x8"]
+    assert ((identity["score_high"] - identity["score_low"]).between(0.001, 0.6)).all()  # 4 tasks, d/n = 0.25
+    assert (with_ci[with_ci["model"] == "noise:1x8x8"]["score_high"] < 0.1).all()
+    without = board[board["ci_replicates"] == 0]
+    assert len(without) == 8 and without["score_low"].isna().all() and (without["ci_method"] == "none").all()
+    assert '"score_replicates"' not in format_board(board, "json")  # they stay in Parquet
+
+
+def test_compare_is_paired_and_exact_for_a_model_against_itself(two_models):
+    board = read_board(two_models)
+    same = compare_models(board, "identity:1x8x8", "identity:1x8x8")
+    assert (same[["difference", "difference_low", "difference_high"]].to_numpy() == 0).all()
+    apart = compare_models(board, "identity:1x8x8", "noise:1x8x8")
+    assert (apart["difference_low"] > 0.5).all() and (apart["verdict"] == "identity:1x8x8 scores higher").all()
+    no_ci = compare_models(board, "identity:1x8x8", "identity:1x4x4")
+    assert no_ci["difference_low"].isna().all() and no_ci["verdict"].str.startswith("no interval").all()
+
+
+def test_summary_gives_rank_bands_and_intervals(two_models):
+    records = summary_records(read_board(two_models))
+    first = records[records["threshold"] == 0.6].set_index("model")
+    assert first.loc["noise:1x8x8", "rank_band"] == "3" and first.loc["noise:1x8x8", "score_high"] < 0.1
+    assert set(first["rank_band"]) <= {"1", "2", "3", "1-2"}
+    assert "±" in format_board(read_board(two_models), "table")
+
+
+def test_a_threshold_answered_from_curves_has_its_interval(two_models):
+    board = read_board(two_models, threshold=[0.75])
+    rows = board[board["ci_replicates"] == 20]
+    assert len(rows) == 4 and ((rows["score_low"] <= rows["score"]) & (rows["score"] <= rows["score_high"])).all()
