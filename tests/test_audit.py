@@ -7,15 +7,16 @@ from synbench.audit import audit_root
 from synbench.encoders import resolve_encoder
 from synbench.extract import extract_features
 from synbench.leaderboard import read_board
-from synbench.stages import curves_stored, probe_stored, publish_scores, write_recipe
+from synbench.stages import curves_stored, probe_stored, publish_scores, replicates_stored, write_recipe
 
 
-def _benchmark(root, spec, model_ref="identity:3x4x4"):
+def _benchmark(root, spec, model_ref="identity:3x4x4", replicates=0):
     write_recipe(spec, root)
     encoder = resolve_encoder(model_ref)
     extract_features(encoder, spec, root, device="cpu")
     curves = curves_stored(root, probe_stored(root, encoder.fingerprint, spec), spec)
-    return publish_scores(root, encoder.fingerprint, spec, curves, encoder.ref.text)[0]
+    intervals = replicates_stored(root, encoder.fingerprint, spec, replicates)
+    return publish_scores(root, encoder.fingerprint, spec, curves, encoder.ref.text, intervals)[0]
 
 
 def _flip_byte(path):
@@ -171,3 +172,21 @@ def test_missing_part_and_leftover_temp_files_are_reported_and_fixed(root, tiny_
     assert any(p.startswith("leftover temp file") for p in report.problems)
     repaired = audit_root(root, repair=True)
     assert repaired.ok and len(read_board(root)) == 8 and not list(root.rglob("*.tmp"))
+
+
+def test_a_tampered_replicate_table_is_found_and_rebuilt(root, tiny_spec):
+    _benchmark(root, tiny_spec, replicates=6)
+    before = read_board(root)[["eps", "threshold", "score_low", "score_high"]]
+    assert before["score_low"].notna().all() and audit_root(root).ok
+    table_file = next(root.glob("probes/*-half6.parquet"))
+    table = pd.read_parquet(table_file)
+    table.loc[table["replicate"] == 2, "accuracy"] = 1.0  # rows still well formed, values wrong
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), table_file)
+    report = audit_root(root)
+    assert not report.ok and any(table_file.name in problem for problem in report.problems)
+    assert audit_root(root, repair=True).ok and audit_root(root).ok
+    assert len(list(root.glob("quarantine/*/probes/*-half6.parquet"))) == 1  # the tampered file is kept
+    rebuilt = pd.read_parquet(table_file)
+    assert (rebuilt.loc[rebuilt["replicate"] == 2, "accuracy"] < 1.0).any()
+    after = read_board(root)[["eps", "threshold", "score_low", "score_high"]]
+    pd.testing.assert_frame_equal(before.reset_index(drop=True), after.reset_index(drop=True))
