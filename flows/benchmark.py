@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,20 +27,23 @@ from synbench.intervals import DEFAULT_REPLICATES, check_replicates
 from synbench.leaderboard import read_board, write_snapshot
 from synbench.references import expand_series, read_model_list
 from synbench.spec import BenchmarkSpec, load_spec
-from synbench.store import open_root
+from synbench.store import location, open_root
 from synbench.tables import summary_table
 
 # (model reference, blocks done, blocks total): the CLI's progress bar; None in deployments
 Progress = Callable[[str, int, int], None] | None
 
 
-def make_task_runner(workers: int = 1, dask: bool = False, verbose: bool = False):
-    """Threads by default; prefect-dask's local cluster with ``dask``."""
+def make_task_runner(workers: int = 1, dask: str | None = None, verbose: bool = False):
+    """Threads by default; with ``dask``, prefect-dask on a local cluster (``"local"``, ``workers`` workers)
+    or on the existing ``dask.distributed`` scheduler at that address (e.g. ``tcp://scheduler:8786``)."""
     if dask:
         try:
             from prefect_dask import DaskTaskRunner
         except ImportError:
             raise SynBenchError("--dask needs prefect-dask; install it with pip install 'synbench[dask]'.") from None
+        if dask != "local":
+            return DaskTaskRunner(address=dask)
         quiet = {} if verbose else {"silence_logs": logging.WARNING}  # dask's INFO lines
         return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "processes": False, **quiet})
     return ThreadPoolTaskRunner(max_workers=workers)
@@ -48,16 +52,26 @@ def make_task_runner(workers: int = 1, dask: bool = False, verbose: bool = False
 ALLOWED_PATHS_ENV = "SYNBENCH_ALLOWED_PATHS"  # the worker's own list of folders flows may read and write
 
 
-def _allowed(path: str, what: str) -> Path:
-    """A path from a flow-run parameter, refused unless it lies in a folder the worker's configuration allows.
+def _allowed(path: str, what: str):
+    """A path or URL from a flow-run parameter, refused unless it lies in a folder (or under a URL prefix)
+    the worker's configuration allows.
 
     Default: the worker's working directory. The CLI adds the root and files named on its command line.
+    Entries are separated by the OS path separator; a URL entry (``s3://bucket/prefix``) allows what is below it.
     """
-    resolved = Path(path).expanduser().resolve()
-    allowed = [Path(p).expanduser().resolve() for p in os.environ.get(ALLOWED_PATHS_ENV, "").split(os.pathsep) if p]
-    for folder in allowed or [Path.cwd().resolve()]:
-        if resolved == folder or folder in resolved.parents:
-            return resolved
+    # the OS path separator, except the ":" of "s3://"
+    separator = ";" if os.pathsep == ";" else r":(?!//)"
+    entries = [p for p in re.split(separator, os.environ.get(ALLOWED_PATHS_ENV, "")) if p]
+    if "://" in path:
+        url = path.rstrip("/")
+        if any(url == e.rstrip("/") or url.startswith(e.rstrip("/") + "/") for e in entries if "://" in e):
+            return location(url)
+    else:
+        resolved = Path(path).expanduser().resolve()
+        local = [Path(p).expanduser().resolve() for p in entries if "://" not in p]
+        for folder in local or [Path.cwd().resolve()]:
+            if resolved == folder or folder in resolved.parents:
+                return resolved
     raise SynBenchError(
         f"{what} {path!r} is outside the folders this worker allows; set {ALLOWED_PATHS_ENV} in the worker's "
         "own environment to permit it."

@@ -21,7 +21,12 @@ def configure_prefect(root: Path, verbose: bool = False) -> None:
     storage, so each CLI process gets a throw-away ``PREFECT_HOME``: parallel runs never race on
     one SQLite file. Variables the user already set win, so a shared server (PREFECT_API_URL) still works.
     """
-    results = root / ".prefect" / "results"
+    home = os.environ.get("PREFECT_HOME") or tempfile.mkdtemp(prefix="synbench-prefect-")
+    if home != os.environ.get("PREFECT_HOME"):
+        atexit.register(shutil.rmtree, home, True)
+        os.environ["PREFECT_HOME"] = home
+    # cache records beside the artifacts; an object-store root keeps them in this process's home
+    results = Path(home) / "results" if "://" in str(root) else root / ".prefect" / "results"
     results.mkdir(parents=True, exist_ok=True)
     defaults = {
         "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(results),
@@ -37,10 +42,6 @@ def configure_prefect(root: Path, verbose: bool = False) -> None:
         # A failed task or flow logs its traceback; the CLI prints our errors once, as one line.
         defaults["PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL"] = "CRITICAL"
         defaults["PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL"] = "CRITICAL"
-    if "PREFECT_HOME" not in os.environ:
-        home = tempfile.mkdtemp(prefix="synbench-prefect-")
-        atexit.register(shutil.rmtree, home, True)
-        defaults["PREFECT_HOME"] = home
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
 

@@ -29,6 +29,7 @@ from synbench.stages import (
     replicates_stored,
     write_recipe,
 )
+from synbench.store import location
 
 
 def _retry_unless_user_error(task, task_run, state) -> bool:
@@ -50,7 +51,7 @@ RETRYING = dict(
 )
 
 
-def _key_if(path: Path, stage: str) -> str | None:
+def _key_if(path, stage: str) -> str | None:
     return f"{stage}-{path.name}-{code_version()}" if path.is_file() else None
 
 
@@ -77,7 +78,7 @@ def _replicates_key(context, params) -> str | None:
 
 
 def _curves_key(context, params) -> str | None:
-    return _key_if(curves_path(params["root"], Path(params["probe_path"])), "curves")
+    return _key_if(curves_path(params["root"], location(params["probe_path"])), "curves")
 
 
 def _publish_key(context, params) -> str | None:
@@ -125,12 +126,12 @@ def replicates_task(fingerprint: str, spec: BenchmarkSpec, root: Path, replicate
 
 @task(name="curves", cache_key_fn=_curves_key, **RETRYING)
 def curves_task(probe_path: str, spec: BenchmarkSpec, root: Path) -> str:
-    return str(curves_stored(root, Path(probe_path), spec))
+    return str(curves_stored(root, location(probe_path), spec))
 
 
 @task(name="publish", cache_key_fn=_publish_key, **RETRYING)
 def publish_task(
     fingerprint: str, spec: BenchmarkSpec, root: Path, curves_path: str, model_ref: str, replicates_path: str | None
 ) -> str:
-    path, _ = publish_scores(root, fingerprint, spec, Path(curves_path), model_ref, replicates_path)
+    path, _ = publish_scores(root, fingerprint, spec, location(curves_path), model_ref, replicates_path)
     return str(path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from os import PathLike
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,9 +20,11 @@ from .errors import SynBenchError
 from .extract import resolve_device
 from .feature_store import read_real_features, real_group_path, write_real_features
 from .leaderboard import read_board
+from .locks import writer_lock
+from .parquet_store import atomic_write_parquet
 from .provenance import utc_now, versions
 from .realdata import LabelledImages, load_images, prepare
-from .store import atomic_write_parquet, safe_path, writer_lock
+from .store import Location, location, safe_path
 from .tables import summary_records
 
 __all__ = ["real_features", "probe_accuracy", "rank_agreement", "agree"]
@@ -31,7 +32,7 @@ __all__ = ["real_features", "probe_accuracy", "rank_agreement", "agree"]
 _CHUNK = 256  # images per forward
 
 
-def real_features(encoder: Encoder, data: LabelledImages, root: Path, device: str = "auto") -> np.ndarray:
+def real_features(encoder: Encoder, data: LabelledImages, root: Location, device: str = "auto") -> np.ndarray:
     """Features (n, p) of the data set, stored once under ``real.zarr/<fingerprint>/<data digest>``."""
     lock = real_group_path(root, encoder.fingerprint, data.digest).parent / f".{data.digest}.lock"
     with writer_lock(lock):
@@ -125,7 +126,7 @@ def agree(
     device: str = "auto",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-model real accuracy next to its scores, and the agreement statistics per threshold; both stored."""
-    root = Path(root)
+    root = location(root)
     images = load_images(data)
     records = summary_records(read_board(root, spec=spec))
     if records.empty:

@@ -7,7 +7,6 @@ import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
 from os import PathLike
-from pathlib import Path
 
 import pandas as pd
 from torch import nn
@@ -19,7 +18,7 @@ from .leaderboard import read_board
 from .references import EncoderRef
 from .spec import BenchmarkSpec, load_spec
 from .stages import curves_stored, probe_stored, publish_scores, replicates_stored, write_recipe
-from .store import open_root
+from .store import location, open_root
 
 __all__ = ["evaluate"]
 
@@ -82,7 +81,7 @@ def evaluate(
             stacklevel=2,
         )
     with tempfile.TemporaryDirectory(prefix="synbench-") if root is None else nullcontext() as scratch:
-        root_path = open_root(Path(scratch if root is None else root))
+        root_path = open_root(location(scratch if root is None else root))
         write_recipe(spec_obj, root_path)
         extract_features(encoder, spec_obj, root_path, device=device, dtype=dtype)
         probe_path = probe_stored(root_path, encoder.fingerprint, spec_obj)

@@ -9,25 +9,23 @@ against a recomputation (tolerance 1e-9). ``repair`` moves damaged chunk files t
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 from os import PathLike
-from pathlib import Path
 
 import google_crc32c
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 import zarr
 
 from .audit_tables import SCORE_TOLERANCE, check_tables
 from .encoders import resolve_encoder
 from .extract import extract_features
-from .feature_store import chunk_key, chunk_path, feature_arrays, values_digest
+from .feature_store import chunk_key, chunk_path, feature_arrays, node_location, values_digest
 from .generate import block_labels
+from .parquet_store import read_table
 from .provenance import utc_now
 from .spec import BenchmarkSpec
-from .store import FEATURES_DIR, REAL_DIR, safe_path, symlinks_under
+from .store import FEATURES_DIR, REAL_DIR, Location, location, quarantine, safe_path, symlinks_under
 
 __all__ = ["AuditReport", "audit_root", "SCORE_TOLERANCE"]
 
@@ -59,19 +57,20 @@ class AuditReport:
         }
 
 
-def _checksum_ok(file: Path) -> bool:
+def _checksum_ok(data: bytes) -> bool:
     """The crc32c codec appends the little-endian crc32c of the compressed bytes."""
-    data = file.read_bytes()
     return len(data) >= 4 and google_crc32c.value(data[:-4]) == int.from_bytes(data[-4:], "little")
 
 
 def _chunk_problem(
-    file: Path, array: zarr.Array, block: int, spec: BenchmarkSpec, labels: np.ndarray | None, manifest: dict
+    file: Location, array: zarr.Array, block: int, spec: BenchmarkSpec, labels: np.ndarray | None, manifest: dict
 ) -> str | None:
     """Why one chunk cannot be trusted, or None; ``labels`` are the regenerated ones for a labels chunk."""
-    if not file.is_file():
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
         return "missing chunk"
-    if not _checksum_ok(file):
+    if not _checksum_ok(data):
         return "corrupt chunk (crc32c mismatch)"
     try:
         values = array[block * spec.block_size : (block + 1) * spec.block_size]
@@ -87,14 +86,16 @@ def _chunk_problem(
     return None
 
 
-def _check_group(group: zarr.Group, spec: BenchmarkSpec, report: AuditReport, count_chunks: bool = True) -> list[Path]:
+def _check_group(
+    group: zarr.Group, spec: BenchmarkSpec, report: AuditReport, count_chunks: bool = True
+) -> list[Location]:
     """Problems of one feature group; returns the chunk files that are damaged or missing."""
     bad_files = []
     manifest = group.attrs.get("chunk_digests") or {}
     if group.attrs.get("complete") and not manifest:
-        report.problems.append(f"{group.store_path}: no chunk manifest (made before synbench recorded one)")
+        report.problems.append(f"{node_location(group)}: no chunk manifest (made before synbench recorded one)")
     if not group.attrs.get("complete"):
-        report.problems.append(f"{group.store_path}: no completion marker (extraction unfinished)")
+        report.problems.append(f"{node_location(group)}: no completion marker (extraction unfinished)")
     for scale_index, split, features, labels in feature_arrays(group, len(spec.scales)):
         for array in (features, labels):
             for block in range(array.cdata_shape[0]):
@@ -109,47 +110,46 @@ def _check_group(group: zarr.Group, spec: BenchmarkSpec, report: AuditReport, co
 
 
 def _repair_group(
-    root: Path, group: zarr.Group, spec: BenchmarkSpec, bad_files: list[Path], report: AuditReport, allow_py: bool
+    root: Location, group: zarr.Group, spec: BenchmarkSpec, bad_files: list, report: AuditReport, allow_py: bool
 ) -> None:
     attrs = dict(group.attrs)
     device = "cuda" if str(attrs.get("device", "")).startswith("cuda") else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         report.problems.append(
-            f"{group.store_path}: made on CUDA; repair it on a CUDA machine so the new chunks match the others"
+            f"{node_location(group)}: made on CUDA; repair it on a CUDA machine so the new chunks match the others"
         )
         return
     encoder = resolve_encoder(attrs["model"], spec.input_shape, allow_py=allow_py)
     if encoder.fingerprint != attrs["model_fingerprint"]:
         report.problems.append(
-            f"{group.store_path}: model {attrs['model']!r} now has another fingerprint; cannot repair"
+            f"{node_location(group)}: model {attrs['model']!r} now has another fingerprint; cannot repair"
         )
         return
-    quarantine = safe_path(root, "quarantine", utc_now().replace(":", ""))
+    stamp = utc_now().replace(":", "")
     for file in bad_files:
         if file.is_file():  # keep the damaged bytes: nothing of the user's is ever deleted
-            target = quarantine / file.relative_to(root)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(file, target)
+            quarantine(root, file, stamp)
     group.attrs.update({"complete": False})
     result = extract_features(encoder, spec, root, device=device, dtype=str(attrs.get("dtype", "fp32")))
     report.repaired.append(
-        f"{group.store_path}: regenerated {result.written_chunks} chunk(s); damaged files kept in {quarantine}"
+        f"{node_location(group)}: regenerated {result.written_chunks} chunk(s); damaged files kept in "
+        f"{safe_path(root, 'quarantine', stamp)}"
     )
 
 
-def _check_parquet(root: Path, report: AuditReport) -> None:
+def _check_parquet(root: Location, report: AuditReport) -> None:
     for folder in ("probes", "curves", "leaderboard/parts", "leaderboard/snapshots"):
-        for file in sorted((root / folder).glob("*.parquet")):
+        for file in sorted((root / folder).glob("*.parquet"), key=str):
             report.parquet_files += 1
             try:
-                pq.read_table(file)
+                read_table(file)
             except Exception as exc:
                 report.problems.append(f"unreadable Parquet file {file}: {str(exc).splitlines()[0]}")
 
 
-def _check_real_groups(root: Path, report: AuditReport) -> None:
+def _check_real_groups(root: Location, report: AuditReport) -> None:
     """Features of real data sets (``synbench agree``): completeness and every chunk's crc32c."""
-    for marker in sorted((root / REAL_DIR).glob("*/*/zarr.json")):
+    for marker in sorted((root / REAL_DIR).glob("*/*/zarr.json"), key=str):
         group = zarr.open_group(str(marker.parent), mode="r")
         report.groups += 1
         if not group.attrs.get("complete"):
@@ -159,16 +159,16 @@ def _check_real_groups(root: Path, report: AuditReport) -> None:
             for block in range(array.cdata_shape[0]):
                 report.chunks += 1
                 file = chunk_path(array, block)
-                if not file.is_file() or not _checksum_ok(file):
+                if not file.is_file() or not _checksum_ok(file.read_bytes()):
                     report.problems.append(f"missing or corrupt chunk: file {file}, array {array.path}, chunk {block}")
 
 
 def audit_root(root: str | PathLike, repair: bool = False, allow_py: bool = False) -> AuditReport:
     """Audit (and with ``repair``, fix) everything under an artifact root."""
-    root = Path(root)
+    root = location(root)
     report = AuditReport()
     groups, damaged = {}, set()
-    for marker in sorted((root / FEATURES_DIR).glob("*/*/zarr.json")):
+    for marker in sorted((root / FEATURES_DIR).glob("*/*/zarr.json"), key=str):
         group = zarr.open_group(str(marker.parent), mode="r+", zarr_format=3)
         spec = BenchmarkSpec.from_dict(group.attrs["spec"])
         report.groups += 1

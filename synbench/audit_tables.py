@@ -7,17 +7,15 @@ removes temp files that a killed writer left.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import zarr
 
 from .intervals import DEFAULT_REPLICATES, replicate_curves, replicate_tasks, with_intervals
 from .leaderboard import part_files
+from .parquet_store import edited, read_frame, read_table
 from .probe import ProbeResult
 from .provenance import utc_now
 from .score import empirical_curves, reference_curve, score_rows
@@ -32,7 +30,7 @@ from .stages import (
     results_frame,
     stored_tasks,
 )
-from .store import edited, safe_path
+from .store import Location, is_remote, quarantine
 
 __all__ = ["check_tables", "SCORE_TOLERANCE"]
 
@@ -77,20 +75,14 @@ def _differs(stored: pd.DataFrame, expected: pd.DataFrame, keys: list[str], valu
     return not np.allclose(left[values].to_numpy(float), right[values].to_numpy(float), rtol=0, atol=SCORE_TOLERANCE)
 
 
-def _quarantine(root: Path, file: Path, stamp: str) -> None:
-    target = safe_path(root, "quarantine", stamp) / file.relative_to(root)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(file, target)
-
-
-def _read(file: Path) -> pd.DataFrame | None:
+def _read(file: Location) -> pd.DataFrame | None:
     try:
-        return pd.read_parquet(file)
+        return read_frame(file)
     except Exception:  # reported as unreadable by the Parquet check
         return None
 
 
-def _check_replicates(root: Path, file: Path, table: pd.DataFrame, recompute: _Recompute, fixes: list) -> bool:
+def _check_replicates(root: Location, file: Location, table: pd.DataFrame, recompute: _Recompute, fixes: list) -> bool:
     """Whether a half-sample replicate table (intervals.py) matches its recomputation; queues its rebuild if not."""
     key, floor = tuple(file.name.split("-")[:2]), _floor(table)
     spec, count = recompute.spec(key, table["eps"].unique(), floor), int(table["replicate"].nunique())
@@ -101,7 +93,7 @@ def _check_replicates(root: Path, file: Path, table: pd.DataFrame, recompute: _R
 
     def rebuild() -> str:
         stamp = utc_now().replace(":", "")
-        _quarantine(root, file, stamp)
+        quarantine(root, file, stamp)
         replicates_stored(root, key[0], spec, count)
         return f"rebuilt {file.name} (interval replicates); the old file is in quarantine/{stamp}"
 
@@ -113,8 +105,8 @@ def _floor(table: pd.DataFrame) -> str:
     return str(table["eigen_floor"].iloc[0]) if "eigen_floor" in table and len(table) else "relative"
 
 
-def _check_probe_tables(root: Path, recompute: _Recompute, report, fixes: list[Callable]) -> None:
-    for file in sorted((root / "probes").glob("*.parquet")):
+def _check_probe_tables(root: Location, recompute: _Recompute, report, fixes: list[Callable]) -> None:
+    for file in sorted((root / "probes").glob("*.parquet"), key=str):
         key = tuple(file.name.split("-")[:2])
         table = _read(file)
         if key not in recompute.groups or table is None:
@@ -141,19 +133,19 @@ def _check_probe_tables(root: Path, recompute: _Recompute, report, fixes: list[C
             fixes.append(lambda file=file, curves=curves, spec=spec, key=key: _rebuild(root, file, curves, spec, key))
 
 
-def _rebuild(root: Path, probe_file: Path, curves: Path, spec: BenchmarkSpec, key: tuple[str, str]) -> str:
+def _rebuild(root: Location, probe_file: Location, curves: Location, spec: BenchmarkSpec, key: tuple[str, str]) -> str:
     stamp = utc_now().replace(":", "")
     for file in (probe_file, curves):
         if file.is_file():
-            _quarantine(root, file, stamp)
+            quarantine(root, file, stamp)
     curves_stored(root, probe_stored(root, key[0], spec), spec)
     return f"rebuilt {probe_file.name} (probe table and curves); the old files are in quarantine/{stamp}"
 
 
-def _check_part(root: Path, file: Path, recompute: _Recompute, report, fixes: list[Callable]) -> set:
+def _check_part(root: Location, file: Location, recompute: _Recompute, report, fixes: list[Callable]) -> set:
     """Problems of one published part; returns the (fingerprint, spec hash) it covers."""
     try:
-        table = pq.read_table(file)
+        table = read_table(file)
     except Exception:
         return set()
     rows = table.to_pandas()
@@ -202,10 +194,10 @@ def _expected_rows(recompute: _Recompute, key: tuple[str, str], spec: BenchmarkS
 
 
 def _republish(
-    root: Path, file: Path, rows: pd.DataFrame, recompute: _Recompute, key: tuple[str, str], trusted: bool
+    root: Location, file: Location, rows: pd.DataFrame, recompute: _Recompute, key: tuple[str, str], trusted: bool
 ) -> str:
     stamp = utc_now().replace(":", "")
-    _quarantine(root, file, stamp)
+    quarantine(root, file, stamp)
     group_attrs = recompute.groups[key][0].attrs
     spec = _part_spec(rows, recompute, key)
     model = str(rows["model"].iloc[0]) if trusted else group_attrs["model"]
@@ -213,14 +205,19 @@ def _republish(
 
 
 def _publish(
-    root: Path, key: tuple[str, str], spec: BenchmarkSpec, model: str, note: str, replicates: int = DEFAULT_REPLICATES
+    root: Location,
+    key: tuple[str, str],
+    spec: BenchmarkSpec,
+    model: str,
+    note: str,
+    replicates: int = DEFAULT_REPLICATES,
 ) -> str:
     curves = curves_stored(root, probe_stored(root, key[0], spec), spec)
     path, _ = publish_scores(root, key[0], spec, curves, model, replicates_stored(root, key[0], spec, replicates))
     return f"published {path.name} for {model!r} ({note})"
 
 
-def check_tables(root: Path, groups: Groups, report, repair: bool) -> None:
+def check_tables(root: Location, groups: Groups, report, repair: bool) -> None:
     """Recompute and compare probe tables, curves and parts; report complete features with no part and temp files."""
     recompute, fixes = _Recompute(groups), []
     problems_before, checked_before = len(report.problems), report.scores_checked
@@ -234,7 +231,9 @@ def check_tables(root: Path, groups: Groups, report, repair: bool) -> None:
             where = f"spec {spec.name} ({spec.spec_hash})"
             report.problems.append(f"features of {model!r} on {where} have no published part")
             fixes.append(lambda key=key, spec=spec, model=model: _publish(root, key, spec, model, "was missing"))
-    leftovers = [p for p in root.rglob(".*.tmp") if ".prefect" not in p.relative_to(root).parts]
+    leftovers = (
+        [] if is_remote(root) else [p for p in root.rglob(".*.tmp") if ".prefect" not in p.relative_to(root).parts]
+    )
     for temp in leftovers:
         report.problems.append(f"leftover temp file {temp} (a killed write)")
         fixes.append(lambda temp=temp: (temp.unlink(missing_ok=True), f"removed {temp}")[1])

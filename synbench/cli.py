@@ -86,7 +86,13 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("models", nargs="+", help="model references and/or one file with a reference per line")
     batch.add_argument("--allow-py", action="store_true", help="run py: encoders listed in the models file")
     batch.add_argument("--workers", type=_positive_int, default=1, help="models benchmarked at once (default 1)")
-    batch.add_argument("--dask", action="store_true", help="run the models on a local prefect-dask cluster")
+    batch.add_argument(
+        "--dask",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run the models on Dask: a local prefect-dask cluster, or an existing scheduler (tcp://host:8786)",
+    )
     add_work_options(batch)
 
     board = add("leaderboard", cmd_leaderboard, "show the published leaderboard")

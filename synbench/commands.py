@@ -73,7 +73,9 @@ def _prepare(args: argparse.Namespace, refs: list[str], models_file: str | None 
     if any(ref.startswith("py:") for ref in refs + from_file):
         os.environ[ALLOW_PY_ENV] = "1"  # the user named or allowed them on this command line
     # the flows accept paths only inside folders the process allows: here, the ones on this command line
-    os.environ["SYNBENCH_ALLOWED_PATHS"] = os.pathsep.join(str(Path(p).expanduser().absolute()) for p in [args.root])
+    os.environ["SYNBENCH_ALLOWED_PATHS"] = (
+        args.root if "://" in args.root else str(Path(args.root).expanduser().absolute())
+    )
     for ref in refs + from_file if resolve else []:
         encoder = resolve_encoder(ref, spec.input_shape, **_preprocess_overrides(args))
         _describe(encoder)
@@ -178,6 +180,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     start = time.monotonic()
     root = open_root(args.root)
+    if "://" in str(root):
+        raise SynBenchError("the demo trains its checkpoints on local disk; pass a local folder with --root.")
     folder = root / "checkpoints"
     if not all(path.is_file() for path in demo_checkpoints(folder)):
         accuracy = train_demo_checkpoints(folder)
@@ -185,7 +189,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"trained the digits CNNs in {time.monotonic() - start:.1f} s (held-out accuracy "
             f"{accuracy['digits_cnn']:.3f}, narrow {accuracy['digits_cnn_narrow']:.3f}): {folder}"
         )
-    args.spec, args.allow_py, args.workers, args.dask = args.spec or "demo", True, 1, False
+    args.spec, args.allow_py, args.workers, args.dask = args.spec or "demo", True, 1, None
     outcomes, spec, root = _batch(args, demo_models(folder), None)
     status = _report_batch(outcomes, root, spec.spec_hash)
     args.data = "digits"

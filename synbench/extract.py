@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import platform
-import shutil
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,10 +31,11 @@ from .feature_store import (
     values_digest,
 )
 from .generate import block_inputs
+from .locks import writer_lock
 from .provenance import utc_now, versions
 from .resources import check_resources
 from .spec import SPLITS, BenchmarkSpec
-from .store import writer_lock
+from .store import Location, is_remote, remove_tree
 
 __all__ = ["ExtractResult", "extract_features", "resolve_device", "features_key"]
 
@@ -50,7 +49,7 @@ class ExtractResult:
     """What stage 2 left in the store."""
 
     key: str  # "<fingerprint>/<data_hash>", the features key
-    path: Path  # the Zarr group
+    path: Location  # the Zarr group
     written_chunks: int  # blocks encoded in this call
     skipped_chunks: int  # blocks found already stored
     device: str
@@ -136,20 +135,22 @@ def _provenance(encoder: Encoder, spec: BenchmarkSpec, device: torch.device, dty
     }
 
 
-def _finished(key: str, path: Path, total: int, group: zarr.Group) -> ExtractResult:
+def _finished(key: str, path: Location, total: int, group: zarr.Group) -> ExtractResult:
     return ExtractResult(key, path, 0, total, str(group.attrs.get("device")), str(group.attrs.get("dtype")))
 
 
-def _remove_partials(path: Path) -> None:
-    # zarr writes each chunk to "<key>.<uuid>.partial" then renames it; a kill leaves these behind.
-    for partial in path.rglob("*.partial"):
-        partial.unlink(missing_ok=True)
+def _remove_partials(path: Location) -> None:
+    # zarr writes each local chunk to "<key>.<uuid>.partial" then renames it; a kill leaves these behind.
+    # An object store has no such twin: a chunk is one PUT, visible whole or not at all.
+    if not is_remote(path):
+        for partial in path.rglob("*.partial"):
+            partial.unlink(missing_ok=True)
 
 
 def extract_features(
     encoder: Encoder,
     spec: BenchmarkSpec,
-    root: Path,
+    root: Location,
     device: str = "auto",
     dtype: str = "fp32",
     batch_size: int | None = None,
@@ -168,7 +169,7 @@ def extract_features(
     check_resources(spec, encoder.preprocess.dim, encoder.feature_dim, root, encoder.ref.text)
     lock = path.parent / f".{spec.data_hash}.lock"
     try:
-        with writer_lock(lock):
+        with writer_lock(lock) as held:
             group = _open_for_writing(encoder, spec, root, torch_device, dtype)
             if group.attrs.get("complete"):  # another writer finished while we waited for the lock
                 return _finished(key, path, total, group)
@@ -177,19 +178,21 @@ def extract_features(
             report = (lambda done: progress(encoder.ref.text, done, total)) if progress else (lambda done: None)
             report(total - len(todo))
             digests = _encode_blocks(encoder, spec, todo, torch_device, dtype, batch_size or spec.block_size, report)
+            held.check()  # a writer that lost its lease to another must not mark the group complete
             _mark_complete(group, spec, digests)
     except DataError:
         if existing is None:  # our own half-made group of a bad encoder: leave nothing behind
-            shutil.rmtree(path, ignore_errors=True)
-            lock.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):  # the model's folder, if nothing else is in it
-                path.parent.rmdir()
+            remove_tree(path)
+            if not is_remote(path):
+                lock.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # the model's folder, if nothing else is in it
+                    path.parent.rmdir()
         raise
     return ExtractResult(key, path, len(todo), total - len(todo), str(group.attrs["device"]), dtype)
 
 
 def _open_for_writing(
-    encoder: Encoder, spec: BenchmarkSpec, root: Path, device: torch.device, dtype: str
+    encoder: Encoder, spec: BenchmarkSpec, root: Location, device: torch.device, dtype: str
 ) -> zarr.Group:
     sizes = {"train": spec.n_train, "test": spec.n_test}
     return create_feature_group(

@@ -17,7 +17,7 @@ from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from .errors import IncompleteError
 from .spec import SPLITS
-from .store import FEATURES_DIR, REAL_DIR, safe_path
+from .store import FEATURES_DIR, REAL_DIR, Location, existing_files, location, safe_path
 
 __all__ = [
     "feature_group_path",
@@ -25,6 +25,7 @@ __all__ = [
     "create_feature_group",
     "open_feature_group",
     "feature_arrays",
+    "node_location",
     "chunk_path",
     "chunk_key",
     "values_digest",
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 
-def feature_group_path(root: Path, fingerprint: str, data_hash: str) -> Path:
+def feature_group_path(root: Location, fingerprint: str, data_hash: str) -> Location:
     return safe_path(root, FEATURES_DIR, fingerprint, data_hash)
 
 
@@ -51,7 +52,7 @@ def _create_array(group: zarr.Group, name: str, shape: tuple, chunks: tuple, dty
 
 
 def create_feature_group(
-    root: Path,
+    root: Location,
     fingerprint: str,
     data_hash: str,
     n_scales: int,
@@ -75,7 +76,7 @@ def create_feature_group(
     return group
 
 
-def open_feature_group(root: Path, fingerprint: str, data_hash: str) -> zarr.Group | None:
+def open_feature_group(root: Location, fingerprint: str, data_hash: str) -> zarr.Group | None:
     path = feature_group_path(root, fingerprint, data_hash)
     if not (path / "zarr.json").is_file():
         return None
@@ -90,10 +91,21 @@ def feature_arrays(group: zarr.Group, n_scales: int) -> Iterator[tuple[int, str,
             yield scale_index, split, group[f"features/{name}"], group[f"labels/{name}"]
 
 
-def chunk_path(array: zarr.Array, index: int) -> Path:
-    """File of the chunk holding samples ``index * chunk_len ...`` of a local array."""
-    coords = (index, 0) if array.ndim == 2 else (index,)
-    return Path(str(array.store_path.store.root)) / array.store_path.path / array.metadata.encode_chunk_key(coords)
+def node_location(node: zarr.Array | zarr.Group) -> Location:
+    """Where a Zarr array or group lives: a local folder or an object-store URL."""
+    store = node.store_path.store
+    if hasattr(store, "root"):  # LocalStore
+        return Path(str(store.root)) / node.store_path.path
+    return location(store.fs.unstrip_protocol(f"{store.path}/{node.store_path.path}"))  # FsspecStore
+
+
+def _chunk_name(array: zarr.Array, index: int) -> str:
+    return array.metadata.encode_chunk_key((index, 0) if array.ndim == 2 else (index,))
+
+
+def chunk_path(array: zarr.Array, index: int) -> Location:
+    """File (or object) of the chunk holding samples ``index * chunk_len ...`` of an array."""
+    return node_location(array) / _chunk_name(array, index)
 
 
 def chunk_key(array: zarr.Array, index: int) -> str:
@@ -108,8 +120,9 @@ def values_digest(values: np.ndarray) -> str:
 
 
 def missing_chunks(array: zarr.Array) -> list[int]:
-    """Indices of chunks along the sample axis with no stored file (they would read as fill)."""
-    return [i for i in range(array.cdata_shape[0]) if not chunk_path(array, i).is_file()]
+    """Indices of chunks along the sample axis with no stored file (they would read as fill); one listing."""
+    stored = existing_files(node_location(array))
+    return [i for i in range(array.cdata_shape[0]) if _chunk_name(array, i) not in stored]
 
 
 def read_split(group: zarr.Group, scale_index: int, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -129,11 +142,11 @@ def read_split(group: zarr.Group, scale_index: int, split: str) -> tuple[np.ndar
     return features[:], labels[:]
 
 
-def real_group_path(root: Path, fingerprint: str, data_digest: str) -> Path:
+def real_group_path(root: Location, fingerprint: str, data_digest: str) -> Location:
     return safe_path(root, REAL_DIR, fingerprint, data_digest)
 
 
-def read_real_features(root: Path, fingerprint: str, data_digest: str) -> np.ndarray | None:
+def read_real_features(root: Location, fingerprint: str, data_digest: str) -> np.ndarray | None:
     """Stored features of a labelled data set (``synbench agree``), or None when not complete."""
     path = real_group_path(root, fingerprint, data_digest)
     if not (path / "zarr.json").is_file():
@@ -143,7 +156,7 @@ def read_real_features(root: Path, fingerprint: str, data_digest: str) -> np.nda
 
 
 def write_real_features(
-    root: Path, fingerprint: str, data_digest: str, features: np.ndarray, labels: np.ndarray, attrs: dict
+    root: Location, fingerprint: str, data_digest: str, features: np.ndarray, labels: np.ndarray, attrs: dict
 ) -> None:
     """One group of features (n, p) and labels (n,), chunks of 256 rows; the completion marker goes last."""
     group = zarr.open_group(str(real_group_path(root, fingerprint, data_digest)), mode="w", zarr_format=3)

@@ -12,17 +12,16 @@ import sys
 import uuid
 from collections.abc import Sequence
 from os import PathLike
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .errors import SynBenchError
+from .parquet_store import atomic_write_parquet, edited, read_frame, read_table
 from .provenance import utc_now
 from .stages import scored_rows
-from .store import atomic_write_parquet, edited, safe_path
+from .store import Location, location, safe_path
 
 __all__ = ["ROW_KEY", "read_board", "rank_board", "write_snapshot", "read_snapshots", "part_files"]
 
@@ -30,16 +29,16 @@ ROW_KEY = ["model_fingerprint", "spec_hash", "eps", "threshold"]  # one score pe
 _MODEL_KEY = ["spec_hash", "model_fingerprint"]
 
 
-def part_files(folder: Path) -> list[Path]:
+def part_files(folder: Location) -> list[Location]:
     # Temp files start with "." and end in ".tmp": never matched here.
     return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))
 
 
-def _read_parts(files: list[Path]) -> tuple[pd.DataFrame, list[str]]:
+def _read_parts(files: list[Location]) -> tuple[pd.DataFrame, list[str]]:
     tables, bad = [], []
     for file in files:
         try:
-            table = pq.read_table(file)
+            table = read_table(file)
         except Exception as exc:  # a damaged part must not hide the rest of the board
             bad.append(f"unreadable leaderboard part {file}: {str(exc).splitlines()[0]}")
             continue
@@ -83,7 +82,7 @@ def _filter_eps(board: pd.DataFrame, eps: Sequence[float]) -> pd.DataFrame:
     return board[_at(board["eps"], eps)]
 
 
-def _rows_from_curves(rows: pd.DataFrame, thresholds: list[float], root: Path) -> pd.DataFrame:
+def _rows_from_curves(rows: pd.DataFrame, thresholds: list[float], root: Location) -> pd.DataFrame:
     """Score rows of one (spec, model) at thresholds it did not publish, with intervals, from its stored curves."""
     replicates = rows["replicates_file"].iloc[0] if "replicates_file" in rows else ""
     made = scored_rows(
@@ -102,7 +101,7 @@ def _rows_from_curves(rows: pd.DataFrame, thresholds: list[float], root: Path) -
     return pd.DataFrame([{**template.loc[row["eps"]].to_dict(), **row} for row in made])
 
 
-def _at_thresholds(board: pd.DataFrame, thresholds: Sequence[float], root: Path) -> pd.DataFrame:
+def _at_thresholds(board: pd.DataFrame, thresholds: Sequence[float], root: Location) -> pd.DataFrame:
     for t in thresholds:
         if not 0.5 <= t < 1:
             raise SynBenchError(
@@ -139,7 +138,7 @@ def read_board(
     Raises:
         SynBenchError: the spec, eps or threshold asked for is not on the board (the message names what is).
     """
-    root = Path(root)
+    root = location(root)
     board, bad = _read_parts(part_files(root / "leaderboard" / "parts"))
     if warn:
         for line in bad:
@@ -168,16 +167,16 @@ def rank_board(board: pd.DataFrame) -> pd.DataFrame:
     return board.assign(rank=ranks.astype(int))
 
 
-def read_snapshots(root: str | PathLike) -> list[Path]:
-    return part_files(Path(root) / "leaderboard" / "snapshots")
+def read_snapshots(root: str | PathLike) -> list[Location]:
+    return part_files(location(root) / "leaderboard" / "snapshots")
 
 
-def write_snapshot(root: str | PathLike) -> Path | None:
+def write_snapshot(root: str | PathLike) -> Location | None:
     """Store the ranked board as one Parquet file, with each row's rank change since the last one.
 
     ``rank_change`` > 0 moved up; it is missing (shown as "new") for rows the last snapshot lacked.
     """
-    root = Path(root)
+    root = location(root)
     board = read_board(root)
     if board.empty:
         return None
@@ -185,7 +184,7 @@ def write_snapshot(root: str | PathLike) -> Path | None:
     previous = read_snapshots(root)
     board["rank_change"] = pd.array([pd.NA] * len(board), dtype="Int64")
     if previous:
-        last = pd.read_parquet(previous[-1], columns=[*ROW_KEY, "rank"]).rename(columns={"rank": "previous_rank"})
+        last = read_frame(previous[-1])[[*ROW_KEY, "rank"]].rename(columns={"rank": "previous_rank"})
         board = board.drop(columns="rank_change").merge(last, on=ROW_KEY, how="left")
         board["rank_change"] = (board["previous_rank"] - board["rank"]).astype("Int64")
         board = board.drop(columns="previous_rank")

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from .parquet_store import read_frame
 from .plots import plot_model_curves, plot_series
 from .provenance import code_version, utc_now
 from .stages import load_replicate_curves
-from .store import atomic_write_bytes, safe_path
+from .store import Location, atomic_write_bytes, location, safe_path
 from .tables import series_records, series_table, summary_table
 
 __all__ = [
@@ -50,17 +51,17 @@ def agreement_html(per_model: pd.DataFrame, stats: pd.DataFrame, png: bytes) -> 
     )
 
 
-def _replicates(root: Path, rows: pd.DataFrame) -> dict | None:
+def _replicates(root: Location, rows: pd.DataFrame) -> dict | None:
     name = rows["replicates_file"].iloc[0] if "replicates_file" in rows else None
     return load_replicate_curves(safe_path(root, "probes", name)) if isinstance(name, str) and name else None
 
 
-def _plots(root: Path, board: pd.DataFrame) -> dict[str, tuple[str, bytes]]:
+def _plots(root: Location, board: pd.DataFrame) -> dict[str, tuple[str, bytes]]:
     """PNG bytes of each (spec, model)'s curves, keyed by caption, with the file name they are saved under."""
     plots = {}
     groups = board.groupby(["spec_name", "spec_hash", "model", "weights_digest", "curves_file"])
     for (spec_name, spec_hash, model, digest, curves_file), rows in groups:
-        curves = pd.read_parquet(safe_path(root, "curves", curves_file))
+        curves = read_frame(safe_path(root, "curves", curves_file))
         name = f"{display_name(model, digest)} ({spec_name} {spec_hash[:8]})"
         png = plot_model_curves(curves, name, replicates=_replicates(root, rows))
         plots[name] = (f"{_slug(spec_name)}-{spec_hash[:8]}--{_slug(model)}.png", png)
@@ -93,13 +94,13 @@ def _series_html(board: pd.DataFrame, plots: dict[str, tuple[str, bytes]]) -> st
     )
 
 
-def render_page(root: str | Path, board: pd.DataFrame) -> str:
+def render_page(root: str | Location, board: pd.DataFrame) -> str:
     """The board page with its plots embedded; writes nothing."""
-    images = {name: png for name, (_, png) in _plots(Path(root), board).items()}
+    images = {name: png for name, (_, png) in _plots(location(root), board).items()}
     return board_html(board, images, _series_html(board, _series_plots(board)))
 
 
-def write_reports(root: Path, board: pd.DataFrame, extra_html: str = "") -> tuple[list[Path], Path]:
+def write_reports(root: Location, board: pd.DataFrame, extra_html: str = "") -> tuple[list, Location]:
     """PNGs under ``reports/`` (curves per (spec, model), one per checkpoint series) and ``leaderboard.html``."""
     plots, series = _plots(root, board), _series_plots(board)
     files = []

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,11 +18,12 @@ from .errors import IncompleteError
 from .feature_store import open_feature_group, read_split
 from .generate import make_recipe
 from .intervals import replicate_curves, replicate_tasks, with_intervals
+from .parquet_store import atomic_write_parquet, read_frame
 from .probe import ProbeResult, probe_tasks
 from .provenance import SCORE_VERSION, code_version, utc_now, versions
 from .score import THRESHOLD_GRID, empirical_curves, reference_curve, score_rows
 from .spec import BenchmarkSpec
-from .store import atomic_write_json, atomic_write_parquet, content_key, safe_path
+from .store import Location, atomic_write_json, content_key, location, safe_path
 
 __all__ = [
     "recipe_path",
@@ -49,11 +49,11 @@ __all__ = [
 ]
 
 
-def recipe_path(root: Path, spec: BenchmarkSpec) -> Path:
+def recipe_path(root: Location, spec: BenchmarkSpec) -> Location:
     return safe_path(root, "recipes", f"{spec.data_hash}.json")
 
 
-def write_recipe(spec: BenchmarkSpec, root: Path) -> Path:
+def write_recipe(spec: BenchmarkSpec, root: Location) -> Location:
     """Stage 1: store the recipe once per data hash; an existing recipe is left untouched."""
     path = recipe_path(root, spec)
     if not path.is_file():
@@ -61,7 +61,7 @@ def write_recipe(spec: BenchmarkSpec, root: Path) -> Path:
     return path
 
 
-def probe_table_path(root: Path, fingerprint: str, spec: BenchmarkSpec) -> Path:
+def probe_table_path(root: Location, fingerprint: str, spec: BenchmarkSpec) -> Location:
     """Probe results are keyed by the features key, the eps list and the eigenvalue floor."""
     eps_key = content_key(list(spec.eps), spec.eigen_floor, SCORE_VERSION)
     return safe_path(root, "probes", f"{fingerprint}-{spec.data_hash}-{eps_key}.parquet")
@@ -81,12 +81,12 @@ def results_frame(results: list[ProbeResult], eigen_floor: str) -> pd.DataFrame:
     return pd.DataFrame([dataclasses.asdict(r) for r in results]).assign(eigen_floor=eigen_floor)
 
 
-def load_probe_table(path: Path) -> list[ProbeResult]:
-    frame = pd.read_parquet(path).drop(columns="eigen_floor", errors="ignore")
+def load_probe_table(path: Location) -> list[ProbeResult]:
+    frame = read_frame(path).drop(columns="eigen_floor", errors="ignore")
     return [ProbeResult(**row) for row in frame.to_dict(orient="records")]
 
 
-def _open_group(root: Path, fingerprint: str, spec: BenchmarkSpec) -> zarr.Group:
+def _open_group(root: Location, fingerprint: str, spec: BenchmarkSpec) -> zarr.Group:
     group = open_feature_group(root, fingerprint, spec.data_hash)
     if group is None:
         raise IncompleteError(
@@ -95,7 +95,7 @@ def _open_group(root: Path, fingerprint: str, spec: BenchmarkSpec) -> zarr.Group
     return group
 
 
-def probe_stored(root: Path, fingerprint: str, spec: BenchmarkSpec) -> Path:
+def probe_stored(root: Location, fingerprint: str, spec: BenchmarkSpec) -> Location:
     """Stage 3: probe table for stored features; an existing table is reused."""
     path = probe_table_path(root, fingerprint, spec)
     if not path.is_file():
@@ -104,12 +104,12 @@ def probe_stored(root: Path, fingerprint: str, spec: BenchmarkSpec) -> Path:
     return path
 
 
-def replicates_path(root: Path, fingerprint: str, spec: BenchmarkSpec, replicates: int) -> Path:
+def replicates_path(root: Location, fingerprint: str, spec: BenchmarkSpec, replicates: int) -> Location:
     """Half-sample replicates of a probe table (intervals.py), named after it and their count."""
     return safe_path(root, "probes", f"{probe_table_path(root, fingerprint, spec).stem}-half{replicates}.parquet")
 
 
-def replicates_stored(root: Path, fingerprint: str, spec: BenchmarkSpec, replicates: int) -> Path | None:
+def replicates_stored(root: Location, fingerprint: str, spec: BenchmarkSpec, replicates: int) -> Location | None:
     """Stage 3, intervals: probe results of every half-sample replicate; ``replicates = 0`` makes none."""
     if replicates == 0:
         return None
@@ -122,15 +122,15 @@ def replicates_stored(root: Path, fingerprint: str, spec: BenchmarkSpec, replica
     return path
 
 
-def load_replicate_curves(path: Path) -> dict[float, np.ndarray]:
+def load_replicate_curves(path: Location) -> dict[float, np.ndarray]:
     """Empirical curves of every replicate: eps -> ndarray of shape (replicates, len(grid))."""
-    frame = pd.read_parquet(path).drop(columns="eigen_floor", errors="ignore")
+    frame = read_frame(path).drop(columns="eigen_floor", errors="ignore")
     replicate = frame.pop("replicate").tolist()
     results = [ProbeResult(**row) for row in frame.to_dict(orient="records")]
     return replicate_curves(list(zip(replicate, results, strict=True)))
 
 
-def curves_path(root: Path, probe_path: Path) -> Path:
+def curves_path(root: Location, probe_path: Location) -> Location:
     return safe_path(root, "curves", probe_path.name)
 
 
@@ -144,25 +144,28 @@ def curves_frame(results: list[ProbeResult], scales: tuple[float, ...]) -> pd.Da
     return pd.concat(frames, ignore_index=True)
 
 
-def curves_stored(root: Path, probe_path: Path, spec: BenchmarkSpec) -> Path:
+def curves_stored(root: Location, probe_path: Location, spec: BenchmarkSpec) -> Location:
     """Stage 4: curves of one probe table, stored beside it under ``curves/``."""
-    probe_path = Path(probe_path)
+    probe_path = location(probe_path)
     path = curves_path(root, probe_path)
     if not path.is_file():
         atomic_write_parquet(path, curves_frame(load_probe_table(probe_path), spec.scales))
     return path
 
 
-def load_curves(path: Path) -> tuple[dict[float, np.ndarray], np.ndarray]:
+def load_curves(path: Location) -> tuple[dict[float, np.ndarray], np.ndarray]:
     """Empirical curve per eps and the reference curve, from a stored curves table."""
-    frame = pd.read_parquet(path)
+    frame = read_frame(path)
     curves = {float(eps): part["empirical"].to_numpy() for eps, part in frame.groupby("eps", sort=True)}
     reference = frame[frame["eps"] == frame["eps"].min()]["reference"].to_numpy()
     return curves, reference
 
 
 def scored_rows(
-    curves_file: Path, replicates_file: Path | None, thresholds: Sequence[float], eps: Sequence[float] | None = None
+    curves_file: Location,
+    replicates_file: Location | None,
+    thresholds: Sequence[float],
+    eps: Sequence[float] | None = None,
 ) -> list[dict]:
     """Score rows (METHOD.md 4) at ``thresholds`` with their 95% intervals (section 6), from stored curves."""
     curves, reference = load_curves(curves_file)
@@ -194,16 +197,16 @@ def build_rows(scores: Sequence[dict], provenance: dict, spec: BenchmarkSpec, mo
 
 
 def part_path(
-    root: Path, fingerprint: str, spec: BenchmarkSpec, model: str, replicates_file: Path | None = None
-) -> Path:
+    root: Location, fingerprint: str, spec: BenchmarkSpec, model: str, replicates_file: Location | None = None
+) -> Location:
     """One part per (fingerprint, spec, code version, model name, intervals): the same weights under two
     names show both; where parts share a row, the newest wins on the board."""
-    intervals = Path(replicates_file).name if replicates_file else ""
+    intervals = location(replicates_file).name if replicates_file else ""
     name = f"{fingerprint}-{spec.spec_hash}-{content_key(code_version(), model, intervals)}.parquet"
     return safe_path(root, "leaderboard", "parts", name)
 
 
-def publish(path: Path, rows: pd.DataFrame) -> tuple[Path, bool]:
+def publish(path: Location, rows: pd.DataFrame) -> tuple[Location, bool]:
     """Write a part unless it exists (one atomic write). Returns (path, written)."""
     if path.is_file():
         return path, False
@@ -212,16 +215,16 @@ def publish(path: Path, rows: pd.DataFrame) -> tuple[Path, bool]:
 
 
 def publish_scores(
-    root: Path,
+    root: Location,
     fingerprint: str,
     spec: BenchmarkSpec,
-    curves_file: Path,
+    curves_file: Location,
     model: str,
-    replicates_file: Path | None = None,
-) -> tuple[Path, bool]:
+    replicates_file: Location | None = None,
+) -> tuple[Location, bool]:
     """Stage 5: score rows with intervals from stored curves and feature provenance, published as one part."""
-    curves_file = Path(curves_file)
-    replicates_file = Path(replicates_file) if replicates_file else None
+    curves_file = location(curves_file)
+    replicates_file = location(replicates_file) if replicates_file else None
     path = part_path(root, fingerprint, spec, model, replicates_file)
     if path.is_file():
         return path, False

@@ -1,4 +1,9 @@
-"""The artifact root: layout, safe paths, atomic writes, writer locks and Zarr feature groups.
+"""The artifact root: layout, locations, safe paths, atomic writes.
+
+A root is a local folder (a ``Path``: the embedded default) or an fsspec URL (``s3://``, ``gs://``,
+``az://``, ``memory://``: a ``UPath``). The same operations work on both; where an object store has no
+rename, one PUT of the final bytes makes a file appear whole. The store's other modules:
+``feature_store.py`` (Zarr), ``parquet_store.py`` (tables), ``locks.py`` (one writer per group).
 
 Layout under ROOT (documented in README):
 
@@ -18,20 +23,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
-import sys
+import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from os import PathLike
 from pathlib import Path
-
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
-from filelock import FileLock, Timeout
+from typing import Any
 
 from .errors import StoreError
-from .provenance import utc_now
 
 __all__ = [
     "ROOT_MARKER",
@@ -40,11 +38,13 @@ __all__ = [
     "symlinks_under",
     "atomic_write_bytes",
     "atomic_write_json",
-    "atomic_write_parquet",
-    "rows_digest",
-    "edited",
     "content_key",
-    "writer_lock",
+    "location",
+    "is_remote",
+    "write_new",
+    "existing_files",
+    "remove_tree",
+    "quarantine",
     "FEATURES_DIR",
     "REAL_DIR",
 ]
@@ -65,26 +65,55 @@ _OWN_ENTRIES = {
 }
 
 
-def open_root(root: str | Path, create: bool = True) -> Path:
-    """Check (and create) an artifact root; refuse folders that hold another project's files."""
-    if "://" in str(root):  # never read s3://bucket/x as the local folder s3:/bucket/x
+Location = Any  # a pathlib.Path (local) or a upath.UPath (object store): both have the pathlib API
+
+
+def is_remote(path: Location) -> bool:
+    return not isinstance(path, Path)
+
+
+def location(value: str | PathLike | Location) -> Location:
+    """A local ``Path`` for a plain path or ``file://`` URL, a ``UPath`` for any other fsspec URL."""
+    if isinstance(value, Path) or type(value).__module__.startswith("upath"):
+        return value
+    text = os.fspath(value)
+    if "://" not in text:
+        return Path(text)
+    protocol = text.split("://", 1)[0]
+    if protocol == "file":
+        return Path(text[len("file://") :])
+    try:
+        import fsspec
+        from upath import UPath
+
+        # several processes and nodes write one root: never answer a listing from a stale cache
+        if protocol in ("s3", "s3a", "gs", "gcs", "az", "abfs"):
+            fsspec.config.conf.setdefault(protocol, {}).setdefault("use_listings_cache", False)
+        path = UPath(text)
+        path.fs  # noqa: B018  (imports the backend now, so a missing one is reported here)
+    except ImportError as exc:
         raise StoreError(
-            f"root {str(root)!r} is a URL; object-storage roots are not supported yet: pass a local folder "
-            "(or a shared file system mounted on every node) with --root."
-        )
-    path = Path(root).expanduser().absolute()
+            f"root {text!r} needs the {protocol}:// backend ({exc.name or exc}); install it with "
+            f"pip install 'synbench[{protocol if protocol in ('s3', 'gs', 'az') else 's3'}]'."
+        ) from None
+    except ValueError as exc:
+        raise StoreError(f"cannot use {text!r} as a root: {exc}; pass a local folder or an fsspec URL.") from None
+    return path
+
+
+def open_root(root: str | PathLike | Location, create: bool = True) -> Location:
+    """Check (and create) an artifact root; refuse folders that hold another project's files."""
+    path = location(root)
+    if is_remote(path):
+        return _open_remote_root(path, create)
+    path = path.expanduser().absolute()
     marker = path / ROOT_MARKER
     if marker.is_file():
         return path
     if path.exists() and not path.is_dir():
         raise StoreError(f"root {str(path)!r} is a file; pass a folder with --root.")
     if path.is_dir():
-        foreign = sorted(name for name in set(os.listdir(path)) - _OWN_ENTRIES if not _is_own_temp(name))
-        if foreign:
-            raise StoreError(
-                f"root {str(path)!r} holds files that are not SynBench's (e.g. {foreign[0]!r}); "
-                "pass an empty or new folder with --root."
-            )
+        _refuse_foreign(path, os.listdir(path))
     if not create:
         raise StoreError(f"{str(path)!r} is not a SynBench root (no {ROOT_MARKER}); pass the --root you ran with.")
     try:
@@ -97,19 +126,48 @@ def open_root(root: str | Path, create: bool = True) -> Path:
     return path
 
 
+def _refuse_foreign(path: Location, names: list[str]) -> None:
+    foreign = sorted(name for name in set(names) - _OWN_ENTRIES if not _is_own_temp(name))
+    if foreign:
+        raise StoreError(
+            f"root {str(path)!r} holds files that are not SynBench's (e.g. {foreign[0]!r}); "
+            "pass an empty or new folder with --root."
+        )
+
+
+def _open_remote_root(path: Location, create: bool) -> Location:
+    marker = path / ROOT_MARKER
+    try:
+        if marker.is_file():
+            return path
+        _refuse_foreign(path, [child.name for child in path.iterdir()] if path.is_dir() else [])
+        if not create:
+            raise StoreError(f"{str(path)!r} is not a SynBench root (no {ROOT_MARKER}); pass the --root you ran with.")
+        write_new(marker, json.dumps({"synbench_root": 1}).encode())
+    except StoreError:
+        raise
+    except Exception as exc:  # unreachable endpoint, missing bucket, no credentials: each backend its own type
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StoreError(
+            f"cannot use root {str(path)!r}: {reason}; check that the bucket exists and the backend's settings "
+            "(for S3-compatible servers AWS_ENDPOINT_URL and the AWS_* keys)."
+        ) from None
+    return path
+
+
 def _is_own_temp(name: str) -> bool:
     """Temp files of ``atomic_write_bytes`` (a concurrent creator may be writing one right now)."""
     return name.startswith(".") and name.endswith(".tmp")
 
 
-def safe_path(root: Path, *parts: str) -> Path:
+def safe_path(root: Location, *parts: str) -> Location:
     """``root/parts`` after checking that no part escapes the root (path traversal) or is a symbolic link."""
-    path = Path(root)
+    path = location(root)
     for part in parts:
         if not part or part in (".", "..") or "/" in part or "\\" in part or "\x00" in part:
             raise StoreError(f"refusing path component {part!r}: names must stay inside the root.")
         path = path / part
-        if path.is_symlink():
+        if not is_remote(path) and path.is_symlink():
             raise StoreError(
                 f"{str(path)!r} is a symbolic link; SynBench never reads or writes through links inside its root "
                 "(they could point outside it): remove the link."
@@ -117,8 +175,10 @@ def safe_path(root: Path, *parts: str) -> Path:
     return path
 
 
-def symlinks_under(root: Path) -> list[Path]:
+def symlinks_under(root: Location) -> list[Path]:
     """Every symbolic link below the root (the audit reports them), without following any."""
+    if is_remote(root):
+        return []  # object stores have no links
     found = []
     for folder, dirs, files in os.walk(root, followlinks=False):
         found += [Path(folder) / name for name in dirs + files if (Path(folder) / name).is_symlink()]
@@ -134,8 +194,15 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file in the same folder, fsync, then ``os.replace`` it."""
+def atomic_write_bytes(path: Location, data: bytes) -> None:
+    """Write ``data`` so that readers see the old file or the new one, never a part.
+
+    Locally: a temp file in the same folder, fsync, ``os.replace``. On an object store: one PUT of
+    the final bytes (an object appears whole when its upload completes).
+    """
+    if is_remote(path):
+        path.fs.pipe_file(path.path, data)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -150,64 +217,70 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def atomic_write_json(path: Path, data: dict) -> None:
+def write_new(path: Location, data: bytes) -> bool:
+    """Create ``path`` with ``data`` unless it exists (then False), atomically: exactly one of many racing
+    creators wins. Locally a hard link of a finished temp file; on an object store a conditional PUT
+    (``If-None-Match: *`` on S3, each fsspec backend's equivalent)."""
+    if is_remote(path):
+        try:
+            path.fs.pipe_file(path.path, data, mode="create")
+        except FileExistsError:
+            return False
+        return True
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+    return True
+
+
+def atomic_write_json(path: Location, data: dict) -> None:
     atomic_write_bytes(path, json.dumps(data, indent=1, sort_keys=True).encode())
 
 
-ROWS_DIGEST_KEY = b"synbench.rows_sha256"
+def existing_files(folder: Location) -> set[str]:
+    """Paths (relative to ``folder``, with ``/``) of every file below it: one listing, not one request per file."""
+    if is_remote(folder):
+        prefix = folder.path.rstrip("/") + "/"
+        return {name[len(prefix) :] for name in folder.fs.find(folder.path) if name.startswith(prefix)}
+    found = set()
+    for directory, _, files in os.walk(folder):
+        relative = os.path.relpath(directory, folder)
+        found |= {name if relative == "." else f"{relative}/{name}".replace(os.sep, "/") for name in files}
+    return found
 
 
-def rows_digest(frame: pd.DataFrame) -> str:
-    """sha256 of a table's rows as written (columns in name order): an edited file no longer matches."""
-    ordered = frame[sorted(frame.columns)].reset_index(drop=True)
-    return hashlib.sha256(ordered.to_json(orient="split", double_precision=15).encode()).hexdigest()
+def remove_tree(path: Location) -> None:
+    """Delete a folder (or prefix) and everything below it; nothing there is not an error."""
+    if is_remote(path):
+        try:
+            path.fs.rm(path.path, recursive=True)
+        except FileNotFoundError:
+            pass
+        return
+    shutil.rmtree(path, ignore_errors=True)
 
 
-def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    """Write a DataFrame as one Parquet file that readers never see half-written, with its rows' digest."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), ROWS_DIGEST_KEY: rows_digest(frame)})
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    atomic_write_bytes(path, sink.getvalue().to_pybytes())
-
-
-def edited(table: pa.Table) -> bool:
-    """Whether a Parquet table's rows differ from the digest written with them (no digest: not ours to judge)."""
-    stored = (table.schema.metadata or {}).get(ROWS_DIGEST_KEY)
-    return stored is not None and stored.decode() != rows_digest(table.to_pandas())
+def quarantine(root: Location, file: Location, stamp: str) -> Location:
+    """Move a damaged file to ``quarantine/<stamp>/<its path in the root>``; its bytes are never deleted."""
+    relative = str(file)[len(str(root)) :].strip("/").split("/")
+    target = safe_path(root, "quarantine", stamp, *relative)
+    if is_remote(file):
+        atomic_write_bytes(target, file.read_bytes())  # object stores have no move: copy, then delete
+        file.unlink()
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(file, target)
+    return target
 
 
 def content_key(*parts: object) -> str:
     """Short sha256 of the JSON of ``parts``: names artifacts derived from those inputs."""
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-@contextmanager
-def writer_lock(path: Path, timeout_s: float = 3600.0) -> Iterator[None]:
-    """Hold an exclusive OS lock on ``path`` (released by the kernel when the holder dies, even on kill -9).
-
-    While waiting, says once on stderr who holds it (host, pid, since when, from ``<path>.holder``).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(path))
-    holder = path.with_name(path.name + ".holder")
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        try:
-            who = holder.read_text().strip() or "an unknown process"
-        except OSError:
-            who = "an unknown process"
-        print(f"synbench: waiting for {path.parent.name}/{path.name}, held by {who}", file=sys.stderr)
-        try:
-            lock.acquire(timeout=timeout_s)
-        except Timeout:
-            raise StoreError(f"{str(path)!r} is still held by {who} after {timeout_s:.0f} s; wait for it.") from None
-    try:
-        holder.write_text(f"host {socket.gethostname()} pid {os.getpid()} since {utc_now()}")
-        yield
-    finally:
-        holder.unlink(missing_ok=True)
-        lock.release()

@@ -7,6 +7,7 @@ import pandas as pd
 from .compare import replicates_of
 from .intervals import rank_bands
 from .leaderboard import ROW_KEY, rank_board, read_snapshots
+from .parquet_store import read_frame
 from .references import series_step
 
 __all__ = ["summary_records", "summary_table", "series_records", "format_board", "format_history"]
@@ -122,7 +123,7 @@ def format_history(
     snapshots = read_snapshots(root)
     if not snapshots:
         return "No snapshots yet: `synbench batch` and the refresh flow write one per run."
-    latest = pd.read_parquet(snapshots[-1])
+    latest = read_frame(snapshots[-1])
     if "rank" not in latest.columns:
         latest = rank_board(latest)
     wanted_eps = [round(e, 9) for e in (eps or [latest["eps"].min()])]

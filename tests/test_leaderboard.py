@@ -1,6 +1,5 @@
 import json
 import multiprocessing
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -11,6 +10,7 @@ from synbench.leaderboard import read_board, write_snapshot
 from synbench.report import board_html
 from synbench.spec import BenchmarkSpec
 from synbench.stages import build_rows, part_path, publish
+from synbench.store import location
 from synbench.tables import format_board
 
 
@@ -23,13 +23,14 @@ def _rows(model: str, spec: BenchmarkSpec, score: float) -> pd.DataFrame:
 
 
 def _put(root, rows: pd.DataFrame, fingerprint: str, spec: BenchmarkSpec):
-    return publish(part_path(Path(root), fingerprint, spec, rows["model"].iloc[0]), rows)
+    return publish(part_path(location(root), fingerprint, spec, rows["model"].iloc[0]), rows)
 
 
-def _publish_one(args: tuple[str, str, float]) -> bool:
+def publish_one(args: tuple[str, str, float]) -> bool:
+    """One publisher process's work (also used on an object store by tests/test_object_store.py)."""
     root, model, score = args
     spec = BenchmarkSpec(name="tiny", scales=(1.0, 2.0), n_train=8, n_test=8, eps=(0.0, 0.2), thresholds=(0.6, 0.7))
-    return _put(Path(root), _rows(model, spec, score), f"fp-{model}", spec)[1]
+    return _put(root, _rows(model, spec, score), f"fp-{model}", spec)[1]
 
 
 def test_rows_carry_provenance(tiny_spec):
@@ -65,7 +66,7 @@ def test_republishing_adds_no_row(root, tiny_spec):
 def test_eight_concurrent_publishers_lose_and_duplicate_nothing(root):
     jobs = [(str(root), f"model{i % 6}", 0.5 + i / 100) for i in range(8)]  # two keys published twice
     with multiprocessing.get_context("spawn").Pool(8) as pool:
-        written = pool.map(_publish_one, jobs)
+        written = pool.map(publish_one, jobs)
     parts = sorted((root / "leaderboard" / "parts").glob("*.parquet"))
     assert len(parts) == 6 and sum(written) >= 6
     assert all(pq.read_table(p).num_rows == 4 for p in parts)
