@@ -103,7 +103,7 @@ def test_agree_end_to_end_stores_reuses_and_is_audited(tmp_path):
     root = tmp_path / "root"
     spec = "demo"
     for ref in ("identity:1x8x8", "noise:1x8x8", "random:test_convnext"):
-        evaluate(ref, spec=spec, eps=(0.0,), root=root, device="cpu")
+        evaluate(ref, spec=spec, eps=(0.0,), root=root, device="cpu", ci_replicates=0)
     per_model, stats = agree(root, "digits", device="cpu")
     at = per_model[per_model["threshold"] == 0.6].set_index("model")
     assert 0.90 <= at.loc["identity:1x8x8", "accuracy"] <= 1.0

@@ -151,7 +151,7 @@ def test_an_edited_part_is_flagged_by_readers_and_the_audit(root, tiny_spec, cap
 
 def test_nan_part_does_not_break_the_board_and_fails_the_audit(root, tiny_spec, capsys):
     from synbench.leaderboard import read_board
-    from synbench.store import atomic_write_parquet
+    from synbench.parquet_store import atomic_write_parquet
 
     part = _benchmark(root, tiny_spec)
     good = pd.read_parquet(part)

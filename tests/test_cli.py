@@ -78,10 +78,8 @@ def test_every_command_has_help(command):
         (["run", "identity:3x4x4", "--spec", "SPEC_PRIOR"], "class_prior 0.3 is not supported"),
         (["run", "identity:3x4x4", "--spec", "SPEC_LOW"], "threshold 0.6 is out of reach"),
         (["run", "py:encoders_for_tests:raises"], "py:encoders_for_tests:raises raised ValueError"),
-        (
-            ["run", "identity:3x4x4", "--root", "s3://bucket/root"],
-            "is a URL; object-storage roots are not supported yet",
-        ),
+        (["run", "identity:3x4x4", "--root", "nosuch://bucket/root"], "Unsupported filesystem: 'nosuch'"),
+        (["run", "identity:3x4x4", "--root", "gs://bucket/root"], "install it with pip install 'synbench[gs]'"),
         (["run", "identity:3x224x224"], "needs about 508.8 GiB of memory (the probe's covariance of p = 150528"),
     ],
 )
@@ -220,6 +218,11 @@ def test_dask_batch_keeps_its_info_logs_quiet(tmp_path):
 @pytest.mark.flow
 def test_scores_carry_intervals_and_models_compare_paired(tmp_path):
     """The issue-12 check: two controls on the demo spec, intervals on every row, compare and rank bands."""
+    from synbench.compare import compare_models
+    from synbench.errors import SynBenchError
+    from synbench.leaderboard import read_board
+    from synbench.tables import format_board
+
     root = str(tmp_path / "root")
     for ref in ("identity:1x8x8", "noise:1x8x8"):
         run = synbench("run", ref, "--spec", "demo", "--root", root)
@@ -230,15 +233,13 @@ def test_scores_carry_intervals_and_models_compare_paired(tmp_path):
     identity = [r for r in rows if r["model"] == "identity:1x8x8" and r["threshold"] == 0.6]
     assert all(0.001 < r["score_high"] - r["score_low"] < 0.3 for r in identity)
     assert all(r["score_high"] < 0.1 for r in rows if r["model"] == "noise:1x8x8")
-    same = json.loads(
-        synbench("compare", "identity:1x8x8", "identity:1x8x8", "--root", root, "--format", "json").stdout
-    )
-    assert len(same) == 4 and all(r["difference"] == r["difference_low"] == r["difference_high"] == 0 for r in same)
     apart = synbench("compare", "identity:1x8x8", "noise:1x8x8", "--root", root)
     assert apart.returncode == 0 and apart.stdout.count("identity:1x8x8 scores higher") == 4
-    summary = json.loads(synbench("leaderboard", "--root", root, "--format", "json", "--summary").stdout)
+    # the rest in this process: the same functions the commands call
+    board = read_board(root)
+    same = compare_models(board, "identity:1x8x8", "identity:1x8x8")
+    assert len(same) == 4 and (same[["difference", "difference_low", "difference_high"]].to_numpy() == 0).all()
+    summary = json.loads(format_board(board, "json", summary=True))
     assert {(r["model"], r["rank_band"]) for r in summary} == {("identity:1x8x8", "1"), ("noise:1x8x8", "2")}
-    missing = synbench("compare", "identity:1x8x8", "resnet", "--root", root)
-    assert missing.returncode == 2 and "no model 'resnet' on the board" in missing.stderr
-    bad = synbench("run", "identity:1x8x8", "--spec", "demo", "--root", root, "--ci-replicates", "1")
-    assert bad.returncode == 2 and "ci replicates must be 0" in bad.stderr
+    with pytest.raises(SynBenchError, match="no model 'resnet' on the board"):
+        compare_models(board, "identity:1x8x8", "resnet")

@@ -248,8 +248,13 @@ def test_the_cli_on_an_s3_root(bucket, tmp_path, s3_endpoint):
     )
     assert group.attrs["complete"] and group["features/s00_test"].shape == (512, 64)
     assert not list(tmp_path.iterdir())  # nothing local: no folder named s3:
-    demo = _synbench("demo", "--root", url, cwd=tmp_path)
-    assert demo.returncode == 2 and "pass a local folder" in demo.stderr
+
+
+def test_the_demo_refuses_an_object_store_root(bucket, capsys):
+    from synbench.cli import main
+
+    assert main(["demo", "--root", f"s3://{bucket}/root"]) == 2
+    assert "pass a local folder with --root" in capsys.readouterr().err
 
 
 def _free_port() -> int:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from synbench.errors import StoreError
-from synbench.store import ROOT_MARKER, atomic_write_bytes, open_root, safe_path, writer_lock
+from synbench.locks import writer_lock
+from synbench.store import ROOT_MARKER, atomic_write_bytes, open_root, safe_path
 
 
 def test_new_root_is_marked(tmp_path):
@@ -62,7 +63,7 @@ def test_atomic_write_leaves_old_file_when_disk_is_full(tmp_path, monkeypatch):
 HOLD_SCRIPT = """
 import sys, time
 from pathlib import Path
-from synbench.store import writer_lock
+from synbench.locks import writer_lock
 with writer_lock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(60)
