@@ -56,16 +56,16 @@ def main() -> None:
     parser.add_argument("--models", default="identity:1x8x8,random:test_vit")
     parser.add_argument("--spec", default="demo")
     args = parser.parse_args()
+    counter = RequestCounter()
+    werkzeug = logging.getLogger("werkzeug")  # before the server starts, so that it adds no console handler
+    werkzeug.setLevel(logging.INFO)
+    werkzeug.addHandler(counter)
+    werkzeug.propagate = False
     server = start_server()
     import s3fs
 
     fs = s3fs.S3FileSystem(use_listings_cache=False)
     fs.mkdir("bench")
-    counter = RequestCounter()
-    werkzeug = logging.getLogger("werkzeug")
-    werkzeug.setLevel(logging.INFO)
-    werkzeug.addHandler(counter)
-    werkzeug.propagate = False
     with tempfile.TemporaryDirectory() as local:
         for model in args.models.split(","):
             slug = re.sub(r"[^a-z0-9]+", "-", model.lower())

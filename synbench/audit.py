@@ -129,7 +129,7 @@ def _repair_group(
     for file in bad_files:
         if file.is_file():  # keep the damaged bytes: nothing of the user's is ever deleted
             quarantine(root, file, stamp)
-    group.attrs.update({"complete": False})
+    group.update_attributes({"complete": False})
     result = extract_features(encoder, spec, root, device=device, dtype=str(attrs.get("dtype", "fp32")))
     report.repaired.append(
         f"{node_location(group)}: regenerated {result.written_chunks} chunk(s); damaged files kept in "

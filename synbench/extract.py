@@ -297,4 +297,4 @@ def _mark_complete(group: zarr.Group, spec: BenchmarkSpec, digests: dict[str, st
                     digests[key] = values_digest(array[rows])
                 manifest[key] = digests[key]
     done = {"complete": True, "completed_at": utc_now(), "written_chunks": len(digests) // 2}
-    group.attrs.update({"chunk_digests": manifest, **done})
+    group.update_attributes({"chunk_digests": manifest, **done})

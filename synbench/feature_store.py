@@ -65,7 +65,7 @@ def create_feature_group(
     path = feature_group_path(root, fingerprint, data_hash)
     group = zarr.open_group(str(path), mode="a", zarr_format=3)
     if not group.attrs.get("complete"):
-        group.attrs.update(attrs)
+        group.update_attributes(attrs)
     for scale_index in range(n_scales):
         for split, n in sizes.items():
             name = array_name(scale_index, split)
@@ -163,5 +163,5 @@ def write_real_features(
     rows = 256
     _create_array(group, "features", features.shape, (rows, features.shape[1]), "float32", np.nan)[:] = features
     _create_array(group, "labels", labels.shape, (rows,), "int64", -1)[:] = labels
-    group.attrs.update(attrs)
-    group.attrs.update({"complete": True})
+    group.update_attributes(attrs)
+    group.update_attributes({"complete": True})

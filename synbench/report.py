@@ -172,22 +172,8 @@ def board_html(board: pd.DataFrame, images: dict[str, bytes], extra_html: str = 
     if not board.empty:
         digests = board["weights_digest"] if "weights_digest" in board else [""] * len(board)
         board = board.assign(model=[display_name(m, d) for m, d in zip(board["model"], digests, strict=True)])
-    columns = [
-        "model",
-        "spec_name",
-        "eps",
-        "threshold",
-        "score",
-        "score_low",
-        "score_high",
-        "best_eps",
-        "model_fingerprint",
-        "spec_hash",
-        "device",
-        "dtype",
-        "created_at",
-    ]
-    columns = [c for c in columns if c in board.columns]
+    shown = "model spec_name eps threshold score score_low score_high best_eps model_fingerprint spec_hash device dtype"
+    columns = [c for c in [*shown.split(), "created_at"] if c in board.columns]
     rows = []
     for _, row in board.iterrows():
         cells = "".join(

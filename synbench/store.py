@@ -88,7 +88,10 @@ def location(value: str | PathLike | Location) -> Location:
 
         # several processes and nodes write one root: never answer a listing from a stale cache
         if protocol in ("s3", "s3a", "gs", "gcs", "az", "abfs"):
-            fsspec.config.conf.setdefault(protocol, {}).setdefault("use_listings_cache", False)
+            defaults = fsspec.config.conf.setdefault(protocol, {})
+            defaults.setdefault("use_listings_cache", False)
+            if protocol in ("s3", "s3a"):  # our objects are small: no HEAD for a size before each GET
+                defaults.setdefault("max_concurrency", 1)
         path = UPath(text)
         path.fs  # noqa: B018  (imports the backend now, so a missing one is reported here)
     except ImportError as exc:
