@@ -37,15 +37,16 @@ done
 WORKERS=()
 for NODE in node-a node-b; do
   mkdir -p "$WORK/$NODE"
-  (cd "$WORK/$NODE" && PREFECT_HOME=$WORK/$NODE/.prefect SYNBENCH_ALLOWED_PATHS=$ROOT \
+  (cd "$WORK/$NODE" && PREFECT_HOME=$WORK/$NODE/.prefect SYNBENCH_ALLOWED_PATHS=$ROOT PREFECT_LOGGING_LEVEL=INFO \
     "$BIN/prefect" worker start --pool gpu --name "$NODE" --limit 1 --run-once >"$WORK/$NODE.log" 2>&1) &
   WORKERS+=($!)
   sleep 2
 done
 wait "${WORKERS[@]}"
-"$BIN/prefect" flow-run ls --limit 4
 for NODE in node-a node-b; do
-  echo "$NODE ran: $(grep -o "Completed submission of flow run '[^']*'" "$WORK/$NODE.log" | wc -l) flow run(s)"
+  RAN=$(grep -ci "submitting flow run" "$WORK/$NODE.log" || true)
+  echo "$NODE ran $RAN flow run(s): $(grep -o "[0-9a-f]\{8\}-[0-9a-f-]\{27\}" "$WORK/$NODE.log" | sort -u | tr '\n' ' ')"
+  test "$RAN" -ge 1
 done
 if find "$WORK/node-a" "$WORK/node-b" "$SYNBENCH_HOME" -maxdepth 2 -name 's3:*' | grep -q .; then
   echo "a local folder named s3: was written"; exit 1
