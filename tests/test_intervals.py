@@ -142,3 +142,21 @@ def test_a_threshold_answered_from_curves_has_its_interval(two_models):
     board = read_board(two_models, threshold=[0.75])
     rows = board[board["ci_replicates"] == 20]
     assert len(rows) == 4 and ((rows["score_low"] <= rows["score"]) & (rows["score"] <= rows["score_high"])).all()
+
+
+def test_the_page_and_the_plots_show_intervals_and_bands(two_models):
+    from synbench.plots import plot_model_curves
+    from synbench.report import board_html, render_page
+    from synbench.stages import load_replicate_curves
+
+    board = read_board(two_models)
+    page = render_page(two_models, board)
+    assert "<th>band</th>" in page and "<th>score_low</th>" in page and "±" in page
+    assert board_html(board, {}).count("<tr") > len(board)  # the summary rows, then every board row
+    row = board[board["replicates_file"] != ""].iloc[0]
+    curves_file = two_models / "curves" / row["curves_file"]
+    replicates = load_replicate_curves(two_models / "probes" / row["replicates_file"])
+    assert all(r.shape == (20, 100) for r in replicates.values())
+    with_band = plot_model_curves(pd.read_parquet(curves_file), "m", replicates=replicates)
+    without = plot_model_curves(pd.read_parquet(curves_file), "m")
+    assert with_band.startswith(b"\x89PNG") and with_band != without
