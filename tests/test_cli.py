@@ -224,9 +224,9 @@ def test_scores_carry_intervals_and_models_compare_paired(tmp_path):
     from synbench.tables import format_board
 
     root = str(tmp_path / "root")
-    for ref in ("identity:1x8x8", "noise:1x8x8"):
-        run = synbench("run", ref, "--spec", "demo", "--root", root)
-        assert run.returncode == 0, run.stderr
+    batch = synbench("batch", "identity:1x8x8", "noise:1x8x8", "--spec", "demo", "--root", root)  # = two runs
+    assert batch.returncode == 0, batch.stderr
+    assert "band" in batch.stdout and "±" in batch.stdout
     rows = json.loads(synbench("leaderboard", "--root", root, "--format", "json").stdout)
     assert len(rows) == 2 * 6 * 4 and all(r["score_low"] <= r["score"] <= r["score_high"] for r in rows)
     assert all(r["ci_method"] == "half-sampling" and r["ci_replicates"] == 40 for r in rows)
