@@ -182,11 +182,18 @@ def _lease(path: Location, timeout_s: float) -> Iterator[Held]:
 
     def renew() -> None:
         nonlocal token
+        renewed = time.monotonic()
         while not stop.wait(seconds / 3):
-            token = lease.swap(_lease_body(holder, seconds), token)
-            if token is None:
+            try:
+                new_token = lease.swap(_lease_body(holder, seconds), token)
+            except Exception:  # the store did not answer: try again, unless the lease may have expired meanwhile
+                if time.monotonic() - renewed < seconds:
+                    continue
+                new_token = None
+            if new_token is None:
                 held.lost.set()
                 return
+            token, renewed = new_token, time.monotonic()
 
     renewer = threading.Thread(target=renew, name="synbench-lease", daemon=True)
     renewer.start()
