@@ -13,6 +13,8 @@ from pathlib import Path
 
 from synbench_flows.reaper import SESSION_ENV
 
+from synbench.store import is_remote
+
 
 def configure_prefect(root: Path, verbose: bool = False) -> None:
     """Keep Prefect offline and quiet, its results under the root and its database private to this process.
@@ -26,7 +28,7 @@ def configure_prefect(root: Path, verbose: bool = False) -> None:
         atexit.register(shutil.rmtree, home, True)
         os.environ["PREFECT_HOME"] = home
     # cache records beside the artifacts; an object-store root keeps them in this process's home
-    results = Path(home) / "results" if "://" in str(root) else root / ".prefect" / "results"
+    results = Path(home) / "results" if is_remote(root) else root / ".prefect" / "results"
     results.mkdir(parents=True, exist_ok=True)
     defaults = {
         "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(results),

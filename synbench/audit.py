@@ -62,13 +62,19 @@ def _checksum_ok(data: bytes) -> bool:
     return len(data) >= 4 and google_crc32c.value(data[:-4]) == int.from_bytes(data[-4:], "little")
 
 
+def _stored_bytes(file: Location) -> bytes | None:
+    try:
+        return file.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
 def _chunk_problem(
     file: Location, array: zarr.Array, block: int, spec: BenchmarkSpec, labels: np.ndarray | None, manifest: dict
 ) -> str | None:
     """Why one chunk cannot be trusted, or None; ``labels`` are the regenerated ones for a labels chunk."""
-    try:
-        data = file.read_bytes()
-    except FileNotFoundError:
+    data = _stored_bytes(file)
+    if data is None:
         return "missing chunk"
     if not _checksum_ok(data):
         return "corrupt chunk (crc32c mismatch)"
@@ -159,7 +165,8 @@ def _check_real_groups(root: Location, report: AuditReport) -> None:
             for block in range(array.cdata_shape[0]):
                 report.chunks += 1
                 file = chunk_path(array, block)
-                if not file.is_file() or not _checksum_ok(file.read_bytes()):
+                data = _stored_bytes(file)
+                if data is None or not _checksum_ok(data):
                     report.problems.append(f"missing or corrupt chunk: file {file}, array {array.path}, chunk {block}")
 
 

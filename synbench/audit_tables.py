@@ -82,9 +82,11 @@ def _read(file: Location) -> pd.DataFrame | None:
         return None
 
 
-def _check_replicates(root: Location, file: Location, table: pd.DataFrame, recompute: _Recompute, fixes: list) -> bool:
+def _check_replicates(
+    root: Location, file: Location, key: tuple, table: pd.DataFrame, recompute: _Recompute, fixes: list
+) -> bool:
     """Whether a half-sample replicate table (intervals.py) matches its recomputation; queues its rebuild if not."""
-    key, floor = tuple(file.name.split("-")[:2]), _floor(table)
+    floor = _floor(table)
     spec, count = recompute.spec(key, table["eps"].unique(), floor), int(table["replicate"].nunique())
     pairs = recompute.replicates(key, spec, count)
     expected = results_frame([r for _, r in pairs], floor).assign(replicate=[b for b, _ in pairs])
@@ -112,7 +114,7 @@ def _check_probe_tables(root: Location, recompute: _Recompute, report, fixes: li
         if key not in recompute.groups or table is None:
             continue
         if "replicate" in table:
-            if not _check_replicates(root, file, table, recompute, fixes):
+            if not _check_replicates(root, file, key, table, recompute, fixes):
                 report.problems.append(f"probes table {file} differs from its recomputation from the features")
             continue
         floor = _floor(table)

@@ -176,11 +176,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import demo_checkpoints, demo_models, train_demo_checkpoints
     from .leaderboard import read_board
     from .report import write_reports
-    from .store import open_root
+    from .store import is_remote, open_root
 
     start = time.monotonic()
     root = open_root(args.root)
-    if "://" in str(root):
+    if is_remote(root):
         raise SynBenchError("the demo trains its checkpoints on local disk; pass a local folder with --root.")
     folder = root / "checkpoints"
     if not all(path.is_file() for path in demo_checkpoints(folder)):

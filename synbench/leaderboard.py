@@ -20,7 +20,7 @@ import pyarrow as pa
 from .errors import SynBenchError
 from .parquet_store import atomic_write_parquet, edited, read_frame, read_table
 from .provenance import utc_now
-from .stages import scored_rows
+from .stages import named_replicates, scored_rows
 from .store import Location, location, safe_path
 
 __all__ = ["ROW_KEY", "read_board", "rank_board", "write_snapshot", "read_snapshots", "part_files"]
@@ -84,13 +84,8 @@ def _filter_eps(board: pd.DataFrame, eps: Sequence[float]) -> pd.DataFrame:
 
 def _rows_from_curves(rows: pd.DataFrame, thresholds: list[float], root: Location) -> pd.DataFrame:
     """Score rows of one (spec, model) at thresholds it did not publish, with intervals, from its stored curves."""
-    replicates = rows["replicates_file"].iloc[0] if "replicates_file" in rows else ""
-    made = scored_rows(
-        safe_path(root, "curves", rows["curves_file"].iloc[0]),
-        safe_path(root, "probes", replicates) if isinstance(replicates, str) and replicates else None,
-        thresholds,
-        eps=rows["eps"].unique().tolist(),
-    )
+    made = scored_rows(safe_path(root, "curves", rows["curves_file"].iloc[0]), named_replicates(root, rows), thresholds)
+    made = [row for row in made if _at(rows["eps"], [row["eps"]]).any()]  # best_eps is marked again by read_board
     template = rows.drop_duplicates("eps").set_index("eps")
     for row in made:
         if not math.isfinite(row["score"]):

@@ -12,7 +12,7 @@ import pandas as pd
 from .parquet_store import read_frame
 from .plots import plot_model_curves, plot_series
 from .provenance import code_version, utc_now
-from .stages import load_replicate_curves
+from .stages import load_replicate_curves, named_replicates
 from .store import Location, atomic_write_bytes, location, safe_path
 from .tables import series_records, series_table, summary_table
 
@@ -51,11 +51,6 @@ def agreement_html(per_model: pd.DataFrame, stats: pd.DataFrame, png: bytes) -> 
     )
 
 
-def _replicates(root: Location, rows: pd.DataFrame) -> dict | None:
-    name = rows["replicates_file"].iloc[0] if "replicates_file" in rows else None
-    return load_replicate_curves(safe_path(root, "probes", name)) if isinstance(name, str) and name else None
-
-
 def _plots(root: Location, board: pd.DataFrame) -> dict[str, tuple[str, bytes]]:
     """PNG bytes of each (spec, model)'s curves, keyed by caption, with the file name they are saved under."""
     plots = {}
@@ -63,7 +58,8 @@ def _plots(root: Location, board: pd.DataFrame) -> dict[str, tuple[str, bytes]]:
     for (spec_name, spec_hash, model, digest, curves_file), rows in groups:
         curves = read_frame(safe_path(root, "curves", curves_file))
         name = f"{display_name(model, digest)} ({spec_name} {spec_hash[:8]})"
-        png = plot_model_curves(curves, name, replicates=_replicates(root, rows))
+        replicates = named_replicates(root, rows)
+        png = plot_model_curves(curves, name, replicates=load_replicate_curves(replicates) if replicates else None)
         plots[name] = (f"{_slug(spec_name)}-{spec_hash[:8]}--{_slug(model)}.png", png)
     return plots
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .errors import SpecError
 from .spec import BenchmarkSpec
+from .store import is_remote, location
 
 __all__ = ["Estimate", "estimate", "check_resources"]
 
@@ -68,9 +69,10 @@ def check_resources(spec: BenchmarkSpec, input_dim: int, feature_dim: int, root:
             f"{memory / GIB:.1f} GiB is available; use a model with fewer features, a smaller input_shape "
             "or block_size."
         )
-    if "://" in str(root):  # an object store: its capacity is not ours to know
+    root = location(root)
+    if is_remote(root):  # an object store: its capacity is not ours to know
         return
-    free = _free_disk(Path(root))
+    free = _free_disk(root)
     if need.disk > free:
         raise SpecError(
             f"{model} on spec {spec.name} needs up to {need.disk / GIB:.1f} GiB of disk for its features but "

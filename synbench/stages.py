@@ -36,6 +36,7 @@ __all__ = [
     "results_frame",
     "replicates_path",
     "replicates_stored",
+    "named_replicates",
     "load_replicate_curves",
     "curves_path",
     "curves_frame",
@@ -122,6 +123,12 @@ def replicates_stored(root: Location, fingerprint: str, spec: BenchmarkSpec, rep
     return path
 
 
+def named_replicates(root: Location, rows: pd.DataFrame) -> Location | None:
+    """The replicate table that board rows name (``replicates_file``), or None for rows without intervals."""
+    name = rows["replicates_file"].iloc[0] if "replicates_file" in rows else None
+    return safe_path(root, "probes", name) if isinstance(name, str) and name else None
+
+
 def load_replicate_curves(path: Location) -> dict[float, np.ndarray]:
     """Empirical curves of every replicate: eps -> ndarray of shape (replicates, len(grid))."""
     frame = read_frame(path).drop(columns="eigen_floor", errors="ignore")
@@ -161,16 +168,9 @@ def load_curves(path: Location) -> tuple[dict[float, np.ndarray], np.ndarray]:
     return curves, reference
 
 
-def scored_rows(
-    curves_file: Location,
-    replicates_file: Location | None,
-    thresholds: Sequence[float],
-    eps: Sequence[float] | None = None,
-) -> list[dict]:
+def scored_rows(curves_file: Location, replicates_file: Location | None, thresholds: Sequence[float]) -> list[dict]:
     """Score rows (METHOD.md 4) at ``thresholds`` with their 95% intervals (section 6), from stored curves."""
     curves, reference = load_curves(curves_file)
-    if eps is not None:
-        curves = {e: curve for e, curve in curves.items() if any(abs(e - wanted) < 1e-9 for wanted in eps)}
     replicates = load_replicate_curves(replicates_file) if replicates_file else None
     return with_intervals(score_rows(curves, reference, thresholds), replicates, reference)
 

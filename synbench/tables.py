@@ -75,7 +75,7 @@ def series_table(series: pd.DataFrame) -> pd.DataFrame:
 
 
 def _cells(records: pd.DataFrame) -> list[str]:
-    """ "score ±half-width (eps e)" per row: the interval is symmetric but for its clip at 0."""
+    """A "score ±half-width (eps e)" cell per row: the interval is symmetric but for its clip at 0."""
     columns = [records[c] for c in ("score", "score_high", "best_eps")]
     return [
         f"{score:.4f}{'' if pd.isna(high) else f' ±{high - score:.3f}'} (eps {eps:g})"
