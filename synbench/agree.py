@@ -23,11 +23,20 @@ from .leaderboard import read_board
 from .locks import writer_lock
 from .parquet_store import atomic_write_parquet
 from .provenance import utc_now, versions
+from .ranking import SCORE_KINDS, RankKey
 from .realdata import LabelledImages, load_images, prepare
 from .store import Location, location, safe_path
 from .tables import summary_records
 
-__all__ = ["real_features", "probe_accuracy", "rank_agreement", "agree"]
+__all__ = [
+    "real_features",
+    "probe_accuracy",
+    "rank_agreement",
+    "key_values",
+    "model_table",
+    "agreement_stats",
+    "agree",
+]
 
 _CHUNK = 256  # images per forward
 
@@ -118,6 +127,56 @@ def rank_agreement(scores: np.ndarray, accuracies: np.ndarray, seed: int = 0) ->
     }
 
 
+def key_values(per_model: pd.DataFrame, key: RankKey) -> pd.DataFrame:
+    """Each powered model's value of a rank key next to its real accuracy: columns model, value, accuracy,
+    accuracy_low, accuracy_high."""
+    powered = per_model[~per_model["underpowered"].fillna(False).astype(bool)]
+    if key.threshold is not None:
+        powered = powered[(powered["threshold"] - key.threshold).abs() < 1e-9]
+    values = powered.groupby("model_fingerprint", sort=False).agg(
+        model=("model", "first"),
+        value=(key.kind, "mean"),
+        **{column: (column, "first") for column in ("accuracy", "accuracy_low", "accuracy_high")},
+    )
+    return values[values["value"].notna()].reset_index(drop=True)
+
+
+def model_table(per_model: pd.DataFrame) -> pd.DataFrame:
+    """One row per model: its power flag, each score averaged over the thresholds (best eps), real accuracy."""
+    table = per_model.groupby("model_fingerprint", sort=False).agg(
+        model=("model", "first"),
+        underpowered=("underpowered", "first"),
+        **{f"{kind}@mean": (kind, "mean") for kind in SCORE_KINDS if kind in per_model},
+        accuracy=("accuracy", "first"),
+        accuracy_low=("accuracy_low", "first"),
+        accuracy_high=("accuracy_high", "first"),
+    )
+    return table.reset_index(drop=True)
+
+
+def agreement_stats(per_model: pd.DataFrame) -> pd.DataFrame:
+    """Rank agreement with real accuracy for every rank key: both scores, each threshold and their mean."""
+    thresholds = sorted(per_model["threshold"].unique())
+    underpowered = per_model.loc[per_model["underpowered"].fillna(False).astype(bool), "model"].nunique()
+    rows = []
+    for kind in SCORE_KINDS:
+        if kind not in per_model:
+            continue
+        for threshold in [*thresholds, None]:
+            key = RankKey(kind, threshold)
+            values = key_values(per_model, key)
+            rows.append(
+                {
+                    "rank_key": str(key),
+                    "score_kind": kind,
+                    "threshold": np.nan if threshold is None else threshold,
+                    **rank_agreement(values["value"].to_numpy(), values["accuracy"].to_numpy()),
+                    "n_underpowered_left_out": underpowered,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 def agree(
     root: str | PathLike,
     data: str = "digits",
@@ -146,12 +205,7 @@ def agree(
         for _, row in model_rows.iterrows():
             rows.append({**row.to_dict(), **result, "data": images.name, "data_digest": images.digest})
     per_model = pd.DataFrame(rows)
-    stats = pd.DataFrame(
-        [
-            {"threshold": t, **rank_agreement(part["score"].to_numpy(), part["accuracy"].to_numpy())}
-            for t, part in per_model.groupby("threshold")
-        ]
-    ).assign(
+    stats = agreement_stats(per_model).assign(
         data=images.name, data_digest=images.digest, spec_hash=per_model["spec_hash"].iloc[0], created_at=utc_now()
     )
     name = f"{images.digest}-{per_model['spec_hash'].iloc[0]}"

@@ -18,17 +18,21 @@ from .leaderboard import part_files
 from .parquet_store import edited, read_frame, read_table
 from .probe import ProbeResult
 from .provenance import utc_now
-from .score import empirical_curves, reference_curve, score_rows
+from .score import add_dimension_matched, empirical_curves, power_flags, reference_curve, score_rows
 from .spec import BenchmarkSpec
 from .stages import (
     curves_frame,
     curves_stored,
+    oracle_curves,
+    oracle_frame,
+    oracle_path,
     probe_group,
     probe_stored,
     publish_scores,
     replicates_stored,
     results_frame,
     stored_tasks,
+    task_ranks,
 )
 from .store import Location, is_remote, quarantine
 
@@ -56,6 +60,13 @@ class _Recompute:
         if cache_key not in self.cache:
             self.cache[cache_key] = probe_group(self.groups[key][0], spec)
         return self.cache[cache_key]
+
+    def oracles(self, spec: BenchmarkSpec, ranks: list[int]) -> dict[int, pd.DataFrame]:
+        """The oracle table of every rank in ``ranks``, simulated afresh (METHOD.md 7.2)."""
+        for rank in set(ranks) - {0}:
+            if (spec.data_hash, spec.eps, spec.eigen_floor, rank) not in self.cache:
+                self.cache[(spec.data_hash, spec.eps, spec.eigen_floor, rank)] = oracle_frame(spec, rank)
+        return {rank: self.cache[(spec.data_hash, spec.eps, spec.eigen_floor, rank)] for rank in set(ranks) - {0}}
 
     def replicates(self, key: tuple[str, str], spec: BenchmarkSpec, count: int) -> list[tuple[int, ProbeResult]]:
         cache_key = (key, spec.eps, spec.eigen_floor, count)
@@ -123,25 +134,35 @@ def _check_probe_tables(root: Location, recompute: _Recompute, report, fixes: li
         wrong = []
         if _differs(table, results_frame(results, floor), ["scale", "eps"], ["accuracy", "bound", "rank"]):
             wrong.append(file)
+        ranks = task_ranks(results, spec)
+        oracles = recompute.oracles(spec, ranks)
+        for rank, expected_oracle in oracles.items():
+            stored_oracle = _read(oracle_path(root, spec, rank)) if oracle_path(root, spec, rank).is_file() else None
+            keys = ["task", "eps", "accuracy_threshold"]
+            if stored_oracle is not None and _differs(stored_oracle, expected_oracle, keys, ["contribution"]):
+                wrong.append(oracle_path(root, spec, rank))
         curves = root / "curves" / file.name
         stored_curves = _read(curves) if curves.is_file() else None
-        expected = curves_frame(results, spec.scales)
-        keys, values = ["eps", "accuracy_threshold"], ["empirical", "reference"]
+        expected = curves_frame(results, spec.scales, oracle_curves(oracles, spec, ranks))
+        keys, values = ["eps", "accuracy_threshold"], ["empirical", "reference", "oracle"]
         if stored_curves is not None and _differs(stored_curves, expected, keys, values):
             wrong.append(curves)
         for bad in wrong:
             report.problems.append(f"{bad.parent.name} table {bad} differs from its recomputation from the features")
         if wrong:
-            fixes.append(lambda file=file, curves=curves, spec=spec, key=key: _rebuild(root, file, curves, spec, key))
+            fixes.append(
+                lambda wrong=wrong, curves=curves, spec=spec, key=key: _rebuild(root, wrong, curves, spec, key)
+            )
 
 
-def _rebuild(root: Location, probe_file: Location, curves: Location, spec: BenchmarkSpec, key: tuple[str, str]) -> str:
+def _rebuild(root: Location, wrong: list, curves: Location, spec: BenchmarkSpec, key: tuple[str, str]) -> str:
     stamp = utc_now().replace(":", "")
-    for file in (probe_file, curves):
+    for file in {*wrong, curves}:
         if file.is_file():
             quarantine(root, file, stamp)
     curves_stored(root, probe_stored(root, key[0], spec), spec)
-    return f"rebuilt {probe_file.name} (probe table and curves); the old files are in quarantine/{stamp}"
+    names = ", ".join(sorted(file.name for file in wrong))
+    return f"rebuilt {names} (and the curves built on them); the old files are in quarantine/{stamp}"
 
 
 def _check_part(root: Location, file: Location, recompute: _Recompute, report, fixes: list[Callable]) -> set:
@@ -164,9 +185,9 @@ def _check_part(root: Location, file: Location, recompute: _Recompute, report, f
         spec = _part_spec(rows, recompute, key)
         expected = _expected_rows(recompute, key, spec, _replicate_count(rows))
         report.scores_checked += len(rows)
-        values = ["score", "best_eps", "score_low", "score_high"] if "score_low" in rows else ["score", "best_eps"]
-        if _differs(rows.fillna({"score_low": -1.0, "score_high": -1.0}), expected, ["eps", "threshold"], values):
-            problem = "its scores, intervals or best eps differ from those the stored features give"
+        values = [c for c in _CHECKED if c in expected]
+        if _differs(rows.fillna(_MISSING), expected, ["eps", "threshold"], values):
+            problem = "its scores, intervals, best eps or power flags differ from those the stored features give"
     else:
         problem = "no sound stored features back it"
     if problem:
@@ -186,13 +207,26 @@ def _replicate_count(rows: pd.DataFrame) -> int:
     return int(rows["ci_replicates"].iloc[0]) if "ci_replicates" in rows else 0
 
 
+_CHECKED = (
+    "score score_low score_high best_eps score_dm score_dm_low score_dm_high best_eps_dm probe_rank underpowered "
+    "n_train_needed ci_replicates"
+).split()
+# no interval or no dimension-matched score: -1, as NaN cannot be compared
+_MISSING = {"score_low": -1.0, "score_high": -1.0, "score_dm": -1.0, "score_dm_low": -1.0, "score_dm_high": -1.0}
+
+
 def _expected_rows(recompute: _Recompute, key: tuple[str, str], spec: BenchmarkSpec, count: int) -> pd.DataFrame:
-    """Score rows with intervals, recomputed from the features (no interval: -1, as NaN cannot be compared)."""
+    """Score rows with intervals, the dimension-matched score and the power flags, recomputed from the features."""
     reference = reference_curve(spec.scales)
-    rows = score_rows(empirical_curves(recompute.results(key, spec)), reference, spec.thresholds)
+    results = recompute.results(key, spec)
+    ranks = task_ranks(results, spec)
+    rows = score_rows(empirical_curves(results), reference, spec.thresholds)
     curves = replicate_curves(recompute.replicates(key, spec, count)) if count else None
-    frame = pd.DataFrame(with_intervals(rows, curves, reference))
-    return frame.fillna({"score_low": -1.0, "score_high": -1.0})
+    rows = add_dimension_matched(
+        with_intervals(rows, curves, reference), reference, oracle_curves(recompute.oracles(spec, ranks), spec, ranks)
+    )
+    flags = power_flags(ranks, spec.n_train, int(recompute.groups[key][0].attrs.get("feature_dim", 0)))
+    return pd.DataFrame(rows).assign(**flags).fillna(_MISSING)
 
 
 def _republish(

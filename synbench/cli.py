@@ -39,6 +39,9 @@ def _numbers(what: str, kind: type = float, count: int | None = None) -> Callabl
     return parse
 
 
+_RANK_BY_HELP = "score or score_dm at a threshold or the mean of the thresholds shown, e.g. score_dm@mean, score@0.9"
+
+
 def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
@@ -103,6 +106,10 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--summary", action="store_true", help="json/csv: one ranked row per model and threshold")
     board.add_argument("--output", help="write to this file instead of stdout (e.g. board.html)")
     board.add_argument("--history", action="store_true", help="list the rank snapshots and the latest rank changes")
+    board.add_argument("--rank-by", metavar="KEY", help=_RANK_BY_HELP)
+    board.add_argument(
+        "--input-shape", type=_numbers("input shape", int), help="only models fed this shape, e.g. 3,32,32"
+    )
 
     audit = add("audit", cmd_audit, "verify checksums, completeness, Parquet files and recompute scores")
     audit.add_argument(
@@ -117,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     agree.add_argument("--format", default="table", choices=["table", "json"])
     agree.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     agree.add_argument("--allow-py", action="store_true", help="run py: encoders named on the board")
+    agree.add_argument("--rank-by", metavar="KEY", help="the key plotted against real accuracy; " + _RANK_BY_HELP)
 
     compare = add("compare", cmd_compare, "paired difference of two models' scores, with its 95%% interval")
     compare.add_argument("model_a", help="a model as named on the board (or a fingerprint prefix)")

@@ -20,8 +20,22 @@ def _write_output(text: str, output: str | None) -> None:
     print(f"wrote {output}")
 
 
-def cmd_leaderboard(args: argparse.Namespace) -> int:
+def read_ranked_board(root, args: argparse.Namespace):
+    """The board the command line asks for, holding the rank key's threshold; returns (board, rank key)."""
     from .leaderboard import read_board
+    from .ranking import parse_rank_key
+
+    rank_key = parse_rank_key(getattr(args, "rank_by", None))
+    shape = getattr(args, "input_shape", None)
+    board = read_board(root, spec=args.spec, eps=args.eps, threshold=args.threshold, input_shape=shape)
+    wanted = rank_key.threshold
+    if wanted is not None and not board.empty and not (board["threshold"] - wanted).abs().lt(1e-9).any():
+        thresholds = sorted({*board["threshold"].round(9), wanted})
+        board = read_board(root, spec=args.spec, eps=args.eps, threshold=thresholds, warn=False, input_shape=shape)
+    return board, rank_key
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
     from .store import open_root
     from .tables import format_board, format_history
 
@@ -29,13 +43,13 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if args.history:
         _write_output(format_history(root, args.format, args.eps, args.threshold), args.output)
         return EXIT_OK
-    board = read_board(root, spec=args.spec, eps=args.eps, threshold=args.threshold)
+    board, rank_key = read_ranked_board(root, args)
     if args.format == "html":
         from .report import render_page
 
-        _write_output(render_page(root, board), args.output)
+        _write_output(render_page(root, board, rank_key), args.output)
     else:
-        _write_output(format_board(board, args.format, summary=args.summary), args.output)
+        _write_output(format_board(board, args.format, summary=args.summary, rank_key=rank_key), args.output)
     return EXIT_OK
 
 
@@ -74,33 +88,37 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
-def agreement_section(args: argparse.Namespace, root: Path, spec: str | None) -> tuple[str, str, str]:
+def agreement_section(args: argparse.Namespace, root: Path, spec: str | None, rank_key=None) -> tuple[str, str, str]:
     """Run the agreement check; returns its table, its JSON and its HTML section (scatter PNG saved too)."""
-    from .agree import agree
+    from .agree import agree, key_values, model_table
     from .plots import plot_agreement
+    from .ranking import DEFAULT_RANK_KEY
     from .report import agreement_html
     from .store import atomic_write_bytes, safe_path
 
+    rank_key = rank_key or DEFAULT_RANK_KEY
     per_model, stats = agree(root, args.data, spec=spec, models=getattr(args, "models", None), device=args.device)
-    png = plot_agreement(per_model, stats, threshold=float(per_model["threshold"].min()))
+    stat = stats[stats["rank_key"] == str(rank_key)].iloc[0]
+    png = plot_agreement(key_values(per_model, rank_key), stat, str(per_model["data"].iloc[0]), str(rank_key))
     atomic_write_bytes(safe_path(root, "reports", f"agree-{per_model['data_digest'].iloc[0]}.png"), png)
-    columns = ["model", "threshold", "score", "best_eps", "accuracy", "accuracy_low", "accuracy_high"]
-    first = per_model[per_model["threshold"] == per_model["threshold"].min()][columns]
+    models, shown = model_table(per_model), stats.drop(columns=["data", "data_digest", "spec_hash", "created_at"])
     table = (
-        first.to_markdown(index=False, tablefmt="simple_outline", floatfmt=".4f")
+        models.to_markdown(index=False, tablefmt="simple_outline", floatfmt=".4f")
         + "\n"
-        + stats.drop(columns=["data_digest", "created_at"]).to_markdown(
-            index=False, tablefmt="simple_outline", floatfmt=".3f"
-        )
+        + shown.to_markdown(index=False, tablefmt="simple_outline", floatfmt=".3f")
     )
     as_json = json.dumps(
         {
-            "models": json.loads(per_model.to_json(orient="records")),
+            "models": json.loads(
+                per_model.drop(columns=["score_replicates", "score_dm_replicates"], errors="ignore").to_json(
+                    orient="records"
+                )
+            ),
             "agreement": json.loads(stats.to_json(orient="records")),
         },
         indent=1,
     )
-    return table, as_json, agreement_html(per_model, stats, png)
+    return table, as_json, agreement_html(models, shown, png, str(per_model["data"].iloc[0]))
 
 
 def cmd_agree(args: argparse.Namespace) -> int:
@@ -110,6 +128,8 @@ def cmd_agree(args: argparse.Namespace) -> int:
     root = open_root(args.root, create=False)
     if args.allow_py:
         os.environ[ALLOW_PY_ENV] = "1"
-    table, as_json, _ = agreement_section(args, root, args.spec)
+    from .ranking import parse_rank_key
+
+    table, as_json, _ = agreement_section(args, root, args.spec, parse_rank_key(args.rank_by))
     print(as_json if args.format == "json" else table)
     return EXIT_OK

@@ -11,9 +11,9 @@ from .intervals import paired_interval
 __all__ = ["replicates_of", "pick_model", "compare_models"]
 
 
-def replicates_of(row: pd.Series) -> np.ndarray | None:
-    """A board row's half-sample replicate scores, or None when it was published without intervals."""
-    values = row.get("score_replicates")
+def replicates_of(row: pd.Series, kind: str = "score") -> np.ndarray | None:
+    """A board row's half-sample replicate scores of ``kind`` (score or score_dm), or None without intervals."""
+    values = row.get(f"{kind}_replicates")
     if values is None or (isinstance(values, float) and np.isnan(values)) or len(values) < 2:
         return None
     return np.asarray(values, dtype=np.float64)
@@ -41,42 +41,51 @@ def _shared_spec(rows_a: pd.DataFrame, rows_b: pd.DataFrame) -> str:
 
 
 def compare_models(board: pd.DataFrame, model_a: str, model_b: str) -> pd.DataFrame:
-    """``a - b`` per threshold at each model's best eps among the rows given, with its paired 95% interval.
+    """``a - b`` per threshold and score kind (score, score_dm), each model at its best eps for that kind among
+    the rows given, with the paired 95% interval; ``verdict`` says whether it excludes 0.
 
     Both models saw the same inputs and their intervals the same half-samples, so the interval of the
-    difference comes from the replicate-by-replicate differences. ``verdict`` says whether it excludes 0.
+    difference comes from the replicate-by-replicate differences.
     """
     rows_a, rows_b = pick_model(board, model_a), pick_model(board, model_b)
     spec_hash = _shared_spec(rows_a, rows_b)
-    best_a = rows_a[(rows_a["spec_hash"] == spec_hash) & rows_a["best_eps"]].set_index("threshold")
-    best_b = rows_b[(rows_b["spec_hash"] == spec_hash) & rows_b["best_eps"]].set_index("threshold")
     records = []
-    for threshold in sorted(set(best_a.index) & set(best_b.index)):
-        a, b = best_a.loc[threshold], best_b.loc[threshold]
-        replicates_a, replicates_b = replicates_of(a), replicates_of(b)
-        if replicates_a is None or replicates_b is None:
-            difference, low, high = a["score"] - b["score"], np.nan, np.nan
-        else:
-            difference, low, high = paired_interval(a["score"], replicates_a, b["score"], replicates_b)
-        if np.isnan(low):
-            verdict = "no interval (published with --ci none)"
-        elif low > 0 or high < 0:
-            verdict = f"{model_a if low > 0 else model_b} scores higher"
-        else:
-            verdict = "not distinguishable"
-        records.append(
-            {
-                "spec_name": a["spec_name"],
-                "spec_hash": spec_hash,
-                "threshold": threshold,
-                "eps_a": a["eps"],
-                "score_a": a["score"],
-                "eps_b": b["eps"],
-                "score_b": b["score"],
-                "difference": difference,
-                "difference_low": low,
-                "difference_high": high,
-                "verdict": verdict,
-            }
-        )
-    return pd.DataFrame(records)
+    for kind, mark in (("score", "best_eps"), ("score_dm", "best_eps_dm")):
+        if kind not in board:
+            continue
+        best_a = rows_a[(rows_a["spec_hash"] == spec_hash) & rows_a[mark].fillna(False).astype(bool)]
+        best_b = rows_b[(rows_b["spec_hash"] == spec_hash) & rows_b[mark].fillna(False).astype(bool)]
+        best_a, best_b = best_a.set_index("threshold"), best_b.set_index("threshold")
+        for threshold in sorted(set(best_a.index) & set(best_b.index)):
+            a, b = best_a.loc[threshold], best_b.loc[threshold]
+            records.append(
+                {
+                    "spec_name": a["spec_name"],
+                    "spec_hash": spec_hash,
+                    "threshold": threshold,
+                    "kind": kind,
+                    "eps_a": a["eps"],
+                    "value_a": a[kind],
+                    "eps_b": b["eps"],
+                    "value_b": b[kind],
+                    **_difference(a, b, kind, model_a, model_b),
+                }
+            )
+    return pd.DataFrame(records).sort_values(["kind", "threshold"], kind="stable").reset_index(drop=True)
+
+
+def _difference(a: pd.Series, b: pd.Series, kind: str, model_a: str, model_b: str) -> dict:
+    replicates_a, replicates_b = replicates_of(a, kind), replicates_of(b, kind)
+    if replicates_a is None or replicates_b is None:
+        difference, low, high = a[kind] - b[kind], np.nan, np.nan
+    else:
+        difference, low, high = paired_interval(a[kind], replicates_a, b[kind], replicates_b)
+    if pd.isna(difference):
+        verdict = "not a number (a score is missing: its reference area is 0)"
+    elif np.isnan(low):
+        verdict = "no interval (published with --ci none)"
+    elif low > 0 or high < 0:
+        verdict = f"{model_a if low > 0 else model_b} scores higher"
+    else:
+        verdict = "not distinguishable"
+    return {"difference": difference, "difference_low": low, "difference_high": high, "verdict": verdict}

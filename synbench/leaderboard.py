@@ -73,6 +73,16 @@ def _filter_spec(board: pd.DataFrame, spec: str) -> pd.DataFrame:
     return chosen
 
 
+def _filter_shape(board: pd.DataFrame, shape: Sequence[int]) -> pd.DataFrame:
+    stored = board["input_shape"] if "input_shape" in board else pd.Series([[]] * len(board), index=board.index)
+    names = stored.map(lambda value: "x".join(str(int(v)) for v in value) if value is not None else "")
+    wanted = "x".join(str(int(v)) for v in shape)
+    if not (names == wanted).any():
+        shown = ", ".join(sorted(set(names) - {""})) or "none recorded"
+        raise SynBenchError(f"no model with input shape {wanted} on the board; stored shapes: {shown}.")
+    return board[names == wanted]
+
+
 def _filter_eps(board: pd.DataFrame, eps: Sequence[float]) -> pd.DataFrame:
     missing = [e for e in eps if not _at(board["eps"], [e]).any()]
     if missing:
@@ -112,10 +122,16 @@ def _at_thresholds(board: pd.DataFrame, thresholds: Sequence[float], root: Locat
 
 
 def _mark_best_eps(board: pd.DataFrame) -> pd.DataFrame:
-    """best_eps within the rows shown: the top score per (spec, model, threshold); ties go to the smaller eps."""
-    order = board.sort_values(["score", "eps"], ascending=[False, True])
-    best = order.drop_duplicates([*_MODEL_KEY, "threshold"]).index
-    return board.assign(best_eps=board.index.isin(best))
+    """best_eps (and best_eps_dm for score_dm) within the rows shown: the top score per (spec, model, threshold);
+    ties go to the smaller eps, a missing score never wins."""
+    marks = {}
+    for kind, mark in (("score", "best_eps"), ("score_dm", "best_eps_dm")):
+        if kind not in board:
+            continue
+        order = board.assign(_key=board[kind].astype(float).fillna(-np.inf))
+        order = order.sort_values(["_key", "eps"], ascending=[False, True])
+        marks[mark] = board.index.isin(order.drop_duplicates([*_MODEL_KEY, "threshold"]).index)
+    return board.assign(**marks)
 
 
 def read_board(
@@ -124,8 +140,10 @@ def read_board(
     eps: Sequence[float] | None = None,
     threshold: Sequence[float] | None = None,
     warn: bool = True,
+    input_shape: Sequence[int] | None = None,
 ) -> pd.DataFrame:
-    """Union of all parts, newest row per key, optionally filtered by spec name/hash, eps and threshold.
+    """Union of all parts, newest row per key, optionally filtered by spec name/hash, eps, threshold and the
+    models' input shape.
 
     ``best_eps`` is chosen within the eps shown, so a filter never drops a model. A threshold the
     models did not publish is computed from their stored curves (METHOD.md 4).
@@ -146,6 +164,8 @@ def read_board(
     board = board.assign(model=board["model_fingerprint"].map(names))
     if spec is not None:
         board = _filter_spec(board, spec)
+    if input_shape:
+        board = _filter_shape(board, input_shape)
     if eps:
         board = _filter_eps(board, eps)
     if threshold:

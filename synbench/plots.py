@@ -90,28 +90,26 @@ def plot_series(series: pd.DataFrame, title: str) -> bytes:
     return _png(fig)
 
 
-def plot_agreement(per_model: pd.DataFrame, stats: pd.DataFrame, threshold: float = 0.6) -> bytes:
-    """Scatter of the SynBench score (best eps) against real linear-probe accuracy, one labelled point per model."""
-    rows = per_model[per_model["threshold"] == threshold]
+def plot_agreement(values: pd.DataFrame, stat: pd.Series, data: str, key: str) -> bytes:
+    """Scatter of a rank key's value against real linear-probe accuracy, one labelled point per model.
+
+    ``values``: columns model, value, accuracy, accuracy_low, accuracy_high (agree.key_values); ``stat``:
+    that key's row of the agreement statistics.
+    """
     fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=110)
-    ax.errorbar(
-        rows["score"],
-        rows["accuracy"],
-        yerr=[rows["accuracy"] - rows["accuracy_low"], rows["accuracy_high"] - rows["accuracy"]],
-        fmt="o",
-        color="tab:blue",
-        capsize=3,
-    )
-    for _, row in rows.iterrows():
+    # an interval that ends at 0% or 100% can round past the estimate: error bars are never negative
+    below = (values["accuracy"] - values["accuracy_low"]).clip(lower=0)
+    above = (values["accuracy_high"] - values["accuracy"]).clip(lower=0)
+    ax.errorbar(values["value"], values["accuracy"], yerr=[below, above], fmt="o", color="tab:blue", capsize=3)
+    for _, row in values.iterrows():
         first = row["model"].split(", ")[0]
         label = Path(first.rsplit("@", 1)[1]).stem if "@" in first else first  # a checkpoint by its file name
-        ax.annotate(label, (row["score"], row["accuracy"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
-    stat = stats[stats["threshold"] == threshold].iloc[0]
+        ax.annotate(label, (row["value"], row["accuracy"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
     title = (
-        f"{rows['data'].iloc[0]}: Kendall tau {stat['kendall_tau']:.2f} (p {stat['kendall_p']:.3f}), "
-        f"Spearman rho {stat['spearman_rho']:.2f} (p {stat['spearman_p']:.3f}), {len(rows)} models"
+        f"{data}: Kendall tau {stat['kendall_tau']:.2f} (p {stat['kendall_p']:.3f}), "
+        f"Spearman rho {stat['spearman_rho']:.2f} (p {stat['spearman_p']:.3f}), {len(values)} powered models"
     )
-    ax.set(xlabel=f"SynBench-Score at t={threshold:g} (best eps)", ylabel="linear-probe accuracy (held out, 95% CI)")
+    ax.set(xlabel=f"{key} (best eps)", ylabel="linear-probe accuracy (held out, 95% CI)")
     ax.set_title(title, fontsize=8)
     ax.grid(alpha=0.3)
     return _png(fig)

@@ -14,7 +14,8 @@ __all__ = ["GENERATOR_VERSION", "SCORE_VERSION", "versions", "code_version", "ut
 GENERATOR_VERSION = 2
 # Bump when probe or score results for given features change.
 # 2: eigenvalue floor relative to the largest eigenvalue (scale-invariant) by default.
-SCORE_VERSION = 2
+# 3: curves carry the dimension-matched oracle; rows carry score_dm and the probe's power (METHOD.md 7).
+SCORE_VERSION = 3
 
 
 def _package_version(name: str) -> str:

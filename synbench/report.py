@@ -12,9 +12,10 @@ import pandas as pd
 from .parquet_store import read_frame
 from .plots import plot_model_curves, plot_series
 from .provenance import code_version, utc_now
+from .ranking import DEFAULT_RANK_KEY, RankKey
 from .stages import load_replicate_curves, named_replicates
 from .store import Location, atomic_write_bytes, location, safe_path
-from .tables import series_records, series_table, summary_table
+from .tables import series_records, series_table, summary_table, table_notes, usable_key
 
 __all__ = [
     "agreement_html",
@@ -39,13 +40,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:80] or "model"
 
 
-def agreement_html(per_model: pd.DataFrame, stats: pd.DataFrame, png: bytes) -> str:
-    """The page's section on real linear probing."""
-    columns = ["model", "threshold", "score", "best_eps", "accuracy", "accuracy_low", "accuracy_high"]
-    shown = per_model[columns].assign(model=[display_name(m) for m in per_model["model"]])
+def agreement_html(models: pd.DataFrame, stats: pd.DataFrame, png: bytes, data: str) -> str:
+    """The page's section on real linear probing: per-model table (agree.model_table), statistics per rank key."""
+    shown = models.assign(model=[display_name(m) for m in models["model"]])
     return (
-        f"<h2>Agreement with linear probing on {html.escape(str(per_model['data'].iloc[0]))}</h2>"
-        + stats.drop(columns=["data_digest", "created_at"]).to_html(index=False, float_format="%.3f", border=0)
+        f"<h2>Agreement with linear probing on {html.escape(data)}</h2>"
+        + stats.to_html(index=False, float_format="%.3f", border=0)
         + f'<img alt="score vs accuracy" width="620" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
         + shown.to_html(index=False, classes="sortable", float_format="%.4f", border=0)
     )
@@ -90,13 +90,15 @@ def _series_html(board: pd.DataFrame, plots: dict[str, tuple[str, bytes]]) -> st
     )
 
 
-def render_page(root: str | Location, board: pd.DataFrame) -> str:
+def render_page(root: str | Location, board: pd.DataFrame, rank_key: RankKey = DEFAULT_RANK_KEY) -> str:
     """The board page with its plots embedded; writes nothing."""
     images = {name: png for name, (_, png) in _plots(location(root), board).items()}
-    return board_html(board, images, _series_html(board, _series_plots(board)))
+    return board_html(board, images, _series_html(board, _series_plots(board)), rank_key)
 
 
-def write_reports(root: Location, board: pd.DataFrame, extra_html: str = "") -> tuple[list, Location]:
+def write_reports(
+    root: Location, board: pd.DataFrame, extra_html: str = "", rank_key: RankKey = DEFAULT_RANK_KEY
+) -> tuple[list, Location]:
     """PNGs under ``reports/`` (curves per (spec, model), one per checkpoint series) and ``leaderboard.html``."""
     plots, series = _plots(root, board), _series_plots(board)
     files = []
@@ -105,7 +107,8 @@ def write_reports(root: Location, board: pd.DataFrame, extra_html: str = "") -> 
         atomic_write_bytes(files[-1], png)
     page = safe_path(root, "reports", "leaderboard.html")
     images = {name: png for name, (_, png) in plots.items()}
-    atomic_write_bytes(page, board_html(board, images, _series_html(board, series) + extra_html).encode())
+    html_text = board_html(board, images, _series_html(board, series) + extra_html, rank_key)
+    atomic_write_bytes(page, html_text.encode())
     return files, page
 
 
@@ -117,6 +120,7 @@ th{background:#f0f0f0;cursor:pointer;user-select:none;white-space:nowrap}
 th[data-dir=desc]::after{content:" \\25BC"} th[data-dir=asc]::after{content:" \\25B2"}
 td,th{text-align:left} td:nth-child(n+3){text-align:right}
 tr.best td{background:#eef7ee}
+tr.under td{color:#a33}
 .plots{display:flex;flex-wrap:wrap;gap:1em}
 .plots figure{margin:0}
 .plots figcaption{font-size:12px;text-align:center}
@@ -163,25 +167,39 @@ def _figures(images: dict[str, bytes]) -> str:
     )
 
 
-def board_html(board: pd.DataFrame, images: dict[str, bytes], extra_html: str = "") -> str:
+_ROW_COLUMNS = (
+    "model spec_name eps threshold score score_low score_high best_eps score_dm score_dm_low score_dm_high best_eps_dm "
+    "probe_rank r_over_n underpowered n_train_needed model_fingerprint spec_hash device dtype created_at"
+).split()
+
+
+def _cell(row: pd.Series, column: str) -> str:
+    value = row[column]
+    if column.startswith("score") or column == "r_over_n":
+        return "—" if pd.isna(value) else f"{value:.4f}"
+    return str(value)
+
+
+def board_html(
+    board: pd.DataFrame, images: dict[str, bytes], extra_html: str = "", rank_key: RankKey = DEFAULT_RANK_KEY
+) -> str:
     """A single HTML file with no network assets: summary, sortable rows, embedded plots."""
+    summary = "<p>No rows yet.</p>"
     if not board.empty:
+        table, rank_key = summary_table(board, rank_key), usable_key(board, rank_key)
+        notes = "".join(f"<p class='note'>{html.escape(line)}</p>" for line in table_notes(table, rank_key).split("\n"))
+        table = table.assign(model=[display_name(m) for m in table["model"]])
+        summary = table.to_html(index=False, classes="sortable", border=0) + notes
         digests = board["weights_digest"] if "weights_digest" in board else [""] * len(board)
         board = board.assign(model=[display_name(m, d) for m, d in zip(board["model"], digests, strict=True)])
-    shown = "model spec_name eps threshold score score_low score_high best_eps model_fingerprint spec_hash device dtype"
-    columns = [c for c in [*shown.split(), "created_at"] if c in board.columns]
+    columns = [c for c in _ROW_COLUMNS if c in board.columns]
     rows = []
     for _, row in board.iterrows():
-        cells = "".join(
-            f"<td>{html.escape(f'{row[c]:.4f}' if c.startswith('score') else str(row[c]))}</td>" for c in columns
-        )
-        rows.append(f'<tr class="{"best" if row.get("best_eps") else ""}">{cells}</tr>')
+        cells = "".join(f"<td>{html.escape(_cell(row, c))}</td>" for c in columns)
+        under = row.get("underpowered")
+        style = "under" if pd.notna(under) and bool(under) else "best" if row.get("best_eps") else ""
+        rows.append(f'<tr class="{style}">{cells}</tr>')
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    summary = (
-        summary_table(board).to_html(index=False, classes="sortable", border=0)
-        if not board.empty
-        else "<p>No rows yet.</p>"
-    )
     figures = _figures(images)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>SynBench leaderboard</title>
 <style>{_STYLE}</style></head><body>
@@ -189,9 +207,10 @@ def board_html(board: pd.DataFrame, images: dict[str, bytes], extra_html: str = 
 <p class="note">{_header(board)}</p>
 <p class="note">SynBench-Score: area under the encoder's robustness-accuracy curve on synthetic Gaussian tasks,
 relative to the Bayes-optimal curve on the raw inputs (1.0 = no information lost). Click a column to sort.</p>
-<h2>Summary (best eps per threshold)</h2>
-<p class="note">Each cell: score ± its 95% interval (half-sampling, docs/METHOD.md section 6) at its best eps.
-Band: models that share one are not distinguishable from their neighbour above by a paired test.</p>{summary}
+<h2>Summary (best eps per threshold), ranked by {html.escape(str(rank_key))}</h2>
+<p class="note">score: the paper's SynBench-Score; score_dm: the same area relative to what a lossless representation
+of the same rank reaches with the same probe and sample sizes (docs/METHOD.md section 7), so that feature width and
+sample size do not rank the models. Intervals: 95%, half-sampling (section 6).</p>{summary}
 {extra_html}
 <h2>Curves</h2>{figures or "<p>No plots.</p>"}
 <h2>All rows</h2><table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>

@@ -8,46 +8,85 @@ from .compare import replicates_of
 from .intervals import rank_bands
 from .leaderboard import ROW_KEY, rank_board, read_snapshots
 from .parquet_store import read_frame
+from .ranking import DEFAULT_RANK_KEY, RankKey, best_rows, rank_models
 from .references import series_step
 
-__all__ = ["summary_records", "summary_table", "series_records", "format_board", "format_history"]
+__all__ = ["summary_records", "summary_table", "table_notes", "series_records", "format_board", "format_history"]
 
 _SUMMARY_COLUMNS = [
     "rank",
     "rank_band",
+    "rank_key",
+    "rank_value",
+    "rank_value_low",
+    "rank_value_high",
     "model",
     "spec_name",
     "spec_hash",
+    "input_shape",
+    "feature_dim",
+    "probe_rank",
+    "r_over_n",
+    "underpowered",
+    "n_train_needed",
     "threshold",
+    "band",
     "score",
     "score_low",
     "score_high",
     "best_eps",
+    "score_dm",
+    "score_dm_low",
+    "score_dm_high",
+    "best_eps_dm",
     "model_fingerprint",
 ]
+_MODEL = ["spec_hash", "model_fingerprint"]
 
 
-def _with_bands(best: pd.DataFrame) -> pd.DataFrame:
-    """Rank and rank band (intervals.rank_bands) within each (spec, threshold), best score first."""
-    parts = []
-    for _, rows in best.groupby(["spec_hash", "threshold"]):
-        rows = rows.sort_values(["score", "model"], ascending=[False, True])
-        ranks = rows["score"].rank(ascending=False, method="min").astype(int)
-        bands = rank_bands(rows["score"].tolist(), [replicates_of(row) for _, row in rows.iterrows()])
-        parts.append(rows.assign(rank=ranks, rank_band=bands))
-    return pd.concat(parts)
+def _per_threshold(board: pd.DataFrame) -> pd.DataFrame:
+    """One row per (spec, model, threshold): each score kind at its own best eps, with its interval."""
+    paper = best_rows(board, "score").drop(columns=["best_eps", "best_eps_dm"], errors="ignore")
+    paper = paper.rename(columns={"eps": "best_eps"})
+    for column in ("score_low", "score_high", *_POWER):  # parts published before intervals or score_dm existed
+        if column not in paper:
+            paper[column] = pd.NA
+    matched = best_rows(board, "score_dm")
+    dm_columns = ["score_dm", "score_dm_low", "score_dm_high", "score_dm_replicates"]
+    matched = matched[[*_MODEL, "threshold", "eps", *[c for c in dm_columns if c in matched]]]
+    paper = paper.drop(columns=[c for c in dm_columns if c in paper])
+    return paper.merge(matched.rename(columns={"eps": "best_eps_dm"}), on=[*_MODEL, "threshold"], how="left")
 
 
-def summary_records(board: pd.DataFrame) -> pd.DataFrame:
-    """One row per (spec, model, threshold): the best eps's score and interval, ranked, with its rank band."""
+_POWER = ["input_shape", "feature_dim", "probe_rank", "r_over_n", "underpowered", "n_train_needed"]
+
+
+def _threshold_bands(records: pd.DataFrame, kind: str) -> list[str]:
+    """Band of each record among the powered models of its (spec, threshold), by ``kind`` (METHOD.md 6)."""
+    bands = pd.Series("", index=records.index, dtype=object)
+    for _, rows in records.groupby(["spec_hash", "threshold"]):
+        powered = rows[~rows["underpowered"].fillna(False).astype(bool) & rows[kind].notna()]
+        powered = powered.sort_values([kind, "model"], ascending=[False, True])
+        replicates = [replicates_of(row, kind) for _, row in powered.iterrows()]
+        bands[powered.index] = rank_bands(powered[kind].tolist(), replicates)
+    return bands.tolist()
+
+
+def summary_records(board: pd.DataFrame, rank_key: RankKey = DEFAULT_RANK_KEY) -> pd.DataFrame:
+    """One row per (spec, model, threshold): both scores at their best eps with intervals, the power flags,
+    and the model's rank and band by ``rank_key`` (``band``: this threshold's band for the key's score)."""
     if board.empty:
         return pd.DataFrame(columns=_SUMMARY_COLUMNS)
-    best = board[board["best_eps"]].drop(columns="best_eps").rename(columns={"eps": "best_eps"})
-    for column in ("score_low", "score_high"):  # parts published before intervals existed
-        if column not in best:
-            best[column] = float("nan")
-    best = _with_bands(best).sort_values(["spec_name", "spec_hash", "threshold", "rank", "model"])
-    return best[_SUMMARY_COLUMNS].reset_index(drop=True)
+    rank_key = usable_key(board, rank_key)
+    thresholds = sorted(board["threshold"].unique())
+    records = _per_threshold(board)
+    records["underpowered"] = records["underpowered"].fillna(False).astype(bool)
+    ranked = rank_models(best_rows(board, rank_key.kind), rank_key, thresholds)
+    records = records.merge(ranked.drop(columns=["model", "underpowered"]), on=_MODEL, how="left")
+    records["band"] = _threshold_bands(records, rank_key.kind)
+    order = records.assign(unranked=records["rank"].isna())
+    order = order.sort_values(["spec_name", "spec_hash", "threshold", "unranked", "rank", "model"])
+    return order.reindex(columns=_SUMMARY_COLUMNS).reset_index(drop=True)
 
 
 def series_records(board: pd.DataFrame) -> pd.DataFrame:
@@ -74,46 +113,100 @@ def series_table(series: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
-def _cells(records: pd.DataFrame) -> list[str]:
-    """A "score ±half-width (eps e)" cell per row: the interval is symmetric but for its clip at 0."""
-    columns = [records[c] for c in ("score", "score_high", "best_eps")]
-    return [
-        f"{score:.4f}{'' if pd.isna(high) else f' ±{high - score:.3f}'} (eps {eps:g})"
-        for score, high, eps in zip(*columns, strict=True)
-    ]
+def _cells(records: pd.DataFrame, kind: str = "score") -> list[str]:
+    """A "score ±half-width (eps e)" cell per row (the interval is symmetric but for its clip at 0);
+    a score that is not a number (reference area 0) is shown as missing."""
+    eps_column = "best_eps" if kind == "score" else "best_eps_dm"
+    columns = [records[c] for c in (kind, f"{kind}_high", eps_column)]
+    cells = []
+    for score, high, eps in zip(*columns, strict=True):
+        if pd.isna(score):
+            cells.append("—")
+            continue
+        mark = "†" if score > 1 else ""
+        cells.append(f"{score:.4f}{mark}{'' if pd.isna(high) else f' ±{high - score:.3f}'} (eps {eps:g})")
+    return cells
 
 
-def summary_table(board: pd.DataFrame) -> pd.DataFrame:
-    """Wide view for people: one row per (spec, model), a "score (eps e)" cell per threshold, ranked by the first."""
-    records = summary_records(board)
+def _shape(value) -> str:
+    return "x".join(str(int(v)) for v in value) if value is not None and len(value) else "?"
+
+
+def _power(row: pd.Series) -> str:
+    if pd.isna(row["probe_rank"]):
+        return "?"
+    if row["underpowered"]:
+        return f"UNDERPOWERED: r/n {row['r_over_n']:.2f}, needs n_train >= {int(row['n_train_needed'])}"
+    return f"r/n {row['r_over_n']:.2f}"
+
+
+def usable_key(board: pd.DataFrame, rank_key: RankKey) -> RankKey:
+    """The rank key, or its paper-score twin on a board published before score_dm existed."""
+    return rank_key if rank_key.kind in board else RankKey("score", rank_key.threshold)
+
+
+def summary_table(board: pd.DataFrame, rank_key: RankKey = DEFAULT_RANK_KEY) -> pd.DataFrame:
+    """Wide view for people: one row per (spec, model), a "score ± interval (eps e)" cell per threshold for the
+    rank key's score, ranked by the key; underpowered models last, unranked."""
+    rank_key = usable_key(board, rank_key)
+    records = summary_records(board, rank_key)
     if records.empty:
         return records
     records = records.assign(
-        spec=records["spec_name"] + " " + records["spec_hash"].str[:8],
-        cell=_cells(records),
+        spec=records["spec_name"] + " " + records["spec_hash"].str[:8], cell=_cells(records, rank_key.kind)
     )
     table = records.pivot_table(index=["spec", "model"], columns="threshold", values="cell", aggfunc="first")
-    first = records[records["threshold"] == records["threshold"].min()].set_index(["spec", "model"])
-    table.columns = [f"t={c:g}" for c in table.columns]
-    table.insert(0, "rank", first["rank"].reindex(table.index).astype("Int64"))
-    table.insert(1, "band", first["rank_band"].reindex(table.index))
-    return table.reset_index().sort_values(["spec", "rank", "model"]).reset_index(drop=True)
+    table.columns = [f"{rank_key.kind} t={c:g}" for c in table.columns]
+    first = records.drop_duplicates(["spec", "model"]).set_index(["spec", "model"]).reindex(table.index)
+    if rank_key.threshold is None:
+        half = first["rank_value_high"] - first["rank_value"]
+        table[f"{rank_key.kind} mean"] = [
+            "—" if pd.isna(v) else f"{v:.4f}{'' if pd.isna(h) else f' ±{h:.3f}'}"
+            for v, h in zip(first["rank_value"], half, strict=True)
+        ]
+    table.insert(0, "rank", first["rank"].astype("Int64"))
+    table.insert(1, "band", first["rank_band"])
+    table.insert(2, "input", [_shape(v) for v in first["input_shape"]])
+    table.insert(3, "p", first["feature_dim"].astype("Int64"))
+    table["power"] = [_power(row) for _, row in first.iterrows()]
+    table = table.reset_index().assign(unranked=lambda t: t["rank"].isna())
+    return table.sort_values(["spec", "unranked", "rank", "model"]).drop(columns="unranked").reset_index(drop=True)
 
 
-def format_board(board: pd.DataFrame, fmt: str, summary: bool = False) -> str:
+def table_notes(table: pd.DataFrame, rank_key: RankKey) -> str:
+    """The lines under the table: what a cell is, how it is ranked, and the marks that appear in it."""
+    lines = [
+        f"Each cell: the best eps's {rank_key.kind} at accuracy threshold t ± its 95% interval; ranked by {rank_key}.",
+        "Models in one band are not distinguishable from their neighbour above (paired test).",
+    ]
+    text = table.to_string()
+    if "†" in text:
+        lines.append(
+            "† above 1: the dimension-matched oracle (or the Bayes reference) is itself an estimate; a score above 1 "
+            "inside its interval is noise, not a representation better than lossless."
+            if rank_key.kind == "score_dm"
+            else "† above 1: within the sampling noise of the estimate (its interval holds 1)."
+        )
+    if "UNDERPOWERED" in text:
+        lines.append(
+            "UNDERPOWERED: the probe kept r >= n_train / 2 components, so its estimation error, not the "
+            "representation, sets the score; these rows are not ranked. Rerun with the n_train shown (spec file: "
+            "n_train = ...)."
+        )
+    return "\n".join(lines)
+
+
+def format_board(board: pd.DataFrame, fmt: str, summary: bool = False, rank_key: RankKey = DEFAULT_RANK_KEY) -> str:
     """Render the board as a table (summary), or as json/csv of long rows (or of the summary)."""
     if fmt in ("json", "csv"):
         # the replicate scores stay in Parquet (compare, bands); JSON/CSV give the interval
-        frame = summary_records(board) if summary else board.drop(columns="score_replicates", errors="ignore")
+        replicates = ["score_replicates", "score_dm_replicates"]
+        frame = summary_records(board, rank_key) if summary else board.drop(columns=replicates, errors="ignore")
         return frame.to_json(orient="records", indent=1) if fmt == "json" else frame.to_csv(index=False)
     if board.empty:
         return "The leaderboard is empty: run `synbench run MODEL_REF` or `synbench demo` first."
-    table = summary_table(board)
-    return (
-        table.to_markdown(index=False, tablefmt="simple_outline")
-        + "\nEach cell: the best eps's SynBench-Score at accuracy threshold t ± its 95% interval; rank by the first"
-        + "\nthreshold. Models in one band are not distinguishable from their neighbour above (paired test).\n"
-    )
+    table, rank_key = summary_table(board, rank_key), usable_key(board, rank_key)
+    return table.to_markdown(index=False, tablefmt="simple_outline") + "\n" + table_notes(table, rank_key) + "\n"
 
 
 def format_history(

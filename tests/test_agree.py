@@ -108,7 +108,10 @@ def test_agree_end_to_end_stores_reuses_and_is_audited(tmp_path):
     at = per_model[per_model["threshold"] == 0.6].set_index("model")
     assert 0.90 <= at.loc["identity:1x8x8", "accuracy"] <= 1.0
     assert 0.03 <= at.loc["noise:1x8x8", "accuracy"] <= 0.25
-    assert len(stats) == 4 and stats["kendall_tau"].between(-1, 1).all() and (stats["n_models"] == 3).all()
+    # every rank key: both scores at each threshold and their mean; underpowered models are left out
+    assert len(stats) == 10 and {"score@0.6", "score_dm@mean"} <= set(stats["rank_key"])
+    assert stats["kendall_tau"].between(-1, 1).all()
+    assert (stats["n_models"] + stats["n_underpowered_left_out"] == 3).all()
     stored = sorted((root / "real.zarr").glob("*/*/zarr.json"))
     assert len(stored) == 3 and len(list((root / "agreement").glob("*.parquet"))) == 2
     mtimes = [p.stat().st_mtime_ns for p in stored]

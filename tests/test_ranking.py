@@ -1,0 +1,118 @@
+"""Rank keys (issue 19): which score ranks the board, at which threshold; underpowered rows are never ranked."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synbench.errors import SynBenchError
+from synbench.ranking import DEFAULT_RANK_KEY, RankKey, parse_rank_key
+from synbench.tables import format_board, summary_records
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("score@0.9", RankKey("score", 0.9)),
+        ("score_dm@mean", RankKey("score_dm", None)),
+        ("score", RankKey("score", DEFAULT_RANK_KEY.threshold)),
+        ("0.7", RankKey(DEFAULT_RANK_KEY.kind, 0.7)),
+        ("mean", RankKey(DEFAULT_RANK_KEY.kind, None)),
+        (None, DEFAULT_RANK_KEY),
+    ],
+)
+def test_rank_keys_parse(text, key):
+    assert parse_rank_key(text) == key and parse_rank_key(str(key)) == key
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("accuracy@0.6", "unknown score 'accuracy'.*use score or score_dm"),
+        ("score@high", "write SCORE@THRESHOLD or SCORE@mean"),
+        ("score@1.5", "must lie in \\[0.6, 1\\)"),
+    ],
+)
+def test_bad_rank_keys_are_one_line_errors(text, message):
+    with pytest.raises(SynBenchError, match=message):
+        parse_rank_key(text)
+
+
+def _board(models: dict[str, dict]) -> pd.DataFrame:
+    """A board of one spec, eps 0 only: per model its scores at t = 0.6 and 0.9 and its flags."""
+    rows = []
+    for name, info in models.items():
+        for threshold, (score, score_dm) in zip((0.6, 0.9), info["scores"], strict=True):
+            replicates = info.get("spread", 0.01) * np.random.default_rng(len(rows)).standard_normal(10)
+            rows.append(
+                {
+                    "model": name,
+                    "model_fingerprint": f"fp-{name}",
+                    "spec_name": "s",
+                    "spec_hash": "h" * 16,
+                    "eps": 0.0,
+                    "threshold": threshold,
+                    "score": score,
+                    "score_low": score - 0.02,
+                    "score_high": score + 0.02,
+                    "score_replicates": score + replicates,
+                    "best_eps": True,
+                    "score_dm": score_dm,
+                    "score_dm_low": score_dm - 0.02,
+                    "score_dm_high": score_dm + 0.02,
+                    "score_dm_replicates": score_dm + replicates,
+                    "best_eps_dm": True,
+                    "input_shape": [3, 8, 8],
+                    "feature_dim": info.get("p", 64),
+                    "probe_rank": info.get("p", 64),
+                    "r_over_n": info.get("p", 64) / 512,
+                    "underpowered": info.get("p", 64) / 512 >= 0.5,
+                    "n_train_needed": 4 * info.get("p", 64),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+BOARD = _board(
+    {
+        "narrow": {"scores": [(0.95, 0.96), (0.60, 0.61)]},
+        "wide": {"scores": [(0.70, 0.99), (0.80, 1.02)], "p": 200},
+        "interpolating": {"scores": [(0.10, 3.0), (0.0, np.nan)], "p": 510},
+    }
+)
+
+
+def test_the_key_decides_the_order_and_underpowered_models_get_no_rank():
+    by_dm = summary_records(BOARD, RankKey("score_dm", None)).drop_duplicates("model").set_index("model")
+    assert by_dm.loc["wide", "rank"] == 1 and by_dm.loc["narrow", "rank"] == 2
+    assert by_dm.loc["wide", "rank_value"] == pytest.approx((0.99 + 1.02) / 2)
+    assert pd.isna(by_dm.loc["interpolating", "rank"]) and by_dm.loc["interpolating", "rank_band"] == "underpowered"
+    by_paper = summary_records(BOARD, RankKey("score", 0.6)).drop_duplicates("model").set_index("model")
+    assert by_paper.loc["narrow", "rank"] == 1 and by_paper.loc["wide", "rank"] == 2
+    assert by_paper.loc["narrow", "rank_value"] == 0.95
+    at_09 = summary_records(BOARD, RankKey("score", 0.9)).drop_duplicates("model").set_index("model")
+    assert at_09.loc["wide", "rank"] == 1
+
+
+def test_bands_come_from_the_keys_paired_replicates():
+    close = _board({"a": {"scores": [(0.9, 0.9), (0.9, 0.9)]}, "b": {"scores": [(0.899, 0.899), (0.9, 0.9)]}})
+    records = summary_records(close, RankKey("score", 0.6))
+    assert set(records["rank_band"]) == {"1-2"}
+    apart = _board({"a": {"scores": [(0.9, 0.9)] * 2, "spread": 1e-4}, "b": {"scores": [(0.5, 0.5)] * 2}})
+    assert set(summary_records(apart, RankKey("score", 0.6))["rank_band"]) == {"1", "2"}
+
+
+def test_table_flags_underpowered_rows_and_shows_a_missing_score_as_missing():
+    text = format_board(BOARD, "table", rank_key=RankKey("score_dm", None))
+    lines = text.splitlines()
+    last_model_line = max(i for i, line in enumerate(lines) if "interpolating" in line)
+    assert last_model_line > max(i for i, line in enumerate(lines) if "narrow" in line)  # listed after the ranked
+    assert "UNDERPOWERED: r/n 1.00, needs n_train >= 2040" in text and "—" in text and "nan" not in text.lower()
+    assert "ranked by score_dm@mean" in text and "† above 1" in text
+    records = json.loads(format_board(BOARD, "json", summary=True, rank_key=RankKey("score_dm", 0.9)))
+    missing = next(r for r in records if r["model"] == "interpolating" and r["threshold"] == 0.9)
+    assert missing["score_dm"] is None and missing["rank"] is None and missing["underpowered"] is True
+    assert {r["rank_key"] for r in records} == {"score_dm@0.9"}
