@@ -1,6 +1,6 @@
 """Does the score predict real linear probing? Features of a labelled data set, a linear probe, rank agreement.
 
-For every model on a spec's board: features of the real images (each model's own preprocessing)
+For every model on a spec's board: features of the real data (each model's own preprocessing)
 stored like the synthetic ones, a multinomial logistic-regression probe on standardised features
 (one fixed, seeded, stratified 70/30 split; C = 1.0), and Kendall's tau and Spearman's rho between
 the SynBench score (best eps, per threshold) and the probe's held-out accuracy, over the models.
@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from .encoders import Encoder, resolve_encoder
-from .errors import SynBenchError
+from .errors import DataError, SynBenchError
 from .extract import resolve_device
 from .feature_store import read_real_features, real_group_path, write_real_features
 from .leaderboard import read_board
@@ -51,11 +51,15 @@ def real_features(encoder: Encoder, data: LabelledImages, root: Location, device
         torch_device = resolve_device(device)
         encoder.module.to(torch_device)
         parts = []
-        with torch.no_grad():
-            for start in range(0, len(data.labels), _CHUNK):
-                batch = prepare(data.images[start : start + _CHUNK], encoder.preprocess).to(torch_device)
-                parts.append(encoder.represent(batch).float().cpu().numpy())
-        encoder.module.to("cpu")
+        try:
+            with torch.no_grad():
+                for start in range(0, len(data.labels), _CHUNK):
+                    batch = prepare(data.images[start : start + _CHUNK], encoder.preprocess).to(torch_device)
+                    parts.append(encoder.represent(batch).float().cpu().numpy())
+        except DataError as exc:
+            raise DataError(f"{encoder.ref.text} on {data.name}: {exc}") from None
+        finally:
+            encoder.module.to("cpu")
         features = np.concatenate(parts)
         if not np.isfinite(features).all():
             raise SynBenchError(f"{encoder.ref.text} returned NaN or Inf features on {data.name}; check its weights.")

@@ -43,7 +43,7 @@ def evaluate(
     model: nn.Module | str,
     *,
     spec: str | PathLike | BenchmarkSpec = "quick",
-    input_shape: Sequence[int] | None = None,
+    input_shape: Sequence[int] | int | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     eps: Sequence[float] | None = None,
@@ -58,14 +58,15 @@ def evaluate(
     Args:
         model: an ``nn.Module`` already in memory, or a reference such as ``"random:resnet18"``.
         spec: a preset name, a spec file, or a ``BenchmarkSpec``.
-        input_shape, mean, std: override the model's own preprocessing (C, H, W; one value per channel).
+        input_shape, mean, std: override the model's own preprocessing. The shape has any rank: (3, 32, 32),
+            (2, 128), (16, 8) or 256; mean/std hold one value, or one per channel (the shape's first axis).
         eps: robustness levels (override the spec's).
         root: artifact root to keep the features in (reused on the next call); default a temporary folder.
         name: the model's name on the board (default ``module:<class path>`` or the reference).
         ci_replicates: half-samples behind each score's 95% interval (``score_low``, ``score_high``); 0: none.
     """
     check_replicates(ci_replicates)
-    shape = tuple(input_shape) if input_shape is not None else None
+    shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape) if input_shape is not None else None
     if isinstance(spec, BenchmarkSpec):
         spec_obj = BenchmarkSpec.from_dict({**spec.to_dict(), **({"eps": eps} if eps else {})})
         if shape:

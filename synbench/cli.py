@@ -22,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USER, f"synbench: error: {message}; see `{self.prog} --help`.\n")
 
 
-def _numbers(what: str, kind: type = float, count: int | None = None) -> Callable[[str], tuple]:
+def _numbers(what: str, kind: type = float) -> Callable[[str], tuple]:
     def parse(text: str) -> tuple:
         from .spec import parse_eps
 
@@ -31,9 +31,7 @@ def _numbers(what: str, kind: type = float, count: int | None = None) -> Callabl
         except SynBenchError as exc:
             raise argparse.ArgumentTypeError(str(exc).rstrip(".")) from None
         if kind is int and not all(v.is_integer() and v > 0 for v in values):
-            raise argparse.ArgumentTypeError(f"{what} {text!r} must be positive integers, e.g. 3,32,32")
-        if count is not None and len(values) != count:
-            raise argparse.ArgumentTypeError(f"{what} {text!r} needs {count} numbers, e.g. 3,32,32")
+            raise argparse.ArgumentTypeError(f"{what} {text!r} must be positive integers, e.g. 3,32,32 or 2,128")
         return tuple(kind(v) for v in values)
 
     return parse
@@ -69,8 +67,12 @@ def _parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
         sub.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"], help="forward precision (bf16 autocast)")
-        sub.add_argument("--input-shape", type=_numbers("input shape", int, 3), help="C,H,W the model is fed")
-        sub.add_argument("--mean", type=_numbers("mean"), help="per-channel mean, e.g. 0.5 or 0.485,0.456,0.406")
+        sub.add_argument(
+            "--input-shape", type=_numbers("input shape", int), help="shape the model is fed: 3,32,32 or 2,128 or 256"
+        )
+        sub.add_argument(
+            "--mean", type=_numbers("mean"), help="per-channel (first axis) mean, e.g. 0.5 or 0.485,0.456,0.406"
+        )
         sub.add_argument("--std", type=_numbers("std"), help="per-channel std, e.g. 0.5 or 0.229,0.224,0.225")
         sub.add_argument(
             "--ci", default="half-sampling", choices=["half-sampling", "none"], help="95%% interval of every score"
@@ -81,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = add("run", cmd_run, "benchmark one model: generate, extract, probe, curves, publish")
     run.add_argument(
-        "model_ref", help="e.g. identity:3x4x4, random:test_convnext, timm:resnet18@w.safetensors, py:mod:fn"
+        "model_ref", help="e.g. identity:3x4x4, identity:2x128, random:test_convnext, timm:resnet18@w.pt, py:mod:fn"
     )
     add_work_options(run)
 

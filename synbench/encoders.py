@@ -21,8 +21,9 @@ from torch import nn
 
 from .checkpoints import apply_weights, weights_digest
 from .errors import DataError, EncoderError
-from .preprocess import Preprocess, resolve_preprocess
+from .preprocess import Preprocess, channel_count, resolve_preprocess
 from .references import LAYERS, EncoderRef, parse_reference, parse_seed, parse_shape, read_model_list
+from .spec import shape_text
 
 __all__ = [
     "EncoderRef",
@@ -81,7 +82,7 @@ class Encoder:
 
     @torch.no_grad()
     def represent(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Representations: tensor of shape (b, p) for inputs of shape (b, C, H, W)."""
+        """Representations: tensor of shape (b, p) for inputs of shape (b, *input_shape)."""
         module = self.module
         if hasattr(module, "forward_features") and hasattr(module, "forward_head"):
             feats = module.forward_features(inputs)
@@ -145,15 +146,19 @@ def _timm_module(ref: EncoderRef, pretrained: bool) -> nn.Module:
         ) from None
 
 
+def _raw_inputs(shape: tuple[int, ...]) -> dict:
+    """A control's declared config: its shape, no normalisation (one 0/1 per channel, as images always had)."""
+    channels = channel_count(shape)
+    return {"input_size": shape, "mean": (0.0,) * channels, "std": (1.0,) * channels}
+
+
 def _resolve_identity(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
-    shape = parse_shape(ref)
-    return nn.Flatten(), "identity", {"input_size": shape, "mean": (0.0,) * shape[0], "std": (1.0,) * shape[0]}
+    return nn.Flatten(), "identity", _raw_inputs(parse_shape(ref))
 
 
 def _resolve_noise(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
     shape = parse_shape(ref)
-    module = HashNoise(math.prod(shape), seed=parse_seed(ref))
-    return module, "noise", {"input_size": shape, "mean": (0.0,) * shape[0], "std": (1.0,) * shape[0]}
+    return HashNoise(math.prod(shape), seed=parse_seed(ref)), "noise", _raw_inputs(shape)
 
 
 def _resolve_timm(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
@@ -206,7 +211,7 @@ SCHEMES: dict[str, Callable[[EncoderRef], tuple[nn.Module, str, dict]]] = {
 
 def resolve_encoder(
     text: str,
-    input_shape: tuple[int, int, int] | None = None,
+    input_shape: tuple[int, ...] | None = None,
     allow_py: bool | None = None,
     mean: tuple[float, ...] | None = None,
     std: tuple[float, ...] | None = None,
@@ -232,16 +237,31 @@ def resolve_encoder(
             f"pass --allow-py, or set {ALLOW_PY_ENV}=1 in this worker's own environment."
         )
     overrides = (tuple(mean) if mean else None, tuple(std) if std else None)
-    return _resolve_cached(text, tuple(input_shape) if input_shape else None, overrides, stamp)
+    shape = tuple(input_shape) if input_shape else None
+    if ref.scheme in ("identity", "noise"):
+        _check_control(ref, shape, overrides)
+        shape = None  # its own shape: the same encoder, and fingerprint, as without the override
+    return _resolve_cached(text, shape, overrides, stamp)
+
+
+def _check_control(ref: EncoderRef, input_shape: tuple[int, ...] | None, overrides: tuple) -> None:
+    """A control joins a spec or ``--input-shape`` that equals its own shape; any other override is refused."""
+    if any(overrides):
+        raise EncoderError(f"{ref.text!r} is a control fed raw inputs and takes no mean/std; drop --mean/--std.")
+    own = parse_shape(ref)
+    if input_shape is not None and tuple(input_shape) != own:
+        raise EncoderError(
+            f"{ref.text!r} takes {shape_text(own)} inputs but the input shape asked for is "
+            f"{shape_text(input_shape)}; name {ref.scheme}:{shape_text(input_shape)}, or drop the spec's input_shape "
+            "(or --input-shape)."
+        )
 
 
 @functools.lru_cache(maxsize=2)
 def _resolve_cached(
-    text: str, input_shape: tuple[int, int, int] | None, overrides: tuple, weights_stamp: tuple | None
+    text: str, input_shape: tuple[int, ...] | None, overrides: tuple, weights_stamp: tuple | None
 ) -> Encoder:
     ref = parse_reference(text)
-    if ref.scheme in ("identity", "noise") and (input_shape is not None or any(overrides)):
-        raise EncoderError(f"{text!r} fixes its own input shape and normalisation; drop the override.")
     module, architecture, declared = SCHEMES[ref.scheme](ref)
     return encoder_from_module(module, ref, architecture, declared, input_shape, *overrides)
 
@@ -251,7 +271,7 @@ def encoder_from_module(
     ref: EncoderRef,
     architecture: str,
     declared: dict | None = None,
-    input_shape: tuple[int, int, int] | None = None,
+    input_shape: tuple[int, ...] | None = None,
     mean: tuple[float, ...] | None = None,
     std: tuple[float, ...] | None = None,
 ) -> Encoder:
@@ -260,7 +280,9 @@ def encoder_from_module(
     try:
         preprocess = resolve_preprocess(module, declared or {}, input_shape, mean, std)
     except ValueError as exc:
-        raise EncoderError(f"bad preprocessing for {ref.text!r}: {exc}; give one mean/std per channel.") from None
+        raise EncoderError(
+            f"bad preprocessing for {ref.text!r}: {exc}; give one mean/std value, or one per channel."
+        ) from None
     encoder = Encoder(ref, module, preprocess, architecture, weights_digest(module))
     trial = torch.zeros((2, *preprocess.input_shape)) + 0.5
     try:
@@ -269,7 +291,8 @@ def encoder_from_module(
         raise
     except Exception as exc:
         raise EncoderError(
-            f"{ref.text!r} fails on input shape {preprocess.input_shape}: {str(exc).splitlines()[0][:160]}; "
+            f"{ref.text!r} fails on input shape {shape_text(preprocess.input_shape)}: "
+            f"{str(exc).splitlines()[0][:160]}; "
             "use the model's native input shape (drop input_shape from the spec) or set a compatible one."
         ) from None
     encoder.feature_dim = int(features.shape[1])

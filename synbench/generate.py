@@ -89,8 +89,10 @@ def block_inputs(
 ) -> tuple[np.ndarray, torch.Tensor]:
     """One block of encoder inputs, generated on ``device``.
 
-    Returns labels (ndarray of shape (b,)) and inputs (float32 tensor of shape (b, C, H, W)):
-    ``x = 0.5 + sgn(y) * s / sqrt(d) + n`` with ``n ~ N(0, I)``, then ``(x - mean_c) / std_c``.
+    Returns labels (ndarray of shape (b,)) and inputs (float32 tensor of shape (b, *input_shape)):
+    ``x = 0.5 + sgn(y) * s / sqrt(d) + n`` with ``n ~ N(0, I)``, then ``(x - mean_c) / std_c`` per
+    channel (the first axis). The draws depend on ``d`` only, not on the shape: ``(256,)`` and
+    ``(1, 16, 16)`` get the same values in the same order.
     """
     device = torch.device(device)
     labels = block_labels(spec, scale_index, split, block_index)
@@ -99,10 +101,11 @@ def block_inputs(
     inputs = counter_normals(seed, math.prod(shape), device).view(shape)
     signs = torch.from_numpy(labels.astype(np.float32) * 2 - 1).to(device)
     shift = spec.scales[scale_index] / math.sqrt(preprocess.dim)
+    per_sample, per_channel = (-1, *[1] * len(preprocess.input_shape)), (1, -1, *[1] * (len(shape) - 2))
     inputs += 0.5
-    inputs += (signs * shift).view(-1, 1, 1, 1)
-    mean = torch.tensor(preprocess.mean, device=device, dtype=torch.float32).view(1, -1, 1, 1)
-    std = torch.tensor(preprocess.std, device=device, dtype=torch.float32).view(1, -1, 1, 1)
+    inputs += (signs * shift).view(per_sample)
+    mean = torch.tensor(preprocess.mean, device=device, dtype=torch.float32).view(per_channel)
+    std = torch.tensor(preprocess.std, device=device, dtype=torch.float32).view(per_channel)
     inputs -= mean
     inputs /= std
     return labels, inputs

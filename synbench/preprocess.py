@@ -1,4 +1,11 @@
-"""How synthetic pixels become encoder inputs: the model's input shape and normalisation."""
+"""How synthetic inputs become encoder inputs: the model's input shape and normalisation.
+
+A shape has any rank: ``(d,)``, ``(channels, time)``, ``(tokens, dim)``, ``(C, H, W)``, ``(C, T, H, W)``.
+With two or more axes the first one is the channel axis: mean/std hold one value per channel (or one
+for all). A rank-1 shape has no channel axis: one mean/std value, or none. Images (three axes, or no
+shape declared at all) resolve through timm's data config; any other shape comes from the model's
+``pretrained_cfg`` or the overrides, with no normalisation unless one is declared.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +14,48 @@ from dataclasses import dataclass
 
 from torch import nn
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Preprocess", "resolve_preprocess"]
+from .spec import MAX_INPUT_RANK, MAX_INPUT_VALUES, shape_text, valid_shape
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Preprocess", "channel_count", "resolve_preprocess"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+_IMAGE_RANK = 3  # (C, H, W): the shapes timm's data config describes
+
+
+def channel_count(shape: tuple[int, ...]) -> int:
+    """Values mean/std hold for ``shape``: its first axis when it has two or more, else one."""
+    return shape[0] if len(shape) > 1 else 1
 
 
 @dataclass(frozen=True)
 class Preprocess:
-    """Input shape and per-channel normalisation of one encoder."""
+    """Input shape and per-channel normalisation of one encoder (one value given is used for every channel)."""
 
-    input_shape: tuple[int, int, int]  # (C, H, W)
-    mean: tuple[float, ...]  # per-channel mean subtracted from the pixels
-    std: tuple[float, ...]  # per-channel std the pixels are divided by
-    interpolation: str = "bicubic"  # the model's declared resize mode (for real images)
+    input_shape: tuple[int, ...]  # one sample, e.g. (C, H, W) or (channels, time) or (d,)
+    mean: tuple[float, ...]  # per-channel (first axis) mean subtracted from the inputs
+    std: tuple[float, ...]  # per-channel std the inputs are divided by
+    interpolation: str = "bicubic"  # the model's declared resize mode (real images); "none" for other inputs
     source: str = "model"  # where the values came from: "model", "override" or "default"
 
     def __post_init__(self) -> None:
-        channels = self.input_shape[0]
-        if len(self.mean) != channels or len(self.std) != channels:
-            raise ValueError(f"mean/std need {channels} values for input shape {self.input_shape}")
+        shape = tuple(int(v) for v in self.input_shape)
+        if not valid_shape(shape):
+            raise ValueError(
+                f"input shape {shape_text(shape) or '()'} must have 1 to {MAX_INPUT_RANK} positive axes and "
+                f"at most {MAX_INPUT_VALUES} values"
+            )
+        channels = channel_count(shape)
+        mean, std = (tuple(v) * channels if len(v) == 1 else tuple(v) for v in (self.mean, self.std))
+        if len(mean) != channels or len(std) != channels:
+            need = f"1 value or {channels} (one per channel, the first axis)" if len(shape) > 1 else "1 value"
+            raise ValueError(
+                f"mean/std for input shape {shape_text(shape)} need {need}; "
+                f"got {len(self.mean)} mean and {len(self.std)} std values"
+            )
+        object.__setattr__(self, "input_shape", shape)
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "std", std)
 
     @property
     def dim(self) -> int:
@@ -42,37 +71,55 @@ class Preprocess:
         }
 
     def describe(self) -> str:
-        shape = "x".join(map(str, self.input_shape))
-        mean = ", ".join(f"{v:g}" for v in self.mean)
-        std = ", ".join(f"{v:g}" for v in self.std)
-        return f"input {shape}, mean ({mean}), std ({std}) [{self.source}]"
+        return (
+            f"input {shape_text(self.input_shape)}, mean ({_values(self.mean)}), std ({_values(self.std)}) "
+            f"[{self.source}]"
+        )
 
 
-def resolve_preprocess(
-    module: nn.Module,
-    declared: dict,
-    input_shape: tuple[int, int, int] | None = None,
-    mean: tuple[float, ...] | None = None,
-    std: tuple[float, ...] | None = None,
-) -> Preprocess:
-    """Preprocessing in priority order: explicit override, the model's declared config, timm's default."""
+def _values(values: tuple[float, ...]) -> str:
+    if len(values) > 3 and len(set(values)) == 1:  # e.g. 16 token rows with one mean
+        return f"{values[0]:g} x{len(values)}"
+    return ", ".join(f"{v:g}" for v in values)
+
+
+def _image_config(module: nn.Module, declared: dict, input_shape: tuple[int, ...] | None) -> tuple:
+    """Shape, mean, std and interpolation from timm's data config (model config, then timm's defaults)."""
     from timm.data import resolve_data_config
 
     args = dict(declared)
     if input_shape is not None:
         args["input_size"] = tuple(input_shape)
-    own = bool(declared) or bool(getattr(module, "pretrained_cfg", None) or getattr(module, "default_cfg", None))
     config = resolve_data_config(args, model=module)
     channels = config["input_size"][0]
-    model_mean, model_std = tuple(config["mean"]), tuple(config["std"])
-    if len(model_mean) != channels:  # e.g. a 1-channel model without declared stats
-        model_mean, model_std = (IMAGENET_MEAN * channels)[:channels], (IMAGENET_STD * channels)[:channels]
+    mean, std = tuple(config["mean"]), tuple(config["std"])
+    if len(mean) != channels:  # e.g. a 1-channel model without declared stats
+        mean, std = (IMAGENET_MEAN * channels)[:channels], (IMAGENET_STD * channels)[:channels]
+    return tuple(config["input_size"]), mean, std, config.get("interpolation", "bicubic")
+
+
+def resolve_preprocess(
+    module: nn.Module,
+    declared: dict,
+    input_shape: tuple[int, ...] | None = None,
+    mean: tuple[float, ...] | None = None,
+    std: tuple[float, ...] | None = None,
+) -> Preprocess:
+    """Preprocessing in priority order: explicit override, the model's declared config, a default.
+
+    Raises ValueError when mean/std do not fit the shape (the caller names the model).
+    """
+    model_config = getattr(module, "pretrained_cfg", None) or getattr(module, "default_cfg", None) or {}
+    own = bool(declared) or bool(model_config)
+    shape = input_shape or declared.get("input_size") or model_config.get("input_size")
+    if shape is None or len(shape) == _IMAGE_RANK:
+        shape, model_mean, model_std, interpolation = _image_config(module, declared, input_shape)
+    else:  # a signal, a sequence, a table row: no image defaults
+        config = {**model_config, **declared}
+        model_mean, model_std = tuple(config.get("mean") or (0.0,)), tuple(config.get("std") or (1.0,))
+        interpolation = "none"
     overridden = input_shape is not None or mean is not None or std is not None
     mean = tuple(float(v) for v in mean) if mean is not None else model_mean
     std = tuple(float(v) for v in std) if std is not None else model_std
-    if len(mean) == 1 < channels:
-        mean = mean * channels
-    if len(std) == 1 < channels:
-        std = std * channels
     source = "override" if overridden else ("model" if own else "default")
-    return Preprocess(tuple(config["input_size"]), mean, std, config.get("interpolation", "bicubic"), source)
+    return Preprocess(tuple(shape), mean, std, interpolation, source)

@@ -1,4 +1,9 @@
-"""Labelled real images for checking the score against linear probing: readers and each model's preprocessing."""
+"""Labelled real data for checking the score against linear probing: readers and each model's preprocessing.
+
+Images (digits, image folders, an .npz of N x H x W or N x C x H x W) are resized to an image model's
+input; samples that already have a model's input shape (an .npz of signals, sequences or table rows)
+are used as they are.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import torch.nn.functional as F
 
 from .errors import DataError
 from .preprocess import Preprocess
+from .spec import shape_text
 
 __all__ = ["LabelledImages", "load_images", "prepare"]
 
@@ -21,7 +27,10 @@ _RESIZE_MODES = {"nearest": "nearest", "bilinear": "bilinear", "bicubic": "bicub
 
 @dataclass(frozen=True)
 class LabelledImages:
-    """Images as float32 in [0, 1] of shape (n, C, H, W) and integer class labels of shape (n,)."""
+    """Samples as float32 of shape (n, *sample shape) and integer class labels of shape (n,).
+
+    Images are in [0, 1] of shape (n, C, H, W) or (n, H, W); uint8 arrays are read as 0-255 pixels.
+    """
 
     name: str
     images: np.ndarray
@@ -37,22 +46,20 @@ class LabelledImages:
 
 
 def _checked(name: str, images: np.ndarray, labels: np.ndarray) -> LabelledImages:
-    if images.ndim == 3:
-        images = images[:, None]
-    if images.ndim != 4 or images.shape[1] not in (1, 3):
-        raise DataError(f"{name}: images must be N x H x W or N x C x H x W with C = 1 or 3; got {images.shape}.")
+    if images.ndim < 2 or 0 in images.shape:
+        raise DataError(f"{name}: X must hold N samples of any shape (N x ...); got shape {images.shape}.")
     if len(images) != len(labels):
-        raise DataError(f"{name}: {len(images)} images but {len(labels)} labels; give one label per image.")
+        raise DataError(f"{name}: {len(images)} samples but {len(labels)} labels; give one label per sample.")
     if images.dtype == np.uint8:
         images = images.astype(np.float32) / 255
     images = images.astype(np.float32)
     if not np.isfinite(images).all():
-        raise DataError(f"{name}: the images hold NaN or Inf values; clean the data set.")
+        raise DataError(f"{name}: the samples hold NaN or Inf values; clean the data set.")
     labels = np.asarray(labels)
     if np.unique(labels).size < 2:
-        raise DataError(f"{name}: all {len(labels)} images have one class; a linear probe needs two or more.")
+        raise DataError(f"{name}: all {len(labels)} samples have one class; a linear probe needs two or more.")
     if np.bincount(np.unique(labels, return_inverse=True)[1]).min() < 2:
-        raise DataError(f"{name}: a class has a single image; give each class at least two.")
+        raise DataError(f"{name}: a class has a single sample; give each class at least two.")
     return LabelledImages(name, images, np.unique(labels, return_inverse=True)[1].astype(np.int64))
 
 
@@ -60,7 +67,7 @@ def _digits() -> LabelledImages:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    return _checked("digits", digits.images.astype(np.float32) / 16.0, digits.target)
+    return _checked("digits", digits.images[:, None].astype(np.float32) / 16.0, digits.target)
 
 
 def _npz(path: Path) -> LabelledImages:
@@ -68,7 +75,7 @@ def _npz(path: Path) -> LabelledImages:
         with np.load(path, allow_pickle=False) as data:
             images, labels = data["X"], data["y"]
     except KeyError:
-        raise DataError(f"{path.name}: an .npz data set needs arrays 'X' (images) and 'y' (labels).") from None
+        raise DataError(f"{path.name}: an .npz data set needs arrays 'X' (samples) and 'y' (labels).") from None
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read {str(path)!r}: {str(exc).splitlines()[0]}; save it with numpy.savez.") from None
     return _checked(path.name, images, labels)
@@ -106,9 +113,30 @@ def load_images(source: str) -> LabelledImages:
 
 
 def prepare(images: np.ndarray, preprocess: Preprocess) -> torch.Tensor:
-    """Images (n, C, H, W) in [0, 1] as the model expects them: its channels, size, interpolation, mean/std."""
+    """Samples as the model expects them, then its mean/std per channel (the first axis).
+
+    Samples of the model's input shape are used as they are; images (H x W, or C x H x W with C = 1
+    or 3) for an image model take its channels, size and interpolation. Raises DataError otherwise.
+    """
     batch = torch.from_numpy(images)
-    channels, height, width = preprocess.input_shape
+    if tuple(batch.shape[1:]) != preprocess.input_shape:
+        batch = _resized_images(batch, preprocess)
+    per_channel = (1, -1, *[1] * (batch.ndim - 2))
+    mean = torch.tensor(preprocess.mean).view(per_channel)
+    std = torch.tensor(preprocess.std).view(per_channel)
+    return ((batch - mean) / std).float().contiguous()
+
+
+def _resized_images(batch: torch.Tensor, preprocess: Preprocess) -> torch.Tensor:
+    shape, sample = preprocess.input_shape, tuple(batch.shape[1:])
+    if batch.ndim == 3:  # grey N x H x W
+        batch = batch[:, None]
+    if len(shape) != 3 or batch.ndim != 4 or batch.shape[1] not in (1, 3) or shape[0] not in (1, 3):
+        raise DataError(
+            f"samples of shape {shape_text(sample)} do not fit the model's input shape {shape_text(shape)}; "
+            f"give samples of exactly that shape (N x {' x '.join(map(str, shape))}): only images are resized."
+        )
+    channels, height, width = shape
     if batch.shape[1] == 1 and channels == 3:
         batch = batch.expand(-1, 3, -1, -1)
     elif batch.shape[1] == 3 and channels == 1:  # ITU-R BT.601 luma
@@ -117,6 +145,4 @@ def prepare(images: np.ndarray, preprocess: Preprocess) -> torch.Tensor:
         mode = _RESIZE_MODES.get(preprocess.interpolation, "bicubic")
         options = {} if mode in ("nearest", "area") else {"align_corners": False, "antialias": True}
         batch = F.interpolate(batch, size=(height, width), mode=mode, **options)
-    mean = torch.tensor(preprocess.mean).view(1, -1, 1, 1)
-    std = torch.tensor(preprocess.std).view(1, -1, 1, 1)
-    return ((batch - mean) / std).float().contiguous()
+    return batch

@@ -1,7 +1,8 @@
 """Model references: one string names an encoder everywhere (CLI, spec files, batch lists).
 
-    identity:CxHxW            the raw inputs, flattened (control; no normalisation)
-    noise:CxHxW[@SEED]        features that ignore the input (control)
+    identity:SHAPE            the raw inputs, flattened (control; no normalisation); SHAPE is
+                              256, 2x128, 3x32x32, ... (sizes joined by x, any rank)
+    noise:SHAPE[@SEED]        features that ignore the input (control)
     timm:ARCH                 timm architecture with pretrained weights from the local cache
     timm:ARCH@PATH            timm architecture with weights from a .safetensors / state-dict file
     random:ARCH[@SEED]        timm architecture, seeded random init
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import EncoderError
+from .spec import MAX_INPUT_RANK, MAX_INPUT_VALUES, valid_shape
 
 __all__ = [
     "EncoderRef",
@@ -68,13 +70,17 @@ def parse_reference(text: str) -> EncoderRef:
     return EncoderRef(text=text, scheme=scheme, target=target, weights=weights or None, layer=layer)
 
 
-def parse_shape(ref: EncoderRef) -> tuple[int, int, int]:
+def parse_shape(ref: EncoderRef) -> tuple[int, ...]:
+    """The input shape a control names: ``256``, ``2x128``, ``3x4x4``, ``3x8x16x16`` (any rank)."""
     parts = ref.target.lower().split("x")
-    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+    shape = tuple(int(p) for p in parts if p.isascii() and p.isdigit() and len(p) < 12)
+    if len(shape) != len(parts) or not valid_shape(shape):
         raise EncoderError(
-            f"bad input shape {ref.target!r} in {ref.text!r}; write it as CxHxW, e.g. {ref.scheme}:3x4x4."
+            f"bad input shape {ref.target!r} in {ref.text!r}; write 1 to {MAX_INPUT_RANK} positive sizes joined "
+            f"by x with at most {MAX_INPUT_VALUES} values, e.g. {ref.scheme}:256, {ref.scheme}:2x128 or "
+            f"{ref.scheme}:3x4x4."
         )
-    return tuple(int(p) for p in parts)  # type: ignore[return-value]
+    return shape
 
 
 def parse_seed(ref: EncoderRef) -> int:

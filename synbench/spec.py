@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import operator
 import re
 import tomllib
 from dataclasses import dataclass
@@ -22,7 +23,18 @@ import yaml
 from .errors import SpecError
 from .provenance import GENERATOR_VERSION, SCORE_VERSION
 
-__all__ = ["BenchmarkSpec", "PRESETS", "SPLITS", "EIGEN_FLOORS", "load_spec", "parse_eps"]
+__all__ = [
+    "BenchmarkSpec",
+    "PRESETS",
+    "SPLITS",
+    "EIGEN_FLOORS",
+    "MAX_INPUT_RANK",
+    "MAX_INPUT_VALUES",
+    "load_spec",
+    "parse_eps",
+    "shape_text",
+    "valid_shape",
+]
 
 SPLITS = ("train", "test")
 EIGEN_FLOORS = ("relative", "absolute")  # METHOD.md section 3.3
@@ -30,6 +42,18 @@ _DATA_FIELDS = ("scales", "n_train", "n_test", "class_prior", "seed", "block_siz
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
 # Upper bounds that keep a spec from asking for unbounded work or metadata.
 _MAX_SCALES, _MAX_SAMPLES, _MAX_BLOCK, _MAX_LEVELS = 1000, 1_000_000, 65536, 64
+# An input shape has 1 to 8 axes and at most 2**28 values (the generator counts a block's draws in int32).
+MAX_INPUT_RANK, MAX_INPUT_VALUES = 8, 2**28
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """``(2, 128)`` as ``2x128``: how references and messages write a shape."""
+    return "x".join(str(v) for v in shape)
+
+
+def valid_shape(shape: tuple[int, ...]) -> bool:
+    """1 to MAX_INPUT_RANK positive integers with at most MAX_INPUT_VALUES values in all."""
+    return 1 <= len(shape) <= MAX_INPUT_RANK and min(shape) >= 1 and math.prod(shape) <= MAX_INPUT_VALUES
 
 
 def _scale_grid(start: float, stop: float, step: float) -> tuple[float, ...]:
@@ -50,7 +74,7 @@ class BenchmarkSpec:
     thresholds: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9)  # accuracy thresholds t reported
     seed: int = 0  # root of every random stream
     block_size: int = 256  # samples per generated block (and per stored chunk)
-    input_shape: tuple[int, int, int] | None = None  # (C, H, W) override of the model's own
+    input_shape: tuple[int, ...] | None = None  # override of the model's own: (d,), (C, T), (C, H, W), ...
     eigen_floor: str = "relative"  # drop eigenvalues <= 1e-6 x largest ("relative") or <= 1e-6 ("absolute")
 
     def __post_init__(self) -> None:
@@ -59,7 +83,12 @@ class BenchmarkSpec:
         object.__setattr__(self, "eps", tuple(sorted({float(e) for e in self.eps})))
         object.__setattr__(self, "thresholds", tuple(sorted({float(t) for t in self.thresholds})))
         if self.input_shape is not None:
-            object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
+            try:
+                object.__setattr__(self, "input_shape", tuple(operator.index(v) for v in self.input_shape))
+            except TypeError:
+                raise SpecError(
+                    f"input_shape must list integers; got {str(self.input_shape)[:60]}; use e.g. [2, 128]."
+                ) from None
         self._validate()
 
     def _validate(self) -> None:
@@ -104,12 +133,10 @@ class BenchmarkSpec:
             raise SpecError(f"seed must be an integer in [0, 2**62); got {self.seed!r}.")
         if not isinstance(self.block_size, int) or not 8 <= self.block_size <= _MAX_BLOCK:
             raise SpecError(f"block_size must be an integer in [8, {_MAX_BLOCK}]; got {self.block_size!r}.")
-        if self.input_shape is not None and (
-            len(self.input_shape) != 3 or min(self.input_shape) < 1 or max(self.input_shape) > 4096
-        ):
+        if self.input_shape is not None and not valid_shape(self.input_shape):
             raise SpecError(
-                f"input_shape must be three integers C, H, W in [1, 4096]; got {self.input_shape}. "
-                "Use e.g. input_shape = [3, 32, 32]."
+                f"input_shape must be 1 to {MAX_INPUT_RANK} positive integers with at most {MAX_INPUT_VALUES} values "
+                f"in all; got {list(self.input_shape)}. Use e.g. input_shape = [3, 32, 32] or [2, 128]."
             )
         if self.eigen_floor not in EIGEN_FLOORS:
             raise SpecError(f"eigen_floor must be one of {', '.join(EIGEN_FLOORS)}; got {self.eigen_floor!r}.")

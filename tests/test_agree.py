@@ -26,7 +26,7 @@ def test_npz_and_image_folders(tmp_path):
     grey = rng.integers(0, 256, size=(20, 6, 6), dtype=np.uint8)
     np.savez(tmp_path / "grey.npz", X=grey, y=np.repeat(["cat", "dog"], 10))
     data = load_images(str(tmp_path / "grey.npz"))
-    assert data.images.shape == (20, 1, 6, 6) and np.allclose(data.images[0, 0], grey[0] / 255)
+    assert data.images.shape == (20, 6, 6) and np.allclose(data.images[0], grey[0] / 255)
     assert list(data.labels[:2]) == [0, 0] and data.labels[-1] == 1
     np.savez(tmp_path / "rgb.npz", X=rng.random((8, 3, 5, 5)).astype(np.float32), y=[0, 1] * 4)
     assert load_images(str(tmp_path / "rgb.npz")).images.shape == (8, 3, 5, 5)
@@ -43,7 +43,8 @@ def test_npz_and_image_folders(tmp_path):
     "make, message",
     [
         (lambda p: np.savez(p / "d.npz", X=np.zeros((4, 3, 3)), y=[1, 1, 1, 1]), "have one class"),
-        (lambda p: np.savez(p / "d.npz", X=np.zeros((4, 3, 3)), y=[0, 1, 0]), "4 images but 3 labels"),
+        (lambda p: np.savez(p / "d.npz", X=np.zeros((4, 3, 3)), y=[0, 1, 0]), "4 samples but 3 labels"),
+        (lambda p: np.savez(p / "d.npz", X=np.zeros(4), y=[0, 1, 0, 1]), r"N samples of any shape .* got shape \(4,\)"),
         (lambda p: np.savez(p / "d.npz", X=np.full((4, 3, 3), np.nan), y=[0, 1, 0, 1]), "NaN or Inf"),
         (lambda p: np.savez(p / "d.npz", images=np.zeros((4, 3, 3))), "needs arrays 'X'"),
         (
@@ -74,6 +75,24 @@ def test_prepare_follows_the_models_channels_size_interpolation_and_normalisatio
         Preprocess((1, 4, 4), (0.0,), (1.0,)),
     )
     assert grey.shape == (1, 1, 4, 4) and torch.allclose(grey, torch.full_like(grey, 0.299))
+    flat_grey = prepare(images[:, 0], Preprocess((1, 4, 4), (0.0,), (1.0,), "area"))  # an npz of N x H x W
+    assert flat_grey.shape == (2, 1, 4, 4)
+    assert torch.allclose(flat_grey[0, 0, 0, 0], torch.tensor(images[0, 0, :2, :2].mean()))
+
+
+def test_samples_of_the_models_shape_are_used_as_they_are_and_others_are_refused():
+    signals = np.random.default_rng(2).random((3, 2, 128)).astype(np.float32)
+    out = prepare(signals, Preprocess((2, 128), (0.5, 0.25), (1.0, 2.0), "none"))
+    assert torch.equal(out[:, 1], (torch.from_numpy(signals[:, 1]) - 0.25) / 2)
+    rows = prepare(signals[:, 0, :32], Preprocess((32,), (0.5,), (1.0,), "none"))
+    assert torch.equal(rows, torch.from_numpy(signals[:, 0, :32]) - 0.5)
+    assert prepare(signals, Preprocess((3, 16, 16), (0.0,), (1.0,))).shape == (3, 3, 16, 16)  # N x H x W: grey images
+    for samples, model_shape in [(signals, (2, 64)), (signals, (256,)), (signals[:, 0], (3, 16, 16))]:
+        with pytest.raises(
+            DataError, match=r"samples of shape \S+ do not fit the model's input shape \S+; give"
+        ) as caught:
+            prepare(samples, Preprocess(model_shape, (0.0,), (1.0,)))
+        assert "\n" not in str(caught.value)
 
 
 def test_probe_accuracy_and_its_interval():

@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).parent
+EXAMPLES = TESTS.parent / "examples"
 
 
 def synbench(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(TESTS), "PREFECT_HOME": "", "PREFECT_RESULTS_LOCAL_STORAGE_PATH": ""}
+    path = os.pathsep.join([str(TESTS), str(EXAMPLES)])
+    env = {**os.environ, "PYTHONPATH": path, "PREFECT_HOME": "", "PREFECT_RESULTS_LOCAL_STORAGE_PATH": ""}
     env = {k: v for k, v in env.items() if v}
     return subprocess.run(
         [sys.executable, "-m", "synbench.cli", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
@@ -81,6 +83,12 @@ def test_every_command_has_help(command):
         (["run", "identity:3x4x4", "--root", "nosuch://bucket/root"], "Unsupported filesystem: 'nosuch'"),
         (["run", "identity:3x4x4", "--root", "gs://bucket/root"], "install it with pip install 'synbench[gs]'"),
         (["run", "identity:3x224x224"], "needs about 508.8 GiB of memory (the probe's covariance of p = 150528"),
+        (
+            ["run", "identity:3x4x4", "--input-shape", "3,8,8"],
+            "takes 3x4x4 inputs but the input shape asked for is 3x8x8",
+        ),
+        (["run", "noise:256", "--mean", "0.5"], "'noise:256' is a control fed raw inputs and takes no mean/std"),
+        (["run", "identity:256", "--input-shape", "2,0"], "input shape '2,0' must be positive integers"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(tmp_path, args, message):
@@ -243,3 +251,22 @@ def test_scores_carry_intervals_and_models_compare_paired(tmp_path):
     assert {(r["model"], r["rank_band"]) for r in summary} == {("identity:1x8x8", "1"), ("noise:1x8x8", "2")}
     with pytest.raises(SynBenchError, match="no model 'resnet' on the board"):
         compare_models(board, "identity:1x8x8", "resnet")
+
+
+@pytest.mark.flow
+def test_controls_of_one_size_score_alike_whatever_their_shape_next_to_a_signal_encoder(tmp_path):
+    """Issue 23's check: identity:256 and identity:1x16x16 see the same inputs; a (2, 128) encoder has rows."""
+    spec = tmp_path / "tiny.toml"
+    spec.write_text("scales = [0.5, 1.5, 2.5, 3.5]\nn_train = 320\nn_test = 320\nblock_size = 64\neps = [0, 0.2]\n")
+    root = tmp_path / "root"
+    signal = "py:sequence_encoders:conv1d_encoder"
+    result = synbench(
+        "batch", "identity:256", "identity:1x16x16", signal, "--spec", str(spec), "--ci", "none", "--root", str(root)
+    )
+    assert result.returncode == 0, result.stderr
+    records = json.loads(synbench("leaderboard", "--root", str(root), "--format", "json").stdout)
+    scores = {(r["model"], r["eps"], r["threshold"]): r["score"] for r in records}
+    assert len(scores) == 3 * 2 * 4 and sum(model == signal for model, _, _ in scores) == 8
+    for (model, eps, threshold), score in scores.items():
+        if model == "identity:256":
+            assert abs(score - scores[("identity:1x16x16", eps, threshold)]) <= 1e-9

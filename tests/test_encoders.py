@@ -14,6 +14,39 @@ def test_identity_and_noise_controls():
     assert noise.feature_dim == 64 and noise.fingerprint != resolve_encoder("noise:3x4x4").fingerprint
 
 
+def test_controls_take_any_rank_and_join_a_spec_of_their_own_shape():
+    flat, signal = resolve_encoder("identity:256"), resolve_encoder("noise:2x128@3")
+    assert flat.feature_dim == 256 and flat.preprocess.mean == (0.0,) and flat.preprocess.interpolation == "none"
+    assert signal.feature_dim == 64 and signal.preprocess.input_shape == (2, 128)
+    image = resolve_encoder("identity:3x16x16")
+    assert resolve_encoder("identity:3x16x16", input_shape=(3, 16, 16)).fingerprint == image.fingerprint
+    assert resolve_encoder("identity:256", input_shape=[256]).fingerprint == flat.fingerprint
+    with pytest.raises(EncoderError, match=r"takes 3x16x16 inputs but .* is 3x8x8; name identity:3x8x8, or drop"):
+        resolve_encoder("identity:3x16x16", input_shape=(3, 8, 8))
+    for overrides in ({"mean": (0.5,)}, {"std": (0.5,)}, {"mean": (0.5,), "input_shape": (256,)}):
+        with pytest.raises(EncoderError, match=r"'noise:256' is a control .* takes no mean/std; drop --mean/--std"):
+            resolve_encoder("noise:256", **overrides)
+
+
+def test_a_model_of_any_rank_takes_its_own_or_the_given_normalisation():
+    from torch import nn
+
+    from synbench.encoders import encoder_from_module
+    from synbench.references import EncoderRef
+
+    ref = EncoderRef("module:flatten", "module", "flatten")
+    rows = encoder_from_module(nn.Flatten(), ref, "flatten", {}, (32,))
+    assert rows.preprocess.describe() == "input 32, mean (0), std (1) [override]" and rows.feature_dim == 32
+    scaled = encoder_from_module(nn.Flatten(), ref, "flatten", {}, (2, 16), mean=(0.5, 0.1), std=(2.0,))
+    assert scaled.preprocess.mean == (0.5, 0.1) and scaled.preprocess.std == (2.0, 2.0)
+    declared = encoder_from_module(nn.Flatten(), ref, "flatten", {"input_size": (4, 8), "mean": (0.2,) * 4})
+    assert declared.preprocess.mean == (0.2,) * 4 and declared.preprocess.source == "model"
+    with pytest.raises(
+        EncoderError, match=r"bad preprocessing .* input shape 32 need 1 value; got 3 mean and 1 std values"
+    ):
+        encoder_from_module(nn.Flatten(), ref, "flatten", {}, (32,), mean=(0.1, 0.2, 0.3))
+
+
 def test_random_timm_is_seeded_and_uses_the_model_config():
     first, second = resolve_encoder("random:test_vit"), resolve_encoder("random:test_vit@0")
     assert first.fingerprint == second.fingerprint
@@ -77,7 +110,9 @@ def test_py_encoder_uses_its_declared_config_and_weights(tmp_path):
         ("tim:resnet18", r"unknown encoder scheme 'tim'.*use one of: identity:, noise:, timm:, random:, py:"),
         ("resnet18", r"unknown encoder scheme 'resnet18'"),
         ("random:resnet_18", r"unknown timm architecture 'resnet_18'.*Did you mean"),
-        ("identity:3x4", r"bad input shape '3x4'.*CxHxW"),
+        ("identity:3x0", r"bad input shape '3x0'.*e.g. identity:256, identity:2x128 or identity:3x4x4"),
+        ("noise:3x", r"bad input shape '3x'"),
+        ("identity:1x1x1x1x1x1x1x1x1", r"write 1 to 8 positive sizes"),
         ("random:test_vit@x", r"bad seed 'x'"),
         ("random:test_vit#logits", r"unknown layer 'logits'"),
         ("timm:test_vit", r"pretrained weights for 'test_vit' are not in the local cache.*timm:test_vit@"),
@@ -96,7 +131,7 @@ def test_bad_references_give_one_line_with_the_fix(ref, message):
 
 
 def test_input_shape_mismatch_is_reported():
-    with pytest.raises(EncoderError, match=r"fails on input shape \(1, 160, 160\).*native input shape"):
+    with pytest.raises(EncoderError, match=r"fails on input shape 1x160x160: .*native input shape"):
         resolve_encoder("random:test_vit", input_shape=(1, 160, 160))
 
 
@@ -160,7 +195,7 @@ def test_preprocessing_overrides_and_the_default_fallback_are_visible():
     assert chosen.preprocess.input_shape == (1, 8, 8) and chosen.preprocess.mean == (0.0,)
     assert chosen.preprocess.source == "override" and chosen.fingerprint != fallback.fingerprint
     assert "input 1x8x8, mean (0), std (1) [override]" == chosen.preprocess.describe()
-    with pytest.raises(EncoderError, match="one mean/std per channel"):
+    with pytest.raises(EncoderError, match="need 1 value or 3 .*give one mean/std value, or one per channel"):
         resolve_encoder("py:encoders_for_tests:undeclared", input_shape=(3, 8, 8), mean=(0.1, 0.2))
 
 

@@ -24,6 +24,27 @@ def test_block_regenerated_alone_and_out_of_order_is_bit_identical(tiny_spec):
         assert torch.equal(inputs, in_order[index][1])
 
 
+@pytest.mark.parametrize("shape", [(2, 128), (16, 16), (1, 16, 16), (4, 4, 4, 4)])
+def test_the_draws_depend_on_d_only_not_on_the_shape(tiny_spec, shape):
+    flat_labels, flat = block_inputs(tiny_spec, Preprocess((256,), (0.0,), (1.0,)), 2, "train", 1)
+    labels, inputs = block_inputs(tiny_spec, Preprocess(shape, (0.0,), (1.0,)), 2, "train", 1)
+    assert inputs.shape == (32, *shape) and np.array_equal(labels, flat_labels)
+    assert torch.equal(inputs.flatten(1), flat)  # bit for bit: identity:256 and identity:1x16x16 see one input
+
+
+def test_normalisation_runs_along_the_first_axis_or_is_one_value(tiny_spec):
+    raw = block_inputs(tiny_spec, Preprocess((2, 128), (0.0,), (1.0,)), 0, "test", 0)[1]
+    signal = block_inputs(tiny_spec, Preprocess((2, 128), (0.5, 0.25), (1.0, 2.0)), 0, "test", 0)[1]
+    assert torch.equal(signal[:, 0], raw[:, 0] - 0.5) and torch.equal(signal[:, 1], (raw[:, 1] - 0.25) / 2)
+    rows = block_inputs(tiny_spec, Preprocess((256,), (0.5,), (2.0,)), 0, "test", 0)[1]
+    assert torch.equal(rows, (raw.flatten(1) - 0.5) / 2)
+    assert Preprocess((16, 8), (0.5,), (2.0,)).mean == (0.5,) * 16  # one value stands for every channel
+    with pytest.raises(ValueError, match=r"input shape 256 need 1 value; got 2 mean and 2 std values"):
+        Preprocess((256,), (0.5, 0.5), (1.0, 1.0))
+    with pytest.raises(ValueError, match=r"input shape 2x128 need 1 value or 2 \(one per channel, the first axis\)"):
+        Preprocess((2, 128), (0.5, 0.5, 0.5), (1.0,))
+
+
 def test_blocks_differ_by_every_key(tiny_spec):
     base = block_inputs(tiny_spec, RAW, 0, "train", 0)[1]
     for other in [(1, "train", 0), (0, "test", 0), (0, "train", 1)]:

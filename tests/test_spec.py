@@ -44,6 +44,19 @@ def test_every_result_field_changes_the_hash(change, data_changes):
     assert (changed.data_hash != base.data_hash) is data_changes
 
 
+def test_input_shapes_of_any_rank_and_image_hashes_as_before(tmp_path):
+    for shape in [(256,), (2, 128), (16, 8), (3, 32, 32), (3, 8, 16, 16)]:
+        assert load_spec("quick", input_shape=shape).input_shape == shape
+    path = tmp_path / "signal.toml"
+    path.write_text("input_shape = 256\n")
+    assert load_spec(path).input_shape == (256,)
+    flat, image = load_spec("quick", input_shape=(256,)), load_spec("quick", input_shape=(1, 16, 16))
+    assert flat.data_hash != image.data_hash  # the spec records the shape it was run with
+    # stored features of image specs stay valid: a 3-axis shape hashes exactly as before any rank was allowed
+    assert load_spec("quick", input_shape=(3, 32, 32)).data_hash == "d2efa01eac4f85fc"
+    assert load_spec("demo", input_shape=(1, 8, 8)).spec_hash == "d5c0cc2a041b52c5"
+
+
 def test_name_and_eps_order_do_not_change_the_hash():
     base = load_spec("quick")
     renamed = BenchmarkSpec.from_dict({**base.to_dict(), "name": "other", "eps": list(reversed(base.eps))})
@@ -71,7 +84,11 @@ def test_spec_file_overrides_its_base(tmp_path):
         ({"scales": tuple(range(1, 2000))}, r"scales must list 1 to 1000 positive numbers; got 1999"),
         ({"scales": (0.0, 1.0)}, r"positive numbers"),
         ({"thresholds": (0.4,)}, r"thresholds must list 1 to 64 values in \[0.5, 1\)"),
-        ({"input_shape": (3, 32)}, r"three integers C, H, W"),
+        ({"input_shape": (3, 0)}, r"input_shape must be 1 to 8 positive integers .* got \[3, 0\]"),
+        ({"input_shape": ()}, r"input_shape must be 1 to 8 positive integers"),
+        ({"input_shape": (1,) * 9}, r"input_shape must be 1 to 8 positive integers"),
+        ({"input_shape": (2**15, 2**15)}, r"at most 268435456 values in all"),
+        ({"input_shape": ("a", 3)}, r"input_shape must list integers"),
         ({"scales": (0.1, 0.2)}, r"threshold 0.6 is out of reach: the largest scale 0.2 .* add a scale above 0.25"),
         ({"class_prior": 0.3}, r"class_prior 0.3 is not supported.*use class_prior = 0.5"),
         ({"eigen_floor": "none"}, r"eigen_floor must be one of relative, absolute"),
