@@ -14,10 +14,13 @@ the same halves, which makes differences between models paired.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.stats import t as student_t
+from threadpoolctl import threadpool_limits
 
 from .errors import SpecError
 from .probe import FittedProbe, ProbeResult, class_mask, evaluate_directions, fit_probe, gram_spectrum
@@ -111,16 +114,22 @@ def _cpu_replicates(train, test, halves, scale, eps_values, eigen_floor) -> list
         means = h[y].mean(axis=0), h[~y].mean(axis=0)
         offsets = h - np.where(y[:, None], *means)  # centred by the full split's class means
         gram = offsets @ offsets.T
-    results = []
-    for train_half, test_half in halves:
+
+    def refit(pair: tuple[np.ndarray, np.ndarray]) -> list[ProbeResult]:
+        train_half, test_half = pair
         if half_size < h.shape[1]:
             to_features, probe = _half_from_gram(offsets, gram, means, y, train_half, eigen_floor)
         else:
             probe = fit_probe(h[train_half], y[train_half], eigen_floor=eigen_floor, route="covariance")
             to_features = probe.basis.__matmul__
-        test_split = test_h[test_half], test_y[test_half]
-        results.append(evaluate_directions(to_features, probe, *test_split, scale, eps_values))
-    return results
+        return evaluate_directions(to_features, probe, test_h[test_half], test_y[test_half], scale, eps_values)
+
+    # One BLAS thread per refit and the refits side by side: LAPACK on a few-hundred-wide matrix
+    # gains little from threads (and loses much on a shared machine); each result is then computed
+    # by one thread whatever the scheduling, so it does not depend on the worker count.
+    workers = max(1, min(len(os.sched_getaffinity(0)), len(halves)))
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(refit, halves))
 
 
 def _half_from_gram(offsets, gram, means, y, half, eigen_floor) -> tuple[Callable, FittedProbe]:
