@@ -10,6 +10,11 @@ probe), so the interval is centred on the point estimate and takes only their sp
 
 The halves depend only on the spec's seed, the task and the replicate: every model of a spec sees
 the same halves, which makes differences between models paired.
+
+Every refit is exact (the same probe as probe.fit_probe on the half). Where a half has fewer points
+than features, it is made from the Gram matrix of the whole split, computed once per task: the
+half's Gram is a sub-matrix of it up to a rank-2 re-centring, and its eigendecomposition is half-size
+by half-size instead of p x p (issue 21).
 """
 
 from __future__ import annotations
@@ -83,6 +88,8 @@ def replicate_tasks(
             (half_sample(seed, scale_index, 0, r, len(train_y)), half_sample(seed, scale_index, 1, r, len(test_y)))
             for r in range(replicates)
         ]
+        if not halves:
+            continue
         if _accelerated(device):
             from .linalg import device_replicates
 
