@@ -1,10 +1,13 @@
-"""Cost of the score intervals (issue 12): half-sample replicates against the probe stage, same run.
+"""Cost of the score intervals (issues 12, 21): half-sample replicates against the probe stage, same run.
 
-For p = 64, 192, 768 on the quick spec's split sizes (n = 1024 + 1024, 6 eps), times the probe stage
-(one fit, every eps) and the replicates (DEFAULT_REPLICATES fits on half-samples) over a few tasks,
-and prints their ratio. The eigendecomposition of each refitted covariance dominates.
+For p in {768, 1280, 2048} and n in {512, 2048} (train + test of that size each, 6 eps, 40
+replicates), times per task: the probe stage (one fit, every eps), the intervals as shipped
+(replicate_tasks: exact refits, the Gram route with one Gram matrix shared by every half where a
+half has fewer points than features), and the refits as release 0 made them (a p x p covariance
+eigendecomposed per half), timed on a few replicates and scaled to 40. Prints the ratios to the
+probe stage; the target (issue 21) is intervals <= 2x the probe stage.
 
-    python benchmarks/bench_intervals.py [--tasks 3]
+    python benchmarks/bench_intervals.py [--sizes 768x2048,1280x512] [--old-replicates 4]
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import time
 
 import numpy as np
 
-from synbench.intervals import DEFAULT_REPLICATES, replicate_tasks
-from synbench.probe import probe_tasks
-from synbench.spec import load_spec
+from synbench.intervals import DEFAULT_REPLICATES, half_sample, replicate_tasks
+from synbench.probe import evaluate_probe, fit_probe, probe_tasks
+
+EPS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+SIZES = "768x512,768x2048,1280x512,1280x2048,2048x512,2048x2048"
 
 
-def tasks(rng: np.random.Generator, p: int, n: int, count: int) -> list:
+def task(rng: np.random.Generator, p: int, n: int) -> tuple:
     mixing = rng.normal(size=(p, p)) / np.sqrt(p)
 
     def split() -> tuple[np.ndarray, np.ndarray]:
@@ -27,30 +32,46 @@ def tasks(rng: np.random.Generator, p: int, n: int, count: int) -> list:
         shift = np.where(labels[:, None] == 1, 0.05, -0.05)
         return (rng.normal(size=(n, p)) @ mixing + shift).astype(np.float32), labels
 
-    return [(0.5 + i, split(), split()) for i in range(count)]
+    return 1.0, split(), split()
+
+
+def old_refits(work: tuple, replicates: int) -> float:
+    """Seconds per replicate of release 0's refit: the p x p covariance of every half."""
+    scale, (train_h, train_y), (test_h, test_y) = work
+    start = time.perf_counter()
+    for replicate in range(replicates):
+        train, test = half_sample(0, 0, 0, replicate, len(train_y)), half_sample(0, 0, 1, replicate, len(test_y))
+        probe = fit_probe(train_h[train], train_y[train], route="covariance")
+        evaluate_probe(probe, test_h[test], test_y[test], scale, EPS)
+    return (time.perf_counter() - start) / replicates
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=3, help="tasks timed per p (the quick spec has 25)")
+    parser.add_argument("--sizes", default=SIZES, help="comma-separated PxN: features x samples per split")
+    parser.add_argument("--old-replicates", type=int, default=3, help="release-0 refits timed per size (0: skip)")
     args = parser.parse_args()
-    spec = load_spec("quick")
     rng = np.random.default_rng(0)
-    print(
-        f"quick spec splits: n = {spec.n_train} + {spec.n_test}, {len(spec.eps)} eps, {DEFAULT_REPLICATES} replicates"
-    )
-    for p in (64, 192, 768):
-        work = tasks(rng, p, spec.n_train, args.tasks)
+    print(f"{len(EPS)} eps, {DEFAULT_REPLICATES} replicates; seconds per task")
+    print("    p     n | probe stage | intervals (ratio) | release-0 intervals (ratio)")
+    for size in args.sizes.split(","):
+        p, n = (int(part) for part in size.split("x"))
+        work = task(rng, p, n)
         start = time.perf_counter()
-        probe_tasks(work, spec.eps)
-        probe_s = (time.perf_counter() - start) / args.tasks
+        probe_tasks([work], EPS)
+        probe_s = time.perf_counter() - start
         start = time.perf_counter()
-        replicate_tasks(work, spec.eps, spec.seed, DEFAULT_REPLICATES)
-        replicate_s = (time.perf_counter() - start) / args.tasks
+        replicate_tasks([work], EPS, 0, DEFAULT_REPLICATES)
+        replicate_s = time.perf_counter() - start
+        old = "skipped"
+        if args.old_replicates:
+            old_s = old_refits(work, args.old_replicates) * DEFAULT_REPLICATES
+            old = f"{old_s:8.2f} s ({old_s / probe_s:5.1f}x)"
+        verdict = "ok" if replicate_s <= 2 * probe_s else "over 2x"
         print(
-            f"p = {p:4d}: probe stage {probe_s * 1000:7.1f} ms/task, intervals {replicate_s * 1000:8.1f} ms/task, "
-            f"ratio {replicate_s / probe_s:5.1f}x ({replicate_s / DEFAULT_REPLICATES / probe_s:.2f}x per replicate); "
-            f"quick spec ({len(spec.scales)} tasks): {replicate_s * len(spec.scales):.1f} s"
+            f"{p:5d} {n:5d} | {probe_s:9.2f} s | {replicate_s:7.2f} s ({replicate_s / probe_s:5.1f}x, {verdict}) "
+            f"| {old}",
+            flush=True,
         )
 
 

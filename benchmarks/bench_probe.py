@@ -1,8 +1,10 @@
-"""Probe stage speed: our closed-form eps-solve vs a generic convex solver, on the same features.
+"""Probe stage speed: ours vs the authors' probe and vs a generic convex solver, on the same features.
 
 Prints, measured in this run (p = 768, n = 2048 + 2048, 6 eps): the whole probe stage per scale,
-the eps-solve alone, the same solve by scipy's SLSQP, their ratio, and peak memory of the stage.
-Targets (issue 3): eps-solve >= 100x the generic solver; probe stage <= 0.15 s per scale on 2 cores.
+the same stage as the authors' code does it (a re-implementation, see ``authors_probe``), their
+ratio, the eps-solve alone against scipy's SLSQP, and peak memory of the stage.
+Targets: probe stage >= 10x the authors' (issue 21); eps-solve >= 100x the generic solver and
+probe stage <= 0.15 s per scale on 2 cores (issue 3).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import time
 import tracemalloc
 
 import numpy as np
+import torch
 from scipy.optimize import minimize
 
 from synbench.probe import evaluate_probe, fit_probe, robust_direction
@@ -36,6 +39,52 @@ def generic_solve(mean_diff: np.ndarray, eigenvalues: np.ndarray, eps: float) ->
     ).x
 
 
+def authors_probe(train, test, eps_values, batch_size: int = 256) -> list[tuple[float, float]]:
+    """Our re-implementation, for timing only, of what the authors' ``get_bound_rep`` and the lines
+    that feed it do (IBM/synbench, evaluate_synbench.py; nothing of theirs is imported or copied):
+    per-class ``np.cov``, ``torch.svd`` of the pooled covariance with the absolute floor, per eps a
+    QCQP solved by cvxpy with SCS, then margins over the test set in batches of 256 (float32).
+    Returns (bound, accuracy) per eps; without cvxpy installed the eps-solve is our closed form and
+    the ratio printed is a lower bound (the script says so)."""
+    (h, y), (test_h, test_y) = train, test
+    ones, zeros = h[y == 1], h[y == 0]
+    cov = (np.cov(ones, rowvar=False) * (len(ones) - 1) + np.cov(zeros, rowvar=False) * (len(zeros) - 1)) / (len(h) - 2)
+    mean1, mean0 = torch.tensor(ones.mean(axis=0)), torch.tensor(zeros.mean(axis=0))
+    vectors, values, _ = torch.svd(torch.tensor(cov), some=True)
+    basis, kept = vectors[:, values > 1e-6].float(), values[values > 1e-6].float()
+    mu = basis.t() @ ((mean1 - mean0) / 2).float()
+    centre = ((mean1 + mean0) / 2).float()
+    out = []
+    for eps in eps_values:
+        z = _qcqp(mu.numpy().astype(np.float64), kept.numpy().astype(np.float64), eps)
+        w = (mu - torch.tensor(z).float()) / kept
+        direction, scaled = basis @ w, abs(float(mu @ w))
+        bound_sum, accuracy_sum, batches = 0.0, 0.0, 0
+        for start in range(0, len(test_y), batch_size):
+            x = torch.from_numpy(test_h[start : start + batch_size]) - centre
+            labels = torch.from_numpy(test_y[start : start + batch_size]) == 1
+            margin = x @ direction
+            correct = (margin > 0) == labels
+            bound_sum += float((margin.abs() / scaled)[correct].mean())
+            accuracy_sum += float(correct.float().mean())
+            batches += 1
+        out.append((bound_sum / batches, accuracy_sum / batches))
+    return out
+
+
+def _qcqp(mu: np.ndarray, eigenvalues: np.ndarray, eps: float) -> np.ndarray:
+    try:
+        import cvxpy as cp
+    except ImportError:  # the closed form: the authors' solver is far slower, so the ratio is understated
+        return robust_direction(mu, eigenvalues, eps)[0]
+    z = cp.Variable(len(mu))
+    problem = cp.Problem(
+        cp.Minimize(cp.quad_form(mu - z, np.diag(1 / eigenvalues))), [cp.pnorm(z) <= eps * np.linalg.norm(mu)]
+    )
+    problem.solve(solver="SCS")
+    return np.asarray(z.value)
+
+
 def main() -> None:
     rng = np.random.default_rng(0)
     train, test = features(rng, N), features(rng, N)
@@ -48,6 +97,16 @@ def main() -> None:
     evaluate_probe(fit_probe(*train), *test, 1.0, EPS)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
+    authors_times, paired = [], []  # rounds alternate ours and theirs: a loaded machine slows both alike
+    for _ in range(3):
+        start = time.perf_counter()
+        authors = authors_probe(train, test, EPS)
+        authors_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        evaluate_probe(fit_probe(*train), *test, 1.0, EPS)
+        paired.append(time.perf_counter() - start)
+    ours_results = evaluate_probe(fit_probe(*train, eigen_floor="absolute"), *test, 1.0, EPS)
+    gap = max(abs(a - r.accuracy) for (_, a), r in zip(authors, ours_results, strict=True))
     probe = fit_probe(*train)
     robust = [e for e in EPS if e > 0]
     start = time.perf_counter()
@@ -61,6 +120,21 @@ def main() -> None:
     print(f"features: p={P}, n={N}+{N}, eps={EPS}, rank kept={probe.rank}")
     stage_verdict = "ok" if stage <= 0.15 else "MISSED"
     print(f"probe stage per scale (median of 15): {stage:.3f} s (fastest {fastest:.3f} s; <= 0.15 s: {stage_verdict})")
+    try:
+        import cvxpy  # noqa: F401
+
+        solver = "cvxpy + SCS, as theirs"
+    except ImportError:
+        solver = "cvxpy missing: our closed form stands in, so the ratio is a LOWER BOUND"
+    speed_up = min(authors_times) / min(paired)
+    verdict = "ok" if speed_up >= 10 else "MISSED"
+    print(f"authors' probe re-implemented ({solver}), fastest of 3: {min(authors_times):.3f} s per scale")
+    rounds = ", ".join(f"{a / b:.1f}x" for a, b in zip(authors_times, paired, strict=True))
+    print(
+        f"probe stage speed-up over the authors' (fastest of 3 alternating rounds each): {speed_up:.1f}x "
+        f"(target >= 10x: {verdict}); per round: {rounds}"
+    )
+    print(f"  their test accuracy differs from ours (absolute floor) by at most {gap:.4f} (float32 margins, SCS)")
     print(f"eps-solve, closed form ({len(robust)} eps): {ours_s * 1e3:.2f} ms")
     print(f"eps-solve, scipy SLSQP  ({len(robust)} eps): {generic_s * 1e3:.1f} ms")
     ratio = generic_s / ours_s

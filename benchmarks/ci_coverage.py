@@ -5,6 +5,7 @@ then count, per (eps, t), the seeds whose interval covers the mean score across 
 required >= 85%). Also prints the mean half-width against 1.96 x the across-seed sd (1.0 = exact).
 
     python benchmarks/ci_coverage.py --shapes 3x4x4,3x8x8 --seeds 30 --spec demo
+    python benchmarks/ci_coverage.py --first-seed 1000   # held-out seeds, to re-check after a change
 """
 
 from __future__ import annotations
@@ -46,10 +47,10 @@ def seed_rows(spec, encoder, replicates: int) -> tuple[list[dict], float, float]
     return rows, probe_s, replicate_s
 
 
-def coverage(shape: str, spec_name: str, seeds: int, replicates: int) -> pd.DataFrame:
+def coverage(shape: str, spec_name: str, seeds: int, replicates: int, first_seed: int = 0) -> pd.DataFrame:
     encoder = resolve_encoder(f"identity:{shape}")
     rows, probe_total, replicate_total = [], 0.0, 0.0
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         made, probe_s, replicate_s = seed_rows(load_spec(spec_name, seed=seed), encoder, replicates)
         rows += [{**row, "seed": seed} for row in made]
         probe_total, replicate_total = probe_total + probe_s, replicate_total + replicate_s
@@ -66,7 +67,8 @@ def coverage(shape: str, spec_name: str, seeds: int, replicates: int) -> pd.Data
     )
     table["width_ratio"] = table["mean_half_width"] / (1.96 * table["sd_across_seeds"])
     print(
-        f"\nidentity:{shape} (d = {encoder.preprocess.dim}), spec {spec_name}, {seeds} seeds, {replicates} replicates: "
+        f"\nidentity:{shape} (d = {encoder.preprocess.dim}), spec {spec_name}, "
+        f"seeds {first_seed}-{first_seed + seeds - 1}, {replicates} replicates: "
         f"replicates took {replicate_total / probe_total:.1f}x the probe stage"
     )
     print(table.round(4).to_string())
@@ -84,9 +86,10 @@ def main() -> None:
     parser.add_argument("--spec", default="demo")
     parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--replicates", type=int, default=DEFAULT_REPLICATES)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from here (held-out checks: e.g. 1000)")
     args = parser.parse_args()
     for shape in args.shapes.split(","):
-        coverage(shape, args.spec, args.seeds, args.replicates)
+        coverage(shape, args.spec, args.seeds, args.replicates, args.first_seed)
 
 
 if __name__ == "__main__":

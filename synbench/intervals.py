@@ -10,17 +10,25 @@ probe), so the interval is centred on the point estimate and takes only their sp
 
 The halves depend only on the spec's seed, the task and the replicate: every model of a spec sees
 the same halves, which makes differences between models paired.
+
+Every refit is exact (the same probe as probe.fit_probe on the half). Where a half has fewer points
+than features, it is made from the Gram matrix of the whole split, computed once per task: the
+half's Gram is a sub-matrix of it up to a rank-2 re-centring, and its eigendecomposition is half-size
+by half-size instead of p x p (issue 21).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.stats import t as student_t
+from threadpoolctl import threadpool_limits
 
 from .errors import SpecError
-from .probe import ProbeResult, evaluate_probe, fit_probe
+from .probe import FittedProbe, ProbeResult, class_mask, evaluate_directions, fit_probe, gram_spectrum
 from .score import empirical_curves, synbench_score
 
 __all__ = [
@@ -66,17 +74,88 @@ def replicate_tasks(
     seed: int,
     replicates: int,
     eigen_floor: str = "relative",
+    device: str = "cpu",
 ) -> list[tuple[int, ProbeResult]]:
-    """(replicate, result) for every replicate, task and eps: the probe refitted on half-samples."""
+    """(replicate, result) for every replicate, task and eps: the probe refitted on half-samples.
+
+    ``device`` naming an available accelerator ("cuda") runs the refits with torch there
+    (synbench.linalg), a task's halves in batched eigendecompositions; otherwise the CPU path runs.
+    Both agree to rounding.
+    """
     out = []
     for scale_index, (scale, (train_h, train_y), (test_h, test_y)) in enumerate(tasks):
-        for replicate in range(replicates):
-            train = half_sample(seed, scale_index, 0, replicate, len(train_y))
-            test = half_sample(seed, scale_index, 1, replicate, len(test_y))
-            probe = fit_probe(train_h[train], train_y[train], eigen_floor=eigen_floor)
-            results = evaluate_probe(probe, test_h[test], test_y[test], scale, eps_values)
-            out.extend((replicate, result) for result in results)
+        halves = [
+            (half_sample(seed, scale_index, 0, r, len(train_y)), half_sample(seed, scale_index, 1, r, len(test_y)))
+            for r in range(replicates)
+        ]
+        if not halves:
+            continue
+        if _accelerated(device):
+            from .linalg import device_replicates
+
+            per_replicate = device_replicates(
+                (train_h, train_y), (test_h, test_y), halves, scale, eps_values, eigen_floor, device
+            )
+        else:
+            per_replicate = _cpu_replicates(
+                (train_h, train_y), (test_h, test_y), halves, scale, eps_values, eigen_floor
+            )
+        out.extend((r, result) for r, results in enumerate(per_replicate) for result in results)
     return out
+
+
+def _accelerated(device: str) -> bool:
+    if device == "cpu":
+        return False
+    from .linalg import accelerated  # imports torch: only where a device is asked for
+
+    return accelerated(device)
+
+
+def _cpu_replicates(train, test, halves, scale, eps_values, eigen_floor) -> list[list[ProbeResult]]:
+    """Exact refits; where a half has fewer points than features, from one Gram matrix shared by all halves."""
+    h, y = np.asarray(train[0], dtype=np.float64), class_mask(train[1])
+    test_h, test_y = np.asarray(test[0], dtype=np.float64), np.asarray(test[1])
+    half_size = len(y) // 2
+    if half_size < h.shape[1]:
+        means = h[y].mean(axis=0), h[~y].mean(axis=0)
+        offsets = h - np.where(y[:, None], *means)  # centred by the full split's class means
+        gram = offsets @ offsets.T
+
+    def refit(pair: tuple[np.ndarray, np.ndarray]) -> list[ProbeResult]:
+        train_half, test_half = pair
+        if half_size < h.shape[1]:
+            to_features, probe = _half_from_gram(offsets, gram, means, y, train_half, eigen_floor)
+        else:
+            probe = fit_probe(h[train_half], y[train_half], eigen_floor=eigen_floor, route="covariance")
+            to_features = probe.basis.__matmul__
+        return evaluate_directions(to_features, probe, test_h[test_half], test_y[test_half], scale, eps_values)
+
+    # One BLAS thread per refit and the refits side by side: LAPACK on a few-hundred-wide matrix
+    # gains little from threads (and loses much on a shared machine); each result is then computed
+    # by one thread whatever the scheduling, so it does not depend on the worker count.
+    workers = max(1, min(len(os.sched_getaffinity(0)), len(halves)))
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(refit, halves))
+
+
+def _half_from_gram(offsets, gram, means, y, half, eigen_floor) -> tuple[Callable, FittedProbe]:
+    """Refit on ``half`` from the full split's Gram: re-centring by the half's class means is a
+    rank-2 correction, ``G = H K H`` with ``H = I - Z (Z^T Z)^-1 Z^T`` (Z: one-hot classes)."""
+    classes = (~class_mask(y[half])).astype(np.intp)  # 0: class 1, 1: class 0
+    one_hot = np.eye(2)[classes]
+    averaging = one_hot / one_hot.sum(axis=0)
+    sub_offsets, sub_gram = offsets[half], gram[np.ix_(half, half)]
+    shifts = averaging.T @ sub_offsets  # the half's class means minus the full split's
+    by_class = sub_gram @ averaging  # (m, 2)
+    cross = by_class.T[classes]  # row i: K_i. averaged over each class, taken at i's class
+    centred_gram = sub_gram - cross - cross.T + (averaging.T @ by_class)[np.ix_(classes, classes)]
+    centred = sub_offsets - shifts[classes]
+    mean1, mean0 = means[0] + shifts[0], means[1] + shifts[1]
+    coefficients, eigenvalues, half_mean_diff = gram_spectrum(centred, centred_gram, mean1 - mean0, eigen_floor)
+    # the basis stays factored (centred^T coefficients): forming it would cost m p rank
+    probe = FittedProbe(coefficients, eigenvalues, half_mean_diff, (mean1 + mean0) / 2)
+    return lambda weights: centred.T @ (coefficients @ weights), probe
 
 
 def replicate_curves(pairs: Sequence[tuple[int, ProbeResult]]) -> dict[float, np.ndarray]:

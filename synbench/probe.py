@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +19,13 @@ __all__ = [
     "evaluate_probe",
     "probe_tasks",
     "EIGEN_FLOOR",
+    "class_mask",
+    "kept_from",
+    "fit_from_gram",
+    "gram_spectrum",
+    "evaluate_directions",
+    "eps_weights",
+    "score_margins",
 ]
 
 EIGEN_FLOOR = 1e-6  # eigenvalues at or below this (times the largest, by default) are dropped (METHOD.md 3.3)
@@ -50,7 +57,9 @@ class ProbeResult:
     nu: float  # Lagrange multiplier of the eps constraint (inf for eps = 0)
 
 
-def fit_probe(features: np.ndarray, labels: np.ndarray, eigen_floor: str = "relative") -> FittedProbe:
+def fit_probe(
+    features: np.ndarray, labels: np.ndarray, eigen_floor: str = "relative", route: str = "auto"
+) -> FittedProbe:
     """Class means, pooled covariance and its eigendecomposition, in float64.
 
     Args:
@@ -58,15 +67,16 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, eigen_floor: str = "rela
         labels: ndarray of shape (n_samples,), values in {0, 1}.
         eigen_floor: "relative" keeps eigenvalues above 1e-6 x the largest (scale-invariant);
             "absolute" keeps those above 1e-6, as the authors' code does.
+        route: "covariance" eigendecomposes the p x p covariance, "gram" the n x n Gram matrix of the
+            class-centred samples (same nonzero spectrum); "auto" takes the smaller.
     """
     h = np.asarray(features, dtype=np.float64)
-    y = np.asarray(labels).astype(bool)
-    if y.all() or not y.any():
-        raise DataError(
-            f"a train split of {len(y)} samples holds a single class; raise n_train (or block_size) in the spec."
-        )
+    y = class_mask(labels)
     mean1, mean0 = h[y].mean(axis=0), h[~y].mean(axis=0)
     centred = h - np.where(y[:, None], mean1, mean0)
+    if route == "gram" or (route == "auto" and len(h) < h.shape[1]):
+        gram = scipy.linalg.blas.dsyrk(1.0, centred, trans=0, lower=0)
+        return fit_from_gram(centred, gram, mean1, mean0, eigen_floor)
     # syrk fills only the upper triangle of centred^T centred / (n - 2): half a matmul's work;
     # centred.T is Fortran-ordered, so BLAS reads it without a copy
     pooled_cov = scipy.linalg.blas.dsyrk(1.0 / (len(h) - 2), centred.T, trans=0, lower=0)
@@ -74,16 +84,57 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, eigen_floor: str = "rela
     eigenvalues, eigenvectors = scipy.linalg.eigh(
         pooled_cov, lower=False, driver="evd", overwrite_a=True, check_finite=False
     )
-    # eigh sorts ascending: the kept components are a trailing slice (a view, no copy)
-    floor = EIGEN_FLOOR * max(float(eigenvalues[-1]), 0.0) if eigen_floor == "relative" else EIGEN_FLOOR
-    first_kept = int(np.searchsorted(eigenvalues, floor, side="right"))
-    basis = eigenvectors[:, first_kept:]
+    first_kept = kept_from(eigenvalues, eigen_floor)
+    basis = eigenvectors[:, first_kept:]  # eigh sorts ascending: a trailing slice (a view, no copy)
     return FittedProbe(
         basis=basis,
         eigenvalues=eigenvalues[first_kept:],
         half_mean_diff=basis.T @ (mean1 - mean0) / 2,
         centre=(mean1 + mean0) / 2,
     )
+
+
+def class_mask(labels: np.ndarray) -> np.ndarray:
+    """Labels as a boolean mask of class 1; a split holding one class is a user error."""
+    y = np.asarray(labels).astype(bool)
+    if y.all() or not y.any():
+        raise DataError(
+            f"a train split of {len(y)} samples holds a single class; raise n_train (or block_size) in the spec."
+        )
+    return y
+
+
+def kept_from(ascending: np.ndarray, eigen_floor: str) -> int:
+    """Index of the first eigenvalue kept (METHOD.md 3.3): those above the floor, a trailing slice."""
+    floor = EIGEN_FLOOR * max(float(ascending[-1]), 0.0) if eigen_floor == "relative" else EIGEN_FLOOR
+    return int(np.searchsorted(ascending, floor, side="right"))
+
+
+def fit_from_gram(
+    centred: np.ndarray, gram: np.ndarray, mean1: np.ndarray, mean0: np.ndarray, eigen_floor: str
+) -> FittedProbe:
+    """The probe from the Gram matrix ``centred centred^T`` (upper triangle read) of class-centred samples."""
+    coefficients, eigenvalues, half_mean_diff = gram_spectrum(centred, gram, mean1 - mean0, eigen_floor)
+    return FittedProbe(centred.T @ coefficients, eigenvalues, half_mean_diff, (mean1 + mean0) / 2)
+
+
+def gram_spectrum(
+    centred: np.ndarray, gram: np.ndarray, mean_diff: np.ndarray, eigen_floor: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(coefficients, eigenvalues, half_mean_diff) with basis ``centred^T coefficients``, from the Gram matrix.
+
+    ``centred^T centred / (n - 2)`` and ``gram / (n - 2)`` share their nonzero eigenvalues; an
+    eigenvector ``u`` of the latter gives ``centred^T u / sqrt((n - 2) lam)`` of the former. For
+    n < p this costs an n x n eigendecomposition instead of a p x p one.
+    """
+    dof = len(centred) - 2
+    eigenvalues, vectors = scipy.linalg.eigh(
+        gram / dof, lower=False, driver="evd", overwrite_a=True, check_finite=False
+    )
+    first_kept = kept_from(eigenvalues, eigen_floor)
+    eigenvalues, vectors = eigenvalues[first_kept:], vectors[:, first_kept:]
+    coefficients = vectors / np.sqrt(dof * eigenvalues)
+    return coefficients, eigenvalues, coefficients.T @ (centred @ mean_diff) / 2
 
 
 def robust_direction(mean_diff: np.ndarray, eigenvalues: np.ndarray, eps: float) -> tuple[np.ndarray, float]:
@@ -123,22 +174,54 @@ def evaluate_probe(
         features: test representations, ndarray of shape (n_samples, p).
         labels: ndarray of shape (n_samples,), values in {0, 1}.
     """
+    return evaluate_directions(lambda weights: probe.basis @ weights, probe, features, labels, scale, eps_values)
+
+
+def evaluate_directions(
+    to_features: Callable[[np.ndarray], np.ndarray],
+    probe: FittedProbe,
+    features: np.ndarray,
+    labels: np.ndarray,
+    scale: float,
+    eps_values: tuple[float, ...],
+) -> list[ProbeResult]:
+    """evaluate_probe with ``to_features`` mapping (rank, len(eps)) weights to (p, len(eps)) directions,
+    for a basis kept factored (``probe.basis`` is then not read)."""
+    if probe.rank == 0:  # features carry no variance: every margin is zero
+        accuracy = float((~np.asarray(labels).astype(bool)).mean())
+        return [ProbeResult(scale, eps, accuracy, 0.0, 0, float("nan")) for eps in eps_values]
+    weights, nus = eps_weights(probe.half_mean_diff, probe.eigenvalues, eps_values)
+    # margins in feature space, every eps in one (n, p) @ (p, len(eps)) product
+    margins = (np.asarray(features, dtype=np.float64) - probe.centre) @ to_features(weights)
+    return score_margins(margins, labels, probe.half_mean_diff @ weights, scale, eps_values, nus, probe.rank)
+
+
+def eps_weights(
+    half_mean_diff: np.ndarray, eigenvalues: np.ndarray, eps_values: tuple[float, ...]
+) -> tuple[np.ndarray, list[float]]:
+    """``w~ = diag(1/lam1) (mu~ - z*)`` of every eps as the columns of an (r, len(eps)) ndarray, and each ``nu``."""
+    solved = [robust_direction(half_mean_diff, eigenvalues, eps) for eps in eps_values]
+    weights = np.stack([(half_mean_diff - z) / eigenvalues for z, _ in solved], axis=1)
+    return weights, [nu for _, nu in solved]
+
+
+def score_margins(
+    margins: np.ndarray,
+    labels: np.ndarray,
+    norms: np.ndarray,
+    scale: float,
+    eps_values: tuple[float, ...],
+    nus: list[float],
+    rank: int,
+) -> list[ProbeResult]:
+    """Accuracy and bound from test margins of shape (n, len(eps)); ``norms`` holds each ``mu~^T w~``."""
     y = np.asarray(labels).astype(bool)
-    centred = np.asarray(features, dtype=np.float64) - probe.centre
     results = []
-    for eps in eps_values:
-        if probe.rank == 0:  # features carry no variance: every margin is zero
-            predicted = np.zeros_like(y)
-            results.append(ProbeResult(scale, eps, float((predicted == y).mean()), 0.0, 0, float("nan")))
-            continue
-        z, nu = robust_direction(probe.half_mean_diff, probe.eigenvalues, eps)
-        weights = (probe.half_mean_diff - z) / probe.eigenvalues
-        # margins in feature space: one (n, p) @ (p,) product instead of projecting onto the basis
-        margins = centred @ (probe.basis @ weights)
-        correct = (margins > 0) == y
-        norm = abs(float(probe.half_mean_diff @ weights))
-        bound = float(np.abs(margins[correct]).mean() / norm) if correct.any() and norm > 0 else 0.0
-        results.append(ProbeResult(scale, eps, float(correct.mean()), bound, probe.rank, nu))
+    for column, (eps, nu) in enumerate(zip(eps_values, nus, strict=True)):
+        margin, norm = margins[:, column], abs(float(norms[column]))
+        correct = (margin > 0) == y
+        bound = float(np.abs(margin[correct]).mean() / norm) if correct.any() and norm > 0 else 0.0
+        results.append(ProbeResult(scale, eps, float(correct.mean()), bound, rank, nu))
     return results
 
 
@@ -147,7 +230,10 @@ def probe_tasks(
     eps_values: tuple[float, ...],
     eigen_floor: str = "relative",
 ) -> list[ProbeResult]:
-    """Fit once per task and evaluate every eps; ``tasks`` yields (scale, (train h, y), (test h, y))."""
+    """Fit once per task and evaluate every eps; ``tasks`` yields (scale, (train h, y), (test h, y)).
+
+    On an accelerator: synbench.linalg.device_probe_tasks, same arguments and results.
+    """
     results = []
     for scale, train, test in tasks:
         results.extend(evaluate_probe(fit_probe(*train, eigen_floor=eigen_floor), *test, scale, eps_values))

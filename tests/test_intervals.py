@@ -36,6 +36,33 @@ def test_half_samples_are_seeded_halves_without_duplicates():
     assert all(not np.array_equal(first, other) for other in others)
 
 
+@pytest.mark.parametrize("n, p", [(64, 40), (96, 20)])
+def test_replicates_are_exact_refits_on_the_halves(n, p):
+    """The shared-Gram path (half smaller than p) and the covariance path equal fit_probe on each half."""
+    from synbench.probe import evaluate_probe, fit_probe
+
+    rng = np.random.default_rng(5)
+    mixing = rng.normal(size=(p, p)) * np.linspace(0.1, 3, p)
+
+    def split():
+        labels = (rng.random(n) < 0.5).astype(np.uint8)
+        return rng.normal(size=(n, p)) @ mixing + np.where(labels[:, None] == 1, 0.4, -0.4), labels
+
+    (train_h, train_y), (test_h, test_y) = split(), split()
+    eps_values = (0.0, 0.2, 0.5)
+    pairs = replicate_tasks([(0.7, (train_h, train_y), (test_h, test_y))], eps_values, seed=3, replicates=4)
+    assert [r for r, _ in pairs] == [r for r in range(4) for _ in eps_values]
+    for replicate in range(4):
+        train, test = half_sample(3, 0, 0, replicate, n), half_sample(3, 0, 1, replicate, n)
+        probe = fit_probe(train_h[train], train_y[train], route="covariance")
+        expected = evaluate_probe(probe, test_h[test], test_y[test], 0.7, eps_values)
+        got = [result for r, result in pairs if r == replicate]
+        assert [g.accuracy for g in got] == [e.accuracy for e in expected]
+        assert [g.rank for g in got] == [e.rank for e in expected] == [min(n // 2 - 2, p)] * 3
+        assert np.allclose([g.bound for g in got], [e.bound for e in expected], rtol=1e-9)
+        assert np.allclose([g.nu for g in got[1:]], [e.nu for e in expected[1:]], rtol=1e-7)
+
+
 def test_interval_is_centred_on_the_point_estimate_and_clipped_at_zero():
     replicates = [0.70, 0.72, 0.74, 0.76, 0.78]  # their mean (0.74) is not the point estimate
     low, high = interval(0.8, replicates)

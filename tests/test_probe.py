@@ -116,3 +116,32 @@ def test_float32_features_score_like_float64(rng):
     wide = _scores(htr, ytr, hte, yte, (0.0, 0.2, 0.5))
     narrow = _scores(htr.astype(np.float32), ytr, hte.astype(np.float32), yte, (0.0, 0.2, 0.5))
     assert np.allclose(wide, narrow, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("eigen_floor", ["relative", "absolute"])
+def test_gram_route_gives_the_covariance_route_scores(rng, eigen_floor):
+    """Fewer samples than features: the n x n Gram matrix has the covariance's nonzero spectrum."""
+    (htr, ytr), (hte, yte) = _two_gaussians(rng, n=48, p=80), _two_gaussians(rng, n=400, p=80)
+    htr[:, 1] = htr[:, 0]  # duplicate and constant features: the rank stays n - 2
+    htr[:, 2] = 3.0
+    eps_values = (0.0, 0.1, 0.3, 0.5)
+    by_gram = fit_probe(htr, ytr, eigen_floor=eigen_floor, route="gram")
+    by_covariance = fit_probe(htr, ytr, eigen_floor=eigen_floor, route="covariance")
+    assert by_gram.rank == by_covariance.rank == 46
+    assert np.allclose(by_gram.eigenvalues, by_covariance.eigenvalues, rtol=1e-9)
+    assert np.allclose(np.abs(by_gram.basis.T @ by_covariance.basis), np.eye(46), atol=1e-7)  # same basis up to sign
+    gram = evaluate_probe(by_gram, hte, yte, 1.0, eps_values)
+    covariance = evaluate_probe(by_covariance, hte, yte, 1.0, eps_values)
+    assert [r.accuracy for r in gram] == [r.accuracy for r in covariance]
+    assert np.allclose([r.bound for r in gram], [r.bound for r in covariance], rtol=1e-9)
+    assert fit_probe(htr, ytr).rank == 46  # "auto" takes the Gram route here
+
+
+def test_eps_weights_columns_are_the_closed_form_classifier(rng):
+    from synbench.probe import eps_weights
+
+    mean_diff, eigenvalues = rng.normal(size=6), np.exp(rng.uniform(-2, 2, size=6))
+    weights, nus = eps_weights(mean_diff, eigenvalues, (0.0, 0.3))
+    assert np.allclose(weights[:, 0], mean_diff / eigenvalues) and nus[0] == np.inf
+    z, nu = robust_direction(mean_diff, eigenvalues, 0.3)
+    assert np.allclose(weights[:, 1], (mean_diff - z) / eigenvalues) and nus[1] == nu
