@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/synbench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,dask,s3]'
+	$(BIN)/python -m pip install -q -e '.[test,dask,s3,realzoo]'
 	touch $@
 
 demo: $(BIN)/synbench

@@ -111,5 +111,13 @@ def cmd_agree(args: argparse.Namespace) -> int:
     if args.allow_py:
         os.environ[ALLOW_PY_ENV] = "1"
     table, as_json, _ = agreement_section(args, root, args.spec)
+    if args.robust:
+        from .agree_robust import agree_robust, robust_table
+
+        robust = agree_robust(
+            root, args.data, spec=args.spec, models=args.models, device=args.device, eps=args.robust_eps
+        )
+        as_json = json.dumps({**json.loads(as_json), "robust": json.loads(robust.to_json(orient="records"))}, indent=1)
+        table = f"{table}\n{robust_table(robust)}"
     print(as_json if args.format == "json" else table)
     return EXIT_OK

@@ -14,12 +14,11 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from .checkpoints import apply_weights, weights_digest
+from .checkpoints import apply_weights, weights_digest, weights_file
 from .errors import DataError, EncoderError
 from .preprocess import Preprocess, resolve_preprocess
 from .references import LAYERS, EncoderRef, parse_reference, parse_seed, parse_shape, read_model_list
@@ -39,6 +38,7 @@ __all__ = [
 ]
 
 ALLOW_PY_ENV = "SYNBENCH_ALLOW_PY"  # set to 1 in a worker's own environment to run py: encoders
+_WEIGHTS_INFO = "weights"  # key of a resolver's declared dict: how a weights file was mapped (not preprocessing)
 _INIT_LOCK = threading.Lock()
 
 
@@ -158,9 +158,9 @@ def _resolve_noise(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
 
 def _resolve_timm(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
     module = _timm_module(ref, pretrained=ref.weights is None)
-    if ref.weights is not None:
-        apply_weights(module, ref.weights, ref.text, ref.target)
-    return module, ref.target, {}
+    if ref.weights is None:
+        return module, ref.target, {}
+    return module, ref.target, {_WEIGHTS_INFO: apply_weights(module, ref.weights, ref.text, ref.target)}
 
 
 def _resolve_random(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
@@ -190,9 +190,9 @@ def _resolve_py(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
         raise EncoderError(
             f"{ref.target!r} returned {type(module).__name__}, not a torch.nn.Module; return the encoder module."
         )
-    if ref.weights is not None:
-        apply_weights(module, ref.weights, ref.text, ref.target)
-    return module, f"{module_name}:{attr}", {}
+    if ref.weights is None:
+        return module, f"{module_name}:{attr}", {}
+    return module, f"{module_name}:{attr}", {_WEIGHTS_INFO: apply_weights(module, ref.weights, ref.text, ref.target)}
 
 
 SCHEMES: dict[str, Callable[[EncoderRef], tuple[nn.Module, str, dict]]] = {
@@ -222,15 +222,15 @@ def resolve_encoder(
             that fails on the input shape, or a ``py:`` reference where it is not allowed.
     """
     ref = parse_reference(text)
-    stamp = None
-    if ref.weights is not None and Path(ref.weights).expanduser().is_file():
-        stat = Path(ref.weights).expanduser().stat()
-        stamp = (stat.st_size, stat.st_mtime_ns)
     if ref.scheme == "py" and not (py_allowed() if allow_py is None else allow_py):
         raise EncoderError(
             f"{text!r} would import and run user code, which is off here; name it on the synbench command line, "
             f"pass --allow-py, or set {ALLOW_PY_ENV}=1 in this worker's own environment."
         )
+    stamp = None
+    if ref.weights is not None and ref.scheme in ("timm", "py") and weights_file(ref.weights).is_file():
+        stat = weights_file(ref.weights).stat()
+        stamp = (stat.st_size, stat.st_mtime_ns)
     overrides = (tuple(mean) if mean else None, tuple(std) if std else None)
     return _resolve_cached(text, tuple(input_shape) if input_shape else None, overrides, stamp)
 
@@ -240,7 +240,8 @@ def _resolve_cached(
     text: str, input_shape: tuple[int, int, int] | None, overrides: tuple, weights_stamp: tuple | None
 ) -> Encoder:
     ref = parse_reference(text)
-    if ref.scheme in ("identity", "noise") and (input_shape is not None or any(overrides)):
+    # a spec's input shape equal to the control's own is no override (a ceiling on a board at that shape)
+    if ref.scheme in ("identity", "noise") and (input_shape not in (None, parse_shape(ref)) or any(overrides)):
         raise EncoderError(f"{text!r} fixes its own input shape and normalisation; drop the override.")
     module, architecture, declared = SCHEMES[ref.scheme](ref)
     return encoder_from_module(module, ref, architecture, declared, input_shape, *overrides)
@@ -257,11 +258,13 @@ def encoder_from_module(
 ) -> Encoder:
     """Wrap a module: eval mode, preprocessing, weights digest and a trial forward for the feature size."""
     module.eval()
+    declared = dict(declared or {})
+    info = declared.pop(_WEIGHTS_INFO, {})
     try:
-        preprocess = resolve_preprocess(module, declared or {}, input_shape, mean, std)
+        preprocess = resolve_preprocess(module, declared, input_shape, mean, std)
     except ValueError as exc:
         raise EncoderError(f"bad preprocessing for {ref.text!r}: {exc}; give one mean/std per channel.") from None
-    encoder = Encoder(ref, module, preprocess, architecture, weights_digest(module))
+    encoder = Encoder(ref, module, preprocess, architecture, weights_digest(module), info=info)
     trial = torch.zeros((2, *preprocess.input_shape)) + 0.5
     try:
         features = encoder.represent(trial)

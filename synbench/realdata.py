@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .datasets import NAMED_SETS
 from .errors import DataError
 from .preprocess import Preprocess
 
@@ -21,11 +22,15 @@ _RESIZE_MODES = {"nearest": "nearest", "bilinear": "bilinear", "bicubic": "bicub
 
 @dataclass(frozen=True)
 class LabelledImages:
-    """Images as float32 in [0, 1] of shape (n, C, H, W) and integer class labels of shape (n,)."""
+    """Images as float32 in [0, 1] of shape (n, C, H, W) and integer class labels of shape (n,).
+
+    ``test`` marks the held-out images of a data set that fixes its own split (None: the probe draws one).
+    """
 
     name: str
     images: np.ndarray
     labels: np.ndarray
+    test: np.ndarray | None = None
 
     @property
     def digest(self) -> str:
@@ -33,10 +38,12 @@ class LabelledImages:
         digest = hashlib.sha256(f"{self.images.shape}".encode())
         digest.update(np.ascontiguousarray(self.images).tobytes())
         digest.update(np.ascontiguousarray(self.labels).astype(np.int64).tobytes())
+        if self.test is not None:
+            digest.update(b"test" + np.ascontiguousarray(self.test).astype(np.uint8).tobytes())
         return digest.hexdigest()[:16]
 
 
-def _checked(name: str, images: np.ndarray, labels: np.ndarray) -> LabelledImages:
+def _checked(name: str, images: np.ndarray, labels: np.ndarray, test: np.ndarray | None = None) -> LabelledImages:
     if images.ndim == 3:
         images = images[:, None]
     if images.ndim != 4 or images.shape[1] not in (1, 3):
@@ -53,7 +60,10 @@ def _checked(name: str, images: np.ndarray, labels: np.ndarray) -> LabelledImage
         raise DataError(f"{name}: all {len(labels)} images have one class; a linear probe needs two or more.")
     if np.bincount(np.unique(labels, return_inverse=True)[1]).min() < 2:
         raise DataError(f"{name}: a class has a single image; give each class at least two.")
-    return LabelledImages(name, images, np.unique(labels, return_inverse=True)[1].astype(np.int64))
+    test = None if test is None else np.asarray(test, dtype=bool)
+    if test is not None and (test.shape != labels.shape or test.all() or not test.any()):
+        raise DataError(f"{name}: the held-out mask must mark some but not all of the {len(labels)} images.")
+    return LabelledImages(name, images, np.unique(labels, return_inverse=True)[1].astype(np.int64), test)
 
 
 def _digits() -> LabelledImages:
@@ -94,15 +104,19 @@ def _image_folder(path: Path) -> LabelledImages:
 
 
 def load_images(source: str) -> LabelledImages:
-    """``digits`` (scikit-learn's 8x8 digits), an ``.npz`` with ``X`` and ``y``, or a folder of class folders."""
+    """``digits`` (scikit-learn's 8x8 digits), a named set of ``datasets`` (``photos``, ``lfw``), an ``.npz``
+    with ``X`` and ``y``, or a folder of class folders."""
     if source == "digits":
         return _digits()
+    if source in NAMED_SETS:
+        return _checked(source, *NAMED_SETS[source]())
     path = Path(source).expanduser()
     if path.suffix == ".npz" and path.is_file():
         return _npz(path)
     if path.is_dir():
         return _image_folder(path)
-    raise DataError(f"data {source!r} is not 'digits', an existing .npz file or a folder of class folders.")
+    named = ", ".join(repr(name) for name in ("digits", *NAMED_SETS))
+    raise DataError(f"data {source!r} is not {named}, an existing .npz file or a folder of class folders.")
 
 
 def prepare(images: np.ndarray, preprocess: Preprocess) -> torch.Tensor:
