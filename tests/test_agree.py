@@ -149,3 +149,11 @@ def test_agree_resolves_models_with_the_input_shape_and_normalisation_they_were_
     path = real_group_path(root, model["model_fingerprint"], model["data_digest"])
     group = zarr.open_group(str(path), mode="r")
     assert group.attrs["preprocess"]["input_shape"] == list(shape) and group.attrs["preprocess"]["mean"] == [0.5] * 3
+
+
+def test_wilson_interval_holds_its_proportion_at_the_ends():
+    from synbench.agree import wilson
+
+    for successes, n in ((60, 60), (0, 60), (59, 60)):
+        low, high = wilson(successes, n)
+        assert 0 <= low <= successes / n <= high <= 1
