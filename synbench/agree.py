@@ -70,7 +70,7 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return min(centre - half, p), max(centre + half, p)  # rounding can put p a hair outside at 0 or 1
+    return max(min(centre - half, p), 0.0), min(max(centre + half, p), 1.0)  # rounding at p = 0 or 1
 
 
 def split_indices(labels: np.ndarray, test: np.ndarray | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
