@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench
+.PHONY: demo test lint bench realzoo
 
 $(BIN)/synbench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,10 @@ $(BIN)/synbench: pyproject.toml
 
 demo: $(BIN)/synbench
 	$(BIN)/synbench demo --root data
+
+# The real-model board: ImageNet-pretrained EfficientNet-Lite0/1/2, their random inits, the identity ceiling.
+realzoo: $(BIN)/synbench
+	$(BIN)/synbench batch examples/real_zoo.txt --spec examples/real_zoo.toml --ci none --root data/realzoo
 
 test: $(BIN)/synbench
 	$(BIN)/python -m pytest
