@@ -124,7 +124,6 @@ def _provenance(encoder: Encoder, spec: BenchmarkSpec, device: torch.device, dty
         "model_fingerprint": encoder.fingerprint,
         "architecture": encoder.architecture,
         "weights_digest": encoder.weights_digest,
-        **({"weights_mapping": encoder.info} if encoder.info else {}),
         "layer": encoder.ref.layer,
         "preprocess": encoder.preprocess.to_dict(),
         "feature_dim": encoder.feature_dim,
