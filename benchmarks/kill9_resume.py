@@ -29,7 +29,8 @@ RUN = """
 import sys
 from synbench.encoders import resolve_encoder
 from synbench.extract import extract_features
-from synbench.stages import curves_stored, probe_stored, publish_scores
+from synbench.curves import curves_stored, publish_scores
+from synbench.stages import probe_stored
 from synbench.spec import BenchmarkSpec
 from synbench.store import open_root
 root = open_root(sys.argv[1])

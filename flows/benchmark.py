@@ -23,6 +23,7 @@ from synbench_flows.tasks import (
 
 from synbench.audit import audit_root
 from synbench.errors import SynBenchError
+from synbench.extract import resolve_device
 from synbench.intervals import DEFAULT_REPLICATES, check_replicates
 from synbench.leaderboard import read_board, write_snapshot
 from synbench.references import expand_series, read_model_list
@@ -104,8 +105,9 @@ def _run_stages(
     generate_task(spec, root)
     fingerprint = fingerprint_task(model_ref, spec, preprocess)
     extracted = extract_task(model_ref, fingerprint, spec, root, device, dtype, preprocess, progress)
-    probe_path = probe_task(fingerprint, spec, root)
-    replicates_path = replicates_task(fingerprint, spec, root, ci_replicates)
+    linalg_device = str(resolve_device(device))  # the probes and intervals run where the features were made
+    probe_path = probe_task(fingerprint, spec, root, linalg_device)
+    replicates_path = replicates_task(fingerprint, spec, root, ci_replicates, linalg_device)
     curves_path = curves_task(probe_path, spec, root)
     part = publish_task(fingerprint, spec, root, curves_path, model_ref, replicates_path)
     return {"model": model_ref, "fingerprint": fingerprint, "status": "ok", "part": part, **extracted}

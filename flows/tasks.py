@@ -11,6 +11,7 @@ from pathlib import Path
 from prefect import task
 from prefect.tasks import exponential_backoff
 
+from synbench.curves import curves_path, curves_stored, part_path, publish_scores
 from synbench.encoders import resolve_encoder
 from synbench.errors import SynBenchError
 from synbench.extract import ProgressFn, extract_features
@@ -18,12 +19,8 @@ from synbench.feature_store import open_feature_group
 from synbench.provenance import code_version
 from synbench.spec import BenchmarkSpec
 from synbench.stages import (
-    curves_path,
-    curves_stored,
-    part_path,
     probe_stored,
     probe_table_path,
-    publish_scores,
     recipe_path,
     replicates_path,
     replicates_stored,
@@ -114,13 +111,15 @@ def extract_task(
 
 
 @task(name="probe", cache_key_fn=_probe_key, **RETRYING)
-def probe_task(fingerprint: str, spec: BenchmarkSpec, root: Path) -> str:
-    return str(probe_stored(root, fingerprint, spec))
+def probe_task(fingerprint: str, spec: BenchmarkSpec, root: Path, device: str = "cpu") -> str:
+    return str(probe_stored(root, fingerprint, spec, device))
 
 
 @task(name="intervals", cache_key_fn=_replicates_key, **RETRYING)
-def replicates_task(fingerprint: str, spec: BenchmarkSpec, root: Path, replicates: int) -> str | None:
-    path = replicates_stored(root, fingerprint, spec, replicates)
+def replicates_task(
+    fingerprint: str, spec: BenchmarkSpec, root: Path, replicates: int, device: str = "cpu"
+) -> str | None:
+    path = replicates_stored(root, fingerprint, spec, replicates, device)
     return str(path) if path else None
 
 

@@ -2,8 +2,9 @@
 
 For every model on a spec's board: features of the real data (each model's own preprocessing)
 stored like the synthetic ones, a multinomial logistic-regression probe on standardised features
-(one fixed, seeded, stratified 70/30 split; C = 1.0), and Kendall's tau and Spearman's rho between
-the SynBench score (best eps, per threshold) and the probe's held-out accuracy, over the models.
+(the data set's own held-out split, else one fixed, seeded, stratified 70/30 split; C = 1.0), and
+Kendall's tau and Spearman's rho between the SynBench score (best eps, per threshold) and the
+probe's held-out accuracy, over the models.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 from .encoders import Encoder, resolve_encoder
 from .errors import DataError, SynBenchError
 from .extract import resolve_device
-from .feature_store import read_real_features, real_group_path, write_real_features
+from .feature_store import open_feature_group, read_real_features, real_group_path, write_real_features
 from .leaderboard import read_board
 from .locks import writer_lock
 from .parquet_store import atomic_write_parquet
@@ -30,8 +31,11 @@ from .tables import summary_records
 
 __all__ = [
     "real_features",
+    "split_indices",
     "probe_accuracy",
+    "wilson",
     "rank_agreement",
+    "board_models",
     "key_values",
     "model_table",
     "agreement_stats",
@@ -77,28 +81,35 @@ def real_features(encoder: Encoder, data: LabelledImages, root: Location, device
         return features
 
 
-def _wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """95% Wilson score interval of a binomial proportion."""
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
+    return max(min(centre - half, p), 0.0), min(max(centre + half, p), 1.0)  # rounding at p = 0 or 1
 
 
-def probe_accuracy(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
+def split_indices(labels: np.ndarray, test: np.ndarray | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test indices: the data set's own held-out mask, else a seeded stratified 70/30 split."""
+    if test is not None:
+        return np.flatnonzero(~test), np.flatnonzero(test)
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(np.arange(len(labels)), test_size=0.3, random_state=seed, stratify=labels)
+
+
+def probe_accuracy(features: np.ndarray, labels: np.ndarray, seed: int = 0, test: np.ndarray | None = None) -> dict:
     """Held-out accuracy of a multinomial logistic regression on standardised features, with its 95% interval."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import train_test_split
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    train_x, test_x, train_y, test_y = train_test_split(
-        features, labels, test_size=0.3, random_state=seed, stratify=labels
-    )
+    train, held_out = split_indices(labels, test, seed)
+    test_y = labels[held_out]
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000))
-    probe.fit(train_x, train_y)
-    correct = int((probe.predict(test_x) == test_y).sum())
-    low, high = _wilson(correct, len(test_y))
+    probe.fit(features[train], labels[train])
+    correct = int((probe.predict(features[held_out]) == test_y).sum())
+    low, high = wilson(correct, len(test_y))
     return {"accuracy": correct / len(test_y), "accuracy_low": low, "accuracy_high": high, "n_test": len(test_y)}
 
 
@@ -181,6 +192,43 @@ def agreement_stats(per_model: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _stored_preprocess(root: Location, fingerprint: str, data_hash: str) -> dict:
+    group = open_feature_group(root, fingerprint, data_hash)
+    return dict(group.attrs.get("preprocess") or {}) if group is not None else {}
+
+
+def board_models(
+    root: Location, spec: str | None = None, models: list[str] | None = None
+) -> list[tuple[pd.DataFrame, Encoder]]:
+    """Each model on one spec's board: its summary rows and its encoder, resolved as it was benchmarked.
+
+    A model run with ``--input-shape``, ``--mean`` or ``--std`` is resolved with the preprocessing
+    its stored synthetic features record; any other difference in weights is an error.
+    """
+    board = read_board(root, spec=spec)
+    records = summary_records(board)
+    if records.empty:
+        raise SynBenchError(f"the board under {str(root)!r} is empty; run `synbench demo` or `synbench run` first.")
+    if records["spec_hash"].nunique() > 1:
+        names = ", ".join(sorted(set(records["spec_name"] + " " + records["spec_hash"].str[:8])))
+        raise SynBenchError(f"the board holds several specs ({names}); pick one with --spec.")
+    if models:
+        records = records[records["model"].isin(models)]
+    data_hashes = board.groupby("model_fingerprint")["data_hash"].first()
+    found = []
+    for fingerprint, model_rows in records.groupby("model_fingerprint", sort=False):
+        reference = model_rows["model"].iloc[0].split(", ")[0]
+        encoder = resolve_encoder(reference)
+        used = _stored_preprocess(root, fingerprint, data_hashes[fingerprint])
+        if encoder.fingerprint != fingerprint and used:
+            shape, mean, std = (tuple(used[key]) for key in ("input_shape", "mean", "std"))
+            encoder = resolve_encoder(reference, shape, mean=mean, std=std)
+        if encoder.fingerprint != fingerprint:
+            raise SynBenchError(f"{reference} now resolves to other weights than those on the board; rerun it.")
+        found.append((model_rows, encoder))
+    return found
+
+
 def agree(
     root: str | PathLike,
     data: str = "digits",
@@ -191,21 +239,9 @@ def agree(
     """Per-model real accuracy next to its scores, and the agreement statistics per threshold; both stored."""
     root = location(root)
     images = load_images(data)
-    records = summary_records(read_board(root, spec=spec))
-    if records.empty:
-        raise SynBenchError(f"the board under {str(root)!r} is empty; run `synbench demo` or `synbench run` first.")
-    if records["spec_hash"].nunique() > 1:
-        names = ", ".join(sorted(set(records["spec_name"] + " " + records["spec_hash"].str[:8])))
-        raise SynBenchError(f"the board holds several specs ({names}); pick one with --spec.")
-    if models:
-        records = records[records["model"].isin(models)]
     rows = []
-    for fingerprint, model_rows in records.groupby("model_fingerprint", sort=False):
-        reference = model_rows["model"].iloc[0].split(", ")[0]
-        encoder = resolve_encoder(reference)
-        if encoder.fingerprint != fingerprint:
-            raise SynBenchError(f"{reference} now resolves to other weights than those on the board; rerun it.")
-        result = probe_accuracy(real_features(encoder, images, root, device), images.labels)
+    for model_rows, encoder in board_models(root, spec, models):
+        result = probe_accuracy(real_features(encoder, images, root, device), images.labels, test=images.test)
         for _, row in model_rows.iterrows():
             rows.append({**row.to_dict(), **result, "data": images.name, "data_digest": images.digest})
     per_model = pd.DataFrame(rows)

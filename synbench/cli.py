@@ -120,13 +120,23 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--allow-py", action="store_true", help="allow repair to run stored py: encoders")
 
     agree = add("agree", cmd_agree, "check the scores against linear probing on a labelled data set")
-    agree.add_argument("--data", default="digits", help="digits, a .npz with X and y, or a folder of class folders")
+    agree.add_argument(
+        "--data", default="digits", help="digits, photos, lfw, a .npz with X and y, or a folder of class folders"
+    )
     agree.add_argument("--spec", help="the spec (name or hash prefix) whose board to check")
     agree.add_argument("--models", nargs="+", help="only these models (as named on the board)")
     agree.add_argument("--format", default="table", choices=["table", "json"])
     agree.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     agree.add_argument("--allow-py", action="store_true", help="run py: encoders named on the board")
     agree.add_argument("--rank-by", metavar="KEY", help="the key plotted against real accuracy; " + _RANK_BY_HELP)
+    agree.add_argument(
+        "--robust",
+        action="store_true",
+        help="also train eps-robust linear heads (eps 0 and the board's best eps): clean, attacked, corrupted accuracy",
+    )
+    agree.add_argument(
+        "--robust-eps", type=float, help="--robust: train at this eps (default: each model's best eps at the first t)"
+    )
 
     compare = add("compare", cmd_compare, "paired difference of two models' scores, with its 95%% interval")
     compare.add_argument("model_a", help="a model as named on the board (or a fingerprint prefix)")

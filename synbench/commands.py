@@ -40,6 +40,11 @@ def _ci_replicates(args: argparse.Namespace) -> int:
 def _describe(encoder) -> None:
     """Say what the model will see; a fallback to timm's defaults is a warning the user can act on."""
     print(f"{encoder.ref.text}: {encoder.preprocess.describe()}, {encoder.feature_dim} features")
+    if encoder.info.get("weights_rule"):
+        dropped = encoder.info["weights_dropped"]
+        left_out = f"; left out {len(dropped)} checkpoint tensors ({', '.join(dropped[:4])})" if dropped else ""
+        rule = encoder.info["weights_rule"]
+        print(f"{encoder.ref.text}: weights loaded {rule if rule == 'as saved' else 'by rule ' + rule}{left_out}")
     if encoder.preprocess.source == "default":
         print(
             f"warning: {encoder.ref.text} declares no preprocessing (pretrained_cfg); using timm's defaults above. "

@@ -130,6 +130,21 @@ def cmd_agree(args: argparse.Namespace) -> int:
         os.environ[ALLOW_PY_ENV] = "1"
     from .ranking import parse_rank_key
 
-    table, as_json, _ = agreement_section(args, root, args.spec, parse_rank_key(args.rank_by))
+    rank_key = parse_rank_key(args.rank_by)
+    table, as_json, _ = agreement_section(args, root, args.spec, rank_key)
+    if args.robust:
+        from .agree_robust import agree_robust, robust_table
+
+        robust = agree_robust(
+            root,
+            args.data,
+            spec=args.spec,
+            models=args.models,
+            device=args.device,
+            eps=args.robust_eps,
+            rank_key=rank_key,
+        )
+        as_json = json.dumps({**json.loads(as_json), "robust": json.loads(robust.to_json(orient="records"))}, indent=1)
+        table = f"{table}\n{robust_table(robust)}"
     print(as_json if args.format == "json" else table)
     return EXIT_OK

@@ -14,12 +14,11 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from .checkpoints import apply_weights, weights_digest
+from .checkpoints import apply_weights, weights_digest, weights_stamp
 from .errors import DataError, EncoderError
 from .preprocess import Preprocess, channel_count, resolve_preprocess
 from .references import LAYERS, EncoderRef, parse_reference, parse_seed, parse_shape, read_model_list
@@ -40,6 +39,7 @@ __all__ = [
 ]
 
 ALLOW_PY_ENV = "SYNBENCH_ALLOW_PY"  # set to 1 in a worker's own environment to run py: encoders
+_WEIGHTS_INFO = "weights"  # key of a resolver's declared dict: how a weights file was mapped (not preprocessing)
 _INIT_LOCK = threading.Lock()
 
 
@@ -163,9 +163,9 @@ def _resolve_noise(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
 
 def _resolve_timm(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
     module = _timm_module(ref, pretrained=ref.weights is None)
-    if ref.weights is not None:
-        apply_weights(module, ref.weights, ref.text, ref.target)
-    return module, ref.target, {}
+    if ref.weights is None:
+        return module, ref.target, {}
+    return module, ref.target, {_WEIGHTS_INFO: apply_weights(module, ref.weights, ref.text, ref.target)}
 
 
 def _resolve_random(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
@@ -195,9 +195,9 @@ def _resolve_py(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
         raise EncoderError(
             f"{ref.target!r} returned {type(module).__name__}, not a torch.nn.Module; return the encoder module."
         )
-    if ref.weights is not None:
-        apply_weights(module, ref.weights, ref.text, ref.target)
-    return module, f"{module_name}:{attr}", {}
+    if ref.weights is None:
+        return module, f"{module_name}:{attr}", {}
+    return module, f"{module_name}:{attr}", {_WEIGHTS_INFO: apply_weights(module, ref.weights, ref.text, ref.target)}
 
 
 SCHEMES: dict[str, Callable[[EncoderRef], tuple[nn.Module, str, dict]]] = {
@@ -227,15 +227,12 @@ def resolve_encoder(
             that fails on the input shape, or a ``py:`` reference where it is not allowed.
     """
     ref = parse_reference(text)
-    stamp = None
-    if ref.weights is not None and Path(ref.weights).expanduser().is_file():
-        stat = Path(ref.weights).expanduser().stat()
-        stamp = (stat.st_size, stat.st_mtime_ns)
     if ref.scheme == "py" and not (py_allowed() if allow_py is None else allow_py):
         raise EncoderError(
             f"{text!r} would import and run user code, which is off here; name it on the synbench command line, "
             f"pass --allow-py, or set {ALLOW_PY_ENV}=1 in this worker's own environment."
         )
+    stamp = weights_stamp(ref.weights) if ref.scheme in ("timm", "py") else None
     overrides = (tuple(mean) if mean else None, tuple(std) if std else None)
     shape = tuple(input_shape) if input_shape else None
     if ref.scheme in ("identity", "noise"):
@@ -277,13 +274,15 @@ def encoder_from_module(
 ) -> Encoder:
     """Wrap a module: eval mode, preprocessing, weights digest and a trial forward for the feature size."""
     module.eval()
+    declared = dict(declared or {})
+    info = declared.pop(_WEIGHTS_INFO, {})
     try:
-        preprocess = resolve_preprocess(module, declared or {}, input_shape, mean, std)
+        preprocess = resolve_preprocess(module, declared, input_shape, mean, std)
     except ValueError as exc:
         raise EncoderError(
             f"bad preprocessing for {ref.text!r}: {exc}; give one mean/std value, or one per channel."
         ) from None
-    encoder = Encoder(ref, module, preprocess, architecture, weights_digest(module))
+    encoder = Encoder(ref, module, preprocess, architecture, weights_digest(module), info=info)
     trial = torch.zeros((2, *preprocess.input_shape)) + 0.5
     try:
         features = encoder.represent(trial)

@@ -1,6 +1,6 @@
 """Stage 5 reads: the board as the union of published parts, snapshots and ranks.
 
-Parts are written by ``stages.publish_scores`` (one per model fingerprint, spec hash, code version
+Parts are written by ``curves.publish_scores`` (one per model fingerprint, spec hash, code version
 and model name). Readers union the parts' schemas, skip a part they cannot trust (unreadable, or
 holding a non-finite score) with a warning, and answer any accuracy threshold from the stored curves.
 """
@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .curves import scored_rows
 from .errors import SynBenchError
 from .parquet_store import atomic_write_parquet, edited, read_frame, read_table
 from .provenance import utc_now
-from .stages import named_replicates, scored_rows
+from .stages import named_replicates
 from .store import Location, location, safe_path
 
 __all__ = ["ROW_KEY", "read_board", "rank_board", "write_snapshot", "read_snapshots", "part_files"]

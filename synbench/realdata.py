@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .datasets import NAMED_SETS
 from .errors import DataError
 from .preprocess import Preprocess
 from .spec import shape_text
@@ -30,11 +31,13 @@ class LabelledImages:
     """Samples as float32 of shape (n, *sample shape) and integer class labels of shape (n,).
 
     Images are in [0, 1] of shape (n, C, H, W) or (n, H, W); uint8 arrays are read as 0-255 pixels.
+    ``test`` marks the held-out samples of a data set that fixes its own split (None: the probe draws one).
     """
 
     name: str
     images: np.ndarray
     labels: np.ndarray
+    test: np.ndarray | None = None
 
     @property
     def digest(self) -> str:
@@ -42,10 +45,12 @@ class LabelledImages:
         digest = hashlib.sha256(f"{self.images.shape}".encode())
         digest.update(np.ascontiguousarray(self.images).tobytes())
         digest.update(np.ascontiguousarray(self.labels).astype(np.int64).tobytes())
+        if self.test is not None:
+            digest.update(b"test" + np.ascontiguousarray(self.test).astype(np.uint8).tobytes())
         return digest.hexdigest()[:16]
 
 
-def _checked(name: str, images: np.ndarray, labels: np.ndarray) -> LabelledImages:
+def _checked(name: str, images: np.ndarray, labels: np.ndarray, test: np.ndarray | None = None) -> LabelledImages:
     if images.ndim < 2 or 0 in images.shape:
         raise DataError(f"{name}: X must hold N samples of any shape (N x ...); got shape {images.shape}.")
     if len(images) != len(labels):
@@ -60,7 +65,10 @@ def _checked(name: str, images: np.ndarray, labels: np.ndarray) -> LabelledImage
         raise DataError(f"{name}: all {len(labels)} samples have one class; a linear probe needs two or more.")
     if np.bincount(np.unique(labels, return_inverse=True)[1]).min() < 2:
         raise DataError(f"{name}: a class has a single sample; give each class at least two.")
-    return LabelledImages(name, images, np.unique(labels, return_inverse=True)[1].astype(np.int64))
+    test = None if test is None else np.asarray(test, dtype=bool)
+    if test is not None and (test.shape != labels.shape or test.all() or not test.any()):
+        raise DataError(f"{name}: the held-out mask must mark some but not all of the {len(labels)} samples.")
+    return LabelledImages(name, images, np.unique(labels, return_inverse=True)[1].astype(np.int64), test)
 
 
 def _digits() -> LabelledImages:
@@ -101,15 +109,19 @@ def _image_folder(path: Path) -> LabelledImages:
 
 
 def load_images(source: str) -> LabelledImages:
-    """``digits`` (scikit-learn's 8x8 digits), an ``.npz`` with ``X`` and ``y``, or a folder of class folders."""
+    """``digits`` (scikit-learn's 8x8 digits), a named set of ``datasets`` (``photos``, ``lfw``), an ``.npz``
+    with ``X`` and ``y``, or a folder of class folders."""
     if source == "digits":
         return _digits()
+    if source in NAMED_SETS:
+        return _checked(source, *NAMED_SETS[source]())
     path = Path(source).expanduser()
     if path.suffix == ".npz" and path.is_file():
         return _npz(path)
     if path.is_dir():
         return _image_folder(path)
-    raise DataError(f"data {source!r} is not 'digits', an existing .npz file or a folder of class folders.")
+    named = ", ".join(repr(name) for name in ("digits", *NAMED_SETS))
+    raise DataError(f"data {source!r} is not {named}, an existing .npz file or a folder of class folders.")
 
 
 def prepare(images: np.ndarray, preprocess: Preprocess) -> torch.Tensor:

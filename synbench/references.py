@@ -5,6 +5,10 @@
     noise:SHAPE[@SEED]        features that ignore the input (control)
     timm:ARCH                 timm architecture with pretrained weights from the local cache
     timm:ARCH@PATH            timm architecture with weights from a .safetensors / state-dict file
+    timm:ARCH@pkg:DIST        ... with the one weights file that the installed package DIST ships
+    timm:ARCH@RULE:PATH       ... with the checkpoint's names mapped by RULE: ``order`` (tensor by tensor,
+                              every shape checked) or a named convention (``efficientnet_pytorch``);
+                              without one, a checkpoint in another known convention is mapped by its rule
     random:ARCH[@SEED]        timm architecture, seeded random init
     py:MODULE:CALLABLE[@PATH] the user's factory returning a torch module (optional weights file)
 
@@ -33,10 +37,14 @@ __all__ = [
     "read_model_list",
     "expand_series",
     "series_step",
+    "WEIGHT_MAPS",
+    "split_weights",
 ]
 
 SCHEME_NAMES = ("identity", "noise", "timm", "random", "py")
 LAYERS = ("pre_logits", "features")
+WEIGHT_MAPS = ("order", "efficientnet_pytorch")  # prefixes of a weights path: how its tensor names are mapped
+PACKAGE_PREFIX = "pkg:"
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,14 @@ def parse_seed(ref: EncoderRef) -> int:
     return int(ref.weights)
 
 
+def split_weights(weights: str) -> tuple[str | None, str]:
+    """``[RULE:]SOURCE`` of a weights text: the name-mapping rule (None: automatic) and the path or ``pkg:DIST``."""
+    prefix, sep, rest = weights.partition(":")
+    if sep and prefix in WEIGHT_MAPS:
+        return prefix, rest
+    return None, weights
+
+
 _EXAMPLES = {
     "identity": "3x4x4",
     "noise": "3x4x4",
@@ -141,7 +157,7 @@ def series_step(ref_text: str) -> tuple[str, int] | None:
     run (``ckpt-100.safetensors``, ``ckpt-200.safetensors``) share it.
     """
     ref = parse_reference(ref_text)
-    if ref.scheme not in ("timm", "py") or not ref.weights:
+    if ref.scheme not in ("timm", "py") or not ref.weights or split_weights(ref.weights)[1].startswith(PACKAGE_PREFIX):
         return None
     path = Path(ref.weights)
     match = _LAST_NUMBER.search(path.name)
@@ -160,9 +176,11 @@ def expand_series(ref_text: str) -> list[str]:
     ref = parse_reference(ref_text)
     if ref.scheme not in ("timm", "py") or not ref.weights or not _GLOB_CHARS.search(ref.weights):
         return [ref_text]
-    files = sorted(glob.glob(ref.weights))
+    rule, pattern = split_weights(ref.weights)
+    files = sorted(glob.glob(pattern))
     if not files:
-        raise EncoderError(f"no checkpoint matches {ref.weights!r} in {ref_text!r}; check the path and the pattern.")
+        raise EncoderError(f"no checkpoint matches {pattern!r} in {ref_text!r}; check the path and the pattern.")
     layer = "" if ref.layer == "pre_logits" else f"#{ref.layer}"
-    refs = [f"{ref.scheme}:{ref.target}@{file}{layer}" for file in files]
+    mapped = f"{rule}:" if rule else ""
+    refs = [f"{ref.scheme}:{ref.target}@{mapped}{file}{layer}" for file in files]
     return sorted(refs, key=lambda text: (series_step(text) or ("", -1))[1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import zarr
 
 from synbench.agree import agree, probe_accuracy, rank_agreement
 from synbench.errors import DataError
@@ -51,7 +52,7 @@ def test_npz_and_image_folders(tmp_path):
             lambda p: (p / "d" / "a").mkdir(parents=True) or (p / "d" / "a" / "x.png").write_bytes(b"no"),
             "cannot read image",
         ),
-        (lambda p: None, "is not 'digits', an existing .npz"),
+        (lambda p: None, "is not 'digits', 'photos', 'lfw', an existing .npz"),
     ],
 )
 def test_bad_data_is_one_line(tmp_path, make, message):
@@ -142,3 +143,39 @@ def test_agree_end_to_end_stores_reuses_and_is_audited(tmp_path):
     chunk = next((root / "real.zarr").glob("*/*/features/c/0/0"))
     chunk.write_bytes(chunk.read_bytes()[:-1] + bytes([chunk.read_bytes()[-1] ^ 1]))
     assert any("corrupt chunk" in p for p in audit_root(root).problems)
+
+
+def test_agree_resolves_models_with_the_input_shape_and_normalisation_they_were_run_with(tmp_path):
+    from synbench.api import evaluate
+    from synbench.feature_store import real_group_path
+
+    root = tmp_path / "root"
+    shape = (3, 16, 16)
+    # the identity ceiling at the board's input shape: the spec's shape equals its own, so it is no override
+    evaluate("identity:3x16x16", spec="demo", input_shape=shape, eps=(0.0,), root=root, device="cpu", ci_replicates=0)
+    evaluate(
+        "random:test_efficientnet",
+        spec="demo",
+        input_shape=shape,
+        mean=(0.5,),
+        std=(0.25,),
+        eps=(0.0,),
+        root=root,
+        device="cpu",
+        ci_replicates=0,
+    )
+    per_model, _ = agree(root, "lfw", device="cpu")
+    assert set(per_model["model"]) == {"identity:3x16x16", "random:test_efficientnet"}
+    assert per_model["accuracy"].between(0.5, 1.0).all() and (per_model["n_test"] == 60).all()
+    model = per_model[per_model["model"] == "random:test_efficientnet"].iloc[0]
+    path = real_group_path(root, model["model_fingerprint"], model["data_digest"])
+    group = zarr.open_group(str(path), mode="r")
+    assert group.attrs["preprocess"]["input_shape"] == list(shape) and group.attrs["preprocess"]["mean"] == [0.5] * 3
+
+
+def test_wilson_interval_holds_its_proportion_at_the_ends():
+    from synbench.agree import wilson
+
+    for successes, n in ((60, 60), (0, 60), (59, 60)):
+        low, high = wilson(successes, n)
+        assert 0 <= low <= successes / n <= high <= 1

@@ -4,10 +4,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from synbench.audit import audit_root
+from synbench.curves import curves_stored, publish_scores
 from synbench.encoders import resolve_encoder
 from synbench.extract import extract_features
 from synbench.leaderboard import read_board
-from synbench.stages import curves_stored, probe_stored, publish_scores, replicates_stored, write_recipe
+from synbench.stages import probe_stored, replicates_stored, write_recipe
 
 
 def _benchmark(root, spec, model_ref="identity:3x4x4", replicates=0):

@@ -6,10 +6,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from synbench.curves import build_rows, part_path, publish
 from synbench.leaderboard import read_board, write_snapshot
 from synbench.report import board_html
 from synbench.spec import BenchmarkSpec
-from synbench.stages import build_rows, part_path, publish
 from synbench.store import location
 from synbench.tables import format_board
 
