@@ -242,11 +242,13 @@ def test_scores_carry_intervals_and_models_compare_paired(tmp_path):
     assert all(0.001 < r["score_high"] - r["score_low"] < 0.3 for r in identity)
     assert all(r["score_high"] < 0.1 for r in rows if r["model"] == "noise:1x8x8")
     apart = synbench("compare", "identity:1x8x8", "noise:1x8x8", "--root", root)
-    assert apart.returncode == 0 and apart.stdout.count("identity:1x8x8 scores higher") == 4
+    # both scores at each of the 4 thresholds
+    assert apart.returncode == 0 and apart.stdout.count("identity:1x8x8 scores higher") == 8
     # the rest in this process: the same functions the commands call
     board = read_board(root)
     same = compare_models(board, "identity:1x8x8", "identity:1x8x8")
-    assert len(same) == 4 and (same[["difference", "difference_low", "difference_high"]].to_numpy() == 0).all()
+    assert len(same) == 8 and set(same["kind"]) == {"score", "score_dm"}
+    assert (same[["difference", "difference_low", "difference_high"]].to_numpy() == 0).all()
     summary = json.loads(format_board(board, "json", summary=True))
     assert {(r["model"], r["rank_band"]) for r in summary} == {("identity:1x8x8", "1"), ("noise:1x8x8", "2")}
     with pytest.raises(SynBenchError, match="no model 'resnet' on the board"):
