@@ -222,9 +222,9 @@ def refresh_leaderboard(
 
 
 @flow(name="synbench-audit")
-def audit_artifacts(root: str = "data", repair: bool = False) -> dict:
+def audit_artifacts(root: str = "data", repair: bool = False, deep: bool = False) -> dict:
     """Verify every stored artifact and recompute scores from the stored features."""
-    report = audit_root(open_root(_allowed(root, "root"), create=False), repair=repair)
+    report = audit_root(open_root(_allowed(root, "root"), create=False), repair=repair, deep=deep)
     lines = ["# SynBench audit", "", f"- problems: {len(report.problems)}", f"- repaired: {len(report.repaired)}"]
     lines += [f"- {p}" for p in report.problems[:50]]
     create_markdown_artifact("\n".join(lines), key="synbench-audit", description="Audit of stored artifacts")

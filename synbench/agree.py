@@ -21,6 +21,7 @@ from .errors import DataError, SynBenchError
 from .extract import resolve_device
 from .feature_store import open_feature_group, read_real_features, real_group_path, write_real_features
 from .leaderboard import read_board
+from .lineage import parents_of
 from .locks import writer_lock
 from .parquet_store import atomic_write_parquet
 from .provenance import utc_now, versions
@@ -249,6 +250,8 @@ def agree(
         data=images.name, data_digest=images.digest, spec_hash=per_model["spec_hash"].iloc[0], created_at=utc_now()
     )
     name = f"{images.digest}-{per_model['spec_hash'].iloc[0]}"
-    atomic_write_parquet(safe_path(root, "agreement", f"{name}-models.parquet"), per_model)
-    atomic_write_parquet(safe_path(root, "agreement", f"{name}-stats.parquet"), stats)
+    real = [real_group_path(root, fp, images.digest) for fp in per_model["model_fingerprint"].unique()]
+    models_file = safe_path(root, "agreement", f"{name}-models.parquet")
+    atomic_write_parquet(models_file, per_model, parents_of(root, *real))
+    atomic_write_parquet(safe_path(root, "agreement", f"{name}-stats.parquet"), stats, parents_of(root, models_file))
     return per_model, stats

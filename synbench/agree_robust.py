@@ -20,6 +20,8 @@ import pandas as pd
 from .agree import board_models, real_features, split_indices, wilson
 from .datasets import CORRUPTIONS, corrupt
 from .errors import SynBenchError
+from .feature_store import real_group_path
+from .lineage import parents_of
 from .parquet_store import atomic_write_parquet
 from .provenance import utc_now
 from .ranking import DEFAULT_RANK_KEY, RankKey
@@ -147,7 +149,12 @@ def agree_robust(
         rows += [{**info, **row} for row in robust_rows(features, images.labels, train, test, corrupted, chosen)]
     table = pd.DataFrame(rows).assign(created_at=utc_now())
     name = f"{images.digest}-{table['spec_hash'].iloc[0]}-robust.parquet"
-    atomic_write_parquet(safe_path(root, "agreement", name), table)
+    real = [
+        real_group_path(root, fp, part.digest)
+        for fp in table["model_fingerprint"].unique()
+        for part in (images, *corrupted_sets)
+    ]
+    atomic_write_parquet(safe_path(root, "agreement", name), table, parents_of(root, *real))
     return table
 
 

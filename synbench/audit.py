@@ -17,15 +17,24 @@ import numpy as np
 import torch
 import zarr
 
-from .audit_tables import SCORE_TOLERANCE, check_tables
+from .audit_graph import GRAPH_FOLDERS, SCORE_TOLERANCE, check_agreement, check_real_groups, deep_check
+from .audit_tables import check_tables
 from .encoders import resolve_encoder
 from .extract import extract_features
-from .feature_store import chunk_key, chunk_path, feature_arrays, node_location, values_digest
+from .feature_store import (
+    chunk_key,
+    chunk_path,
+    feature_arrays,
+    manifest_digest,
+    missing_arrays,
+    node_location,
+    values_digest,
+)
 from .generate import block_labels
 from .parquet_store import read_table
 from .provenance import utc_now
 from .spec import BenchmarkSpec
-from .store import FEATURES_DIR, REAL_DIR, Location, location, quarantine, safe_path, symlinks_under
+from .store import FEATURES_DIR, Location, existing_files, location, quarantine, safe_path, symlinks_under
 
 __all__ = ["AuditReport", "audit_root", "SCORE_TOLERANCE"]
 
@@ -94,30 +103,50 @@ def _chunk_problem(
 
 def _check_group(
     group: zarr.Group, spec: BenchmarkSpec, report: AuditReport, count_chunks: bool = True
-) -> list[Location]:
-    """Problems of one feature group; returns the chunk files that are damaged or missing."""
-    bad_files = []
+) -> tuple[list[Location], bool]:
+    """Problems of one feature group: the chunk files that are damaged or missing, and whether the group as a
+    whole cannot be verified (arrays missing, no manifest, a manifest that is not the one it was completed with),
+    so that only regenerating it from the generator and the encoder can repair it."""
+    where = node_location(group)
     manifest = group.attrs.get("chunk_digests") or {}
-    if group.attrs.get("complete") and not manifest:
-        report.problems.append(f"{node_location(group)}: no chunk manifest (made before synbench recorded one)")
-    if not group.attrs.get("complete"):
-        report.problems.append(f"{node_location(group)}: no completion marker (extraction unfinished)")
+    complete = bool(group.attrs.get("complete"))
+    unverifiable = []
+    if missing := missing_arrays(group, len(spec.scales)):
+        unverifiable.append(f"arrays {', '.join(missing[:3])} are missing (a writer was killed while creating them)")
+    if complete and not manifest:
+        unverifiable.append("no chunk manifest (made before synbench recorded one, or removed)")
+    elif complete and group.attrs.get("content_digest") != manifest_digest(manifest):
+        unverifiable.append("its chunk manifest is not the one the extraction completed with")
+    if not complete:
+        report.problems.append(f"{where}: no completion marker (extraction unfinished)")
+    report.problems += [f"{where}: {problem}; it is regenerated from the encoder" for problem in unverifiable]
+    if unverifiable and missing:
+        return [], True
+    bad_files = []
     for scale_index, split, features, labels in feature_arrays(group, len(spec.scales)):
         for array in (features, labels):
             for block in range(array.cdata_shape[0]):
                 report.chunks += count_chunks
                 file = chunk_path(array, block)
                 expected = block_labels(spec, scale_index, split, block) if array is labels else None
-                problem = _chunk_problem(file, array, block, spec, expected, manifest)
+                problem = _chunk_problem(file, array, block, spec, expected, manifest if not unverifiable else {})
                 if problem:
                     report.problems.append(f"{problem}: file {file}, array {array.path}, chunk {block}")
                     bad_files.append(file)
-    return bad_files
+    return bad_files, bool(unverifiable)
 
 
 def _repair_group(
-    root: Location, group: zarr.Group, spec: BenchmarkSpec, bad_files: list, report: AuditReport, allow_py: bool
+    root: Location,
+    group: zarr.Group,
+    spec: BenchmarkSpec,
+    bad_files: list,
+    report: AuditReport,
+    allow_py: bool,
+    from_sources: bool = False,
 ) -> None:
+    """Quarantine the damaged chunks (all of them when ``from_sources``: nothing stored can be trusted) and
+    regenerate them from the generator and the encoder."""
     attrs = dict(group.attrs)
     device = "cuda" if str(attrs.get("device", "")).startswith("cuda") else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
@@ -132,19 +161,23 @@ def _repair_group(
         )
         return
     stamp = utc_now().replace(":", "")
+    where = node_location(group)
+    if from_sources:  # every chunk and the group's metadata: the extraction starts afresh
+        bad_files = [where / name for name in sorted(existing_files(where))]
     for file in bad_files:
         if file.is_file():  # keep the damaged bytes: nothing of the user's is ever deleted
             quarantine(root, file, stamp)
-    group.update_attributes({"complete": False})
+    if not from_sources:
+        group.update_attributes({"complete": False})
     result = extract_features(encoder, spec, root, device=device, dtype=str(attrs.get("dtype", "fp32")))
     report.repaired.append(
-        f"{node_location(group)}: regenerated {result.written_chunks} chunk(s); damaged files kept in "
+        f"{where}: regenerated {result.written_chunks} chunk(s) from the encoder; damaged files kept in "
         f"{safe_path(root, 'quarantine', stamp)}"
     )
 
 
 def _check_parquet(root: Location, report: AuditReport) -> None:
-    for folder in ("probes", "curves", "leaderboard/parts", "leaderboard/snapshots"):
+    for folder in (*GRAPH_FOLDERS, "leaderboard/snapshots"):
         for file in sorted((root / folder).glob("*.parquet"), key=str):
             report.parquet_files += 1
             try:
@@ -153,25 +186,12 @@ def _check_parquet(root: Location, report: AuditReport) -> None:
                 report.problems.append(f"unreadable Parquet file {file}: {str(exc).splitlines()[0]}")
 
 
-def _check_real_groups(root: Location, report: AuditReport) -> None:
-    """Features of real data sets (``synbench agree``): completeness and every chunk's crc32c."""
-    for marker in sorted((root / REAL_DIR).glob("*/*/zarr.json"), key=str):
-        group = zarr.open_group(str(marker.parent), mode="r")
-        report.groups += 1
-        if not group.attrs.get("complete"):
-            report.problems.append(f"{marker.parent}: no completion marker (agree's extraction unfinished)")
-        for name in ("features", "labels"):
-            array = group[name]
-            for block in range(array.cdata_shape[0]):
-                report.chunks += 1
-                file = chunk_path(array, block)
-                data = _stored_bytes(file)
-                if data is None or not _checksum_ok(data):
-                    report.problems.append(f"missing or corrupt chunk: file {file}, array {array.path}, chunk {block}")
+def audit_root(root: str | PathLike, repair: bool = False, allow_py: bool = False, deep: bool = False) -> AuditReport:
+    """Audit (and with ``repair``, fix) everything under an artifact root.
 
-
-def audit_root(root: str | PathLike, repair: bool = False, allow_py: bool = False) -> AuditReport:
-    """Audit (and with ``repair``, fix) everything under an artifact root."""
+    ``deep`` also regenerates every feature group from the generator and the encoder (in a scratch root) and
+    compares it chunk by chunk: the only check that reaches the sources of the artifact graph.
+    """
     root = location(root)
     report = AuditReport()
     groups, damaged = {}, set()
@@ -180,10 +200,12 @@ def audit_root(root: str | PathLike, repair: bool = False, allow_py: bool = Fals
         spec = BenchmarkSpec.from_dict(group.attrs["spec"])
         report.groups += 1
         before = len(report.problems)
-        bad_files = _check_group(group, spec, report)
+        bad_files, from_sources = _check_group(group, spec, report)
+        if deep and len(report.problems) == before:
+            from_sources = deep_check(group, spec, report, allow_py)
         if repair and (bad_files or len(report.problems) > before):
             del report.problems[before:]
-            _repair_group(root, group, spec, bad_files, report, allow_py)
+            _repair_group(root, group, spec, bad_files, report, allow_py, from_sources)
             group = zarr.open_group(str(marker.parent), mode="r+", zarr_format=3)  # attrs changed on disk
             _check_group(group, spec, report, count_chunks=False)
         if len(report.problems) == before:  # scores are recomputed from sound features only
@@ -191,8 +213,9 @@ def audit_root(root: str | PathLike, repair: bool = False, allow_py: bool = Fals
         else:
             damaged.add((marker.parent.parent.name, marker.parent.name))
     _check_parquet(root, report)
-    _check_real_groups(root, report)
+    check_real_groups(root, report)
     for link in symlinks_under(root):
         report.problems.append(f"symbolic link {link} -> {os.readlink(link)} inside the root; remove it")
     check_tables(root, groups, report, repair)
+    check_agreement(root, report)
     return report

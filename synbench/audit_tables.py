@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from .audit_graph import SCORE_TOLERANCE, check_lineage, foreign_inputs, replicates_differ
 from .curves import curves_frame, curves_stored, oracle_curves, oracle_frame, oracle_path, publish_scores, task_ranks
 from .intervals import DEFAULT_REPLICATES, replicate_curves, replicate_tasks, with_intervals
 from .leaderboard import part_files
@@ -26,7 +27,6 @@ from .store import Location, is_remote, quarantine
 
 __all__ = ["check_tables", "SCORE_TOLERANCE"]
 
-SCORE_TOLERANCE = 1e-9
 Groups = dict[tuple[str, str], tuple[zarr.Group, BenchmarkSpec]]
 
 
@@ -86,7 +86,9 @@ def _check_replicates(
 ) -> bool:
     """Whether a half-sample replicate table (intervals.py) matches its recomputation; queues its rebuild if not."""
     floor = _floor(table)
-    spec, count = recompute.spec(key, table["eps"].unique(), floor), int(table["replicate"].nunique())
+    named = file.stem.rsplit("-half", 1)[-1]  # the file is named after its replicate count: <probe key>-half<B>
+    count = int(named) if named.isdigit() else int(table["replicate"].nunique())
+    spec = recompute.spec(key, table["eps"].unique(), floor)
     pairs = recompute.replicates(key, spec, count)
     expected = results_frame([r for _, r in pairs], floor).assign(replicate=[b for b, _ in pairs])
     if not _differs(table, expected, ["replicate", "scale", "eps"], ["accuracy", "bound", "rank"]):
@@ -94,7 +96,8 @@ def _check_replicates(
 
     def rebuild() -> str:
         stamp = utc_now().replace(":", "")
-        quarantine(root, file, stamp)
+        if file.is_file():  # the lineage check may have quarantined it already
+            quarantine(root, file, stamp)
         replicates_stored(root, key[0], spec, count)
         return f"rebuilt {file.name} (interval replicates); the old file is in quarantine/{stamp}"
 
@@ -169,12 +172,14 @@ def _check_part(root: Location, file: Location, recompute: _Recompute, report, f
         problem = "its rows were edited after publishing (digest mismatch)"
     elif not np.isfinite(rows["score"].to_numpy(float)).all():
         problem = "it holds a non-finite score"
+    elif foreign := foreign_inputs(rows, key):
+        problem = f"it names {foreign} of another model or spec"
     elif key in recompute.groups:
         spec = _part_spec(rows, recompute, key)
         expected = _expected_rows(recompute, key, spec, _replicate_count(rows))
         report.scores_checked += len(rows)
         values = [c for c in _CHECKED if c in expected]
-        if _differs(rows.fillna(_MISSING), expected, ["eps", "threshold"], values):
+        if _differs(rows.fillna(_MISSING), expected, ["eps", "threshold"], values) or replicates_differ(rows, expected):
             problem = "its scores, intervals, best eps or power flags differ from those the stored features give"
     else:
         problem = "no sound stored features back it"
@@ -217,10 +222,25 @@ def _expected_rows(recompute: _Recompute, key: tuple[str, str], spec: BenchmarkS
     return pd.DataFrame(rows).assign(**flags).fillna(_MISSING)
 
 
+def _republish_file(root: Location, file: Location, recompute: _Recompute) -> str:
+    """Republish the part ``file`` from its own feature group (the old one to quarantine), when that group is sound."""
+    if not file.is_file():
+        return f"{file.name} was republished already"
+    rows = read_frame(file)
+    key = (str(rows["model_fingerprint"].iloc[0]), str(rows["data_hash"].iloc[0])) if len(rows) else ("", "")
+    if key not in recompute.groups:
+        stamp = utc_now().replace(":", "")
+        quarantine(root, file, stamp)
+        return f"moved {file.name} to quarantine/{stamp}: no sound feature group backs it"
+    return _republish(root, file, rows, recompute, key, trusted=False)
+
+
 def _republish(
     root: Location, file: Location, rows: pd.DataFrame, recompute: _Recompute, key: tuple[str, str], trusted: bool
 ) -> str:
     stamp = utc_now().replace(":", "")
+    if not file.is_file():
+        return f"{file.name} was republished already"
     quarantine(root, file, stamp)
     group_attrs = recompute.groups[key][0].attrs
     spec = _part_spec(rows, recompute, key)
@@ -245,6 +265,7 @@ def check_tables(root: Location, groups: Groups, report, repair: bool) -> None:
     """Recompute and compare probe tables, curves and parts; report complete features with no part and temp files."""
     recompute, fixes = _Recompute(groups), []
     problems_before, checked_before = len(report.problems), report.scores_checked
+    last = check_lineage(root, report, fixes, lambda file: _republish_file(root, file, recompute))
     _check_probe_tables(root, recompute, report, fixes)
     covered = set()
     for file in part_files(root / "leaderboard" / "parts"):
@@ -261,6 +282,7 @@ def check_tables(root: Location, groups: Groups, report, repair: bool) -> None:
     for temp in leftovers:
         report.problems.append(f"leftover temp file {temp} (a killed write)")
         fixes.append(lambda temp=temp: (temp.unlink(missing_ok=True), f"removed {temp}")[1])
+    fixes += last
     if repair and fixes:
         report.repaired.extend(fix() for fix in fixes)
         del report.problems[problems_before:]

@@ -118,6 +118,9 @@ def _parser() -> argparse.ArgumentParser:
         "--repair", action="store_true", help="regenerate damaged chunks (damaged files are kept in quarantine/)"
     )
     audit.add_argument("--allow-py", action="store_true", help="allow repair to run stored py: encoders")
+    audit.add_argument(
+        "--deep", action="store_true", help="also regenerate every feature group from the encoder and compare it"
+    )
 
     agree = add("agree", cmd_agree, "check the scores against linear probing on a labelled data set")
     agree.add_argument(

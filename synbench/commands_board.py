@@ -76,7 +76,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from .audit import audit_root
     from .store import open_root
 
-    report = audit_root(open_root(args.root, create=False), repair=args.repair, allow_py=args.allow_py)
+    report = audit_root(open_root(args.root, create=False), repair=args.repair, allow_py=args.allow_py, deep=args.deep)
     for line in report.repaired:
         print(f"repaired: {line}")
     for line in report.problems:

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .feature_store import feature_group_path
 from .intervals import with_intervals
+from .lineage import parents_of
 from .oracle import ORACLE_DRAWS, simulate_oracle
 from .parquet_store import atomic_write_parquet, read_frame
 from .probe import ProbeResult
@@ -128,7 +130,9 @@ def curves_stored(root: Location, probe_path: Location, spec: BenchmarkSpec) -> 
         results = load_probe_table(probe_path)
         ranks = task_ranks(results, spec)
         oracle = oracle_curves(stored_oracles(root, spec, ranks), spec, ranks)
-        atomic_write_parquet(path, curves_frame(results, spec.scales, oracle))
+        oracles = [oracle_path(root, spec, rank) for rank in sorted(set(ranks) - {0})]
+        parents = parents_of(root, probe_path, *oracles)
+        atomic_write_parquet(path, curves_frame(results, spec.scales, oracle), parents)
     return path
 
 
@@ -187,11 +191,11 @@ def part_path(
     return safe_path(root, "leaderboard", "parts", name)
 
 
-def publish(path: Location, rows: pd.DataFrame) -> tuple[Location, bool]:
+def publish(path: Location, rows: pd.DataFrame, parents: dict[str, str] | None = None) -> tuple[Location, bool]:
     """Write a part unless it exists (one atomic write). Returns (path, written)."""
     if path.is_file():
         return path, False
-    atomic_write_parquet(path, rows)
+    atomic_write_parquet(path, rows, parents)
     return path, True
 
 
@@ -215,4 +219,5 @@ def publish_scores(
     rows = build_rows(scores, dict(group.attrs), spec, model, ranks).assign(
         curves_file=curves_file.name, replicates_file=replicates_file.name if replicates_file else ""
     )
-    return publish(path, rows)
+    features = feature_group_path(root, fingerprint, spec.data_hash)
+    return publish(path, rows, parents_of(root, features, curves_file, replicates_file))

@@ -1,9 +1,8 @@
 """Stage 2: run an encoder over the synthetic blocks and store representations in Zarr.
 
-One writer per (model fingerprint, data hash) group holds a lock file. Each block of
-``spec.block_size`` samples is generated on the extraction device, encoded, and written as one
-chunk; chunks already on disk are skipped, so a killed run resumes where it stopped and
-produces the same bytes. The group's ``complete`` attribute is written last.
+One writer per (model fingerprint, data hash) group holds a lock. Each block of ``block_size`` samples is
+generated on the extraction device, encoded, and written as one chunk; chunks already stored are skipped, so
+a killed run resumes where it stopped with the same bytes. The manifest and ``complete`` are written last.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from .feature_store import (
     create_feature_group,
     feature_arrays,
     feature_group_path,
+    manifest_digest,
     missing_chunks,
     open_feature_group,
     values_digest,
@@ -297,4 +297,4 @@ def _mark_complete(group: zarr.Group, spec: BenchmarkSpec, digests: dict[str, st
                     digests[key] = values_digest(array[rows])
                 manifest[key] = digests[key]
     done = {"complete": True, "completed_at": utc_now(), "written_chunks": len(digests) // 2}
-    group.update_attributes({"chunk_digests": manifest, **done})
+    group.update_attributes({"chunk_digests": manifest, "content_digest": manifest_digest(manifest), **done})

@@ -8,6 +8,7 @@ to its place.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,9 @@ __all__ = [
     "create_feature_group",
     "open_feature_group",
     "feature_arrays",
+    "missing_arrays",
+    "manifest_digest",
+    "real_manifest",
     "node_location",
     "chunk_path",
     "chunk_key",
@@ -35,6 +39,9 @@ __all__ = [
     "read_real_features",
     "write_real_features",
 ]
+
+
+KINDS = ("features", "labels")
 
 
 def feature_group_path(root: Location, fingerprint: str, data_hash: str) -> Location:
@@ -69,11 +76,23 @@ def create_feature_group(
     for scale_index in range(n_scales):
         for split, n in sizes.items():
             name = array_name(scale_index, split)
-            if f"features/{name}" in group:
-                continue
-            _create_array(group, f"features/{name}", (n, feature_dim), (block_size, feature_dim), "float32", np.nan)
-            _create_array(group, f"labels/{name}", (n,), (block_size,), "uint8", 255)
+            # each array on its own: a writer killed between the two left one of them
+            if f"features/{name}" not in group:
+                _create_array(group, f"features/{name}", (n, feature_dim), (block_size, feature_dim), "float32", np.nan)
+            if f"labels/{name}" not in group:
+                _create_array(group, f"labels/{name}", (n,), (block_size,), "uint8", 255)
     return group
+
+
+def missing_arrays(group: zarr.Group, n_scales: int) -> list[str]:
+    """Arrays a complete group must hold but this one lacks (a writer killed while creating them)."""
+    names = [f"{kind}/{array_name(k, split)}" for k in range(n_scales) for split in SPLITS for kind in KINDS]
+    return [name for name in names if name not in group]
+
+
+def manifest_digest(manifest: dict) -> str:
+    """The content digest of a group: sha256 of its manifest of chunk digests."""
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def open_feature_group(root: Location, fingerprint: str, data_hash: str) -> zarr.Group | None:
@@ -161,7 +180,22 @@ def write_real_features(
     """One group of features (n, p) and labels (n,), chunks of 256 rows; the completion marker goes last."""
     group = zarr.open_group(str(real_group_path(root, fingerprint, data_digest)), mode="w", zarr_format=3)
     rows = 256
-    _create_array(group, "features", features.shape, (rows, features.shape[1]), "float32", np.nan)[:] = features
-    _create_array(group, "labels", labels.shape, (rows,), "int64", -1)[:] = labels
+    arrays = (
+        _create_array(group, "features", features.shape, (rows, features.shape[1]), "float32", np.nan),
+        _create_array(group, "labels", labels.shape, (rows,), "int64", -1),
+    )
+    arrays[0][:], arrays[1][:] = features, labels
+    manifest = real_manifest(group)
     group.update_attributes(attrs)
-    group.update_attributes({"complete": True})
+    group.update_attributes({"chunk_digests": manifest, "content_digest": manifest_digest(manifest), "complete": True})
+
+
+def real_manifest(group: zarr.Group) -> dict[str, str]:
+    """Digest of every chunk of a real-data group's arrays, keyed by its place (e.g. ``features/2``)."""
+    manifest = {}
+    for name in KINDS:
+        array = group[name]
+        rows = array.chunks[0]
+        for index in range(array.cdata_shape[0]):
+            manifest[f"{name}/{index}"] = values_digest(array[index * rows : (index + 1) * rows])
+    return manifest

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from .curves import scored_rows
 from .errors import SynBenchError
+from .lineage import parents_of
 from .parquet_store import atomic_write_parquet, edited, read_frame, read_table
 from .provenance import utc_now
 from .stages import named_replicates
@@ -207,5 +208,5 @@ def write_snapshot(root: str | PathLike) -> Location | None:
     stamp = utc_now().replace(":", "").replace("-", "").replace(".", "")
     path = safe_path(root, "leaderboard", "snapshots", f"{stamp}-{uuid.uuid4().hex[:8]}.parquet")
     board["snapshot_at"] = stamp
-    atomic_write_parquet(path, board)
+    atomic_write_parquet(path, board, parents_of(root, *part_files(root / "leaderboard" / "parts")))
     return path

@@ -15,10 +15,11 @@ import pandas as pd
 import zarr
 
 from .errors import IncompleteError
-from .feature_store import open_feature_group, read_split
+from .feature_store import feature_group_path, open_feature_group, read_split
 from .generate import make_recipe
 from .intervals import replicate_curves, replicate_tasks
 from .linalg import device_probe_tasks
+from .lineage import parents_of
 from .parquet_store import atomic_write_parquet, read_frame
 from .probe import ProbeResult
 from .provenance import SCORE_VERSION
@@ -89,12 +90,17 @@ def open_stored_group(root: Location, fingerprint: str, spec: BenchmarkSpec) -> 
     return group
 
 
+def _features_parent(root: Location, fingerprint: str, spec: BenchmarkSpec) -> dict[str, str]:
+    return parents_of(root, feature_group_path(root, fingerprint, spec.data_hash))
+
+
 def probe_stored(root: Location, fingerprint: str, spec: BenchmarkSpec, device: str = "cpu") -> Location:
     """Stage 3: probe table for stored features; an existing table is reused."""
     path = probe_table_path(root, fingerprint, spec)
     if not path.is_file():
-        results = probe_group(open_stored_group(root, fingerprint, spec), spec, device)
-        atomic_write_parquet(path, results_frame(results, spec.eigen_floor))
+        group = open_stored_group(root, fingerprint, spec)
+        results = probe_group(group, spec, device)
+        atomic_write_parquet(path, results_frame(results, spec.eigen_floor), _features_parent(root, fingerprint, spec))
     return path
 
 
@@ -114,7 +120,8 @@ def replicates_stored(
         tasks = stored_tasks(open_stored_group(root, fingerprint, spec), spec)
         pairs = replicate_tasks(tasks, spec.eps, spec.seed, replicates, spec.eigen_floor, device)
         frame = results_frame([result for _, result in pairs], spec.eigen_floor)
-        atomic_write_parquet(path, frame.assign(replicate=[replicate for replicate, _ in pairs]))
+        frame = frame.assign(replicate=[replicate for replicate, _ in pairs])
+        atomic_write_parquet(path, frame, _features_parent(root, fingerprint, spec))
     return path
 
 

@@ -1,0 +1,235 @@
+"""The audit's walk over the artifact graph (lineage.py): recorded parents, real-data groups, agreement
+tables, and the deep check of feature groups against their sources.
+
+Every Parquet table names the digests of the nodes it was made from. A table whose own digest does not
+match its rows, that records no digest or no parents, or one of whose parents is missing or has changed
+since, cannot be trusted: ``repair`` quarantines it and, where it can, rebuilds it from its parents
+(``audit_tables.py`` recomputes probe tables, replicates, oracles, curves and parts from the features
+anyway). Feature groups are checked against their manifest; ``deep`` regenerates them from the generator
+and the encoder in a scratch root and compares every chunk.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import zarr
+
+from .encoders import resolve_encoder
+from .errors import SynBenchError
+from .extract import extract_features
+from .feature_store import manifest_digest, node_location, real_manifest
+from .lineage import node_digest, node_name, node_path
+from .parquet_store import read_table, stored_digest, stored_parents
+from .provenance import utc_now
+from .spec import BenchmarkSpec
+from .store import REAL_DIR, Location, quarantine
+
+__all__ = [
+    "SCORE_TOLERANCE",
+    "GRAPH_FOLDERS",
+    "check_lineage",
+    "check_real_groups",
+    "check_agreement",
+    "deep_check",
+    "foreign_inputs",
+    "replicates_differ",
+]
+
+SCORE_TOLERANCE = 1e-9  # a recomputed score, interval or replicate must agree with the stored one to this
+
+# Folders of Parquet nodes; snapshots are history: their parts may be republished since, so only their own
+# digest is checked.
+GRAPH_FOLDERS = ("probes", "oracles", "curves", "leaderboard/parts", "agreement")
+_HISTORY = "leaderboard/snapshots"
+
+
+def _lineage_problem(root: Location, table, history: bool) -> str | None:
+    digest, parents = stored_digest(table), stored_parents(table)
+    if digest is None:
+        return "records no digest of its rows (not written by synbench, or rewritten by hand)"
+    if history:
+        return None
+    if parents is None:
+        return "records no parents (written before synbench kept its artifact graph, or by hand)"
+    for name, recorded in sorted(parents.items()):
+        current = node_digest(node_path(root, name))
+        if current is None:
+            return f"was made from {name}, which is missing or unreadable"
+        if current != recorded:
+            return f"was made from {name} at digest {recorded[:12]}, which now has digest {current[:12]}"
+    return None
+
+
+def check_lineage(
+    root: Location, report, fixes: list[Callable], republish: Callable[[Location], str]
+) -> list[Callable]:
+    """Every Parquet node's own digest and its recorded parents. A node that fails, and every node made from it,
+    is untrusted: on repair it is quarantined, and each untrusted part is republished from its feature group
+    (``republish(file)``), which rebuilds the tables it needs from their parents. Returns the republishing fixes,
+    to run after every other fix (a part is made last, from the rebuilt tables)."""
+    parents, untrusted = {}, {}
+    for folder in (*GRAPH_FOLDERS, _HISTORY):
+        for file in sorted((root / folder).glob("*.parquet"), key=str):
+            try:
+                table = read_table(file)
+            except Exception:  # reported as unreadable by the Parquet check
+                continue
+            name = node_name(root, file)
+            parents[name] = stored_parents(table) or {}
+            if problem := _lineage_problem(root, table, folder == _HISTORY):
+                report.problems.append(f"{name}: {problem}")
+                untrusted[name] = file
+    changed = True
+    while changed:  # what was made from an untrusted node is untrusted too
+        changed = False
+        for name, made_from in parents.items():
+            if name not in untrusted and set(made_from) & set(untrusted) and not name.startswith(_HISTORY):
+                report.problems.append(f"{name}: was made from {sorted(set(made_from) & set(untrusted))[0]}, untrusted")
+                untrusted[name], changed = node_path(root, name), True
+    parts = [file for name, file in untrusted.items() if name.startswith("leaderboard/parts/")]
+    others = [file for name, file in untrusted.items() if not name.startswith("leaderboard/parts/")]
+    stamp = utc_now().replace(":", "")
+    fixes += [lambda file=file: _quarantined(root, file, stamp) for file in others]
+    return [lambda file=file: republish(file) for file in parts]
+
+
+def _quarantined(root: Location, file: Location, stamp: str) -> str:
+    if file.is_file():
+        quarantine(root, file, stamp)
+    rerun = " (rerun synbench agree to remake it)" if file.parent.name == "agreement" else ""
+    return f"moved {node_name(root, file)} to quarantine/{stamp}{rerun}"
+
+
+def check_real_groups(root: Location, report) -> None:
+    """Features of real data sets (``synbench agree``): completion marker and every chunk against the manifest."""
+    for marker in sorted((root / REAL_DIR).glob("*/*/zarr.json"), key=str):
+        group = zarr.open_group(str(marker.parent), mode="r")
+        where = node_name(root, marker.parent)
+        report.groups += 1
+        if not group.attrs.get("complete"):
+            report.problems.append(f"{where}: no completion marker (agree's extraction unfinished)")
+            continue
+        manifest = group.attrs.get("chunk_digests") or {}
+        if not manifest or group.attrs.get("content_digest") != manifest_digest(manifest):
+            report.problems.append(f"{where}: no chunk manifest it was completed with; rerun agree to remake it")
+            continue
+        try:
+            found = real_manifest(group)
+        except Exception as exc:  # a chunk that fails its checksum cannot be decoded
+            report.problems.append(f"{where}: unreadable chunk ({str(exc).splitlines()[0][:120]})")
+            continue
+        report.chunks += len(found)
+        wrong = sorted(key for key, digest in found.items() if manifest.get(key) != digest)
+        if wrong:
+            report.problems.append(
+                f"{where}: chunks {', '.join(wrong[:4])} differ from the manifest (moved or replaced)"
+            )
+
+
+def check_agreement(root: Location, report) -> None:
+    """Agreement tables against a recomputation of their statistics from their per-model rows and of those
+    rows' accuracies from the stored real features."""
+    from .agree import agreement_stats, probe_accuracy
+
+    for models_file in sorted((root / "agreement").glob("*-models.parquet"), key=str):
+        stats_file = models_file.with_name(models_file.name.replace("-models.parquet", "-stats.parquet"))
+        try:
+            per_model = read_table(models_file).to_pandas()
+            stats = read_table(stats_file).to_pandas() if stats_file.is_file() else None
+        except Exception:
+            continue
+        test = _held_out(per_model)
+        for fingerprint, rows in per_model.groupby("model_fingerprint"):
+            group_path = root / REAL_DIR / fingerprint / str(rows["data_digest"].iloc[0])
+            if test is False or not (group_path / "zarr.json").is_file():
+                continue
+            try:
+                group = zarr.open_group(str(group_path), mode="r")
+                result = probe_accuracy(group["features"][:], group["labels"][:], test=test)
+            except Exception:  # a damaged real-data group is reported by check_real_groups
+                continue
+            if not np.isclose(result["accuracy"], rows["accuracy"].iloc[0], atol=1e-12):
+                report.problems.append(
+                    f"{node_name(root, models_file)}: the accuracy of {rows['model'].iloc[0]!r} differs from the "
+                    f"stored real features' ({rows['accuracy'].iloc[0]:.4f} vs {result['accuracy']:.4f})"
+                )
+        if stats is not None and _stats_differ(stats, agreement_stats(per_model)):
+            report.problems.append(f"{node_name(root, stats_file)}: its statistics differ from its per-model rows'")
+
+
+def foreign_inputs(rows: pd.DataFrame, key: tuple[str, str]) -> str:
+    """The curves or replicate table a part names when they were not made from its own features ("" if none)."""
+    own = f"{key[0]}-{key[1]}-"
+    for column in ("curves_file", "replicates_file"):
+        names = set(rows[column].fillna("")) if column in rows else {""}
+        if len(names) > 1 or any(name and not str(name).startswith(own) for name in names):
+            return f"a {column.split('_')[0]} table ({', '.join(sorted(map(str, names)))})"
+    return ""
+
+
+def replicates_differ(rows: pd.DataFrame, expected: pd.DataFrame) -> bool:
+    """Whether a part's half-sample replicate scores differ from the recomputed ones (they feed compare and bands)."""
+    on = ["eps", "threshold"]
+    merged = rows.merge(expected, on=on, suffixes=("", "_expected"))
+    for column in ("score_replicates", "score_dm_replicates"):
+        if f"{column}_expected" not in merged:
+            continue
+        for stored, wanted in zip(merged.get(column, [None] * len(merged)), merged[f"{column}_expected"], strict=True):
+            stored = np.asarray([] if stored is None else stored, dtype=float)
+            wanted = np.asarray(wanted, dtype=float)
+            if stored.shape != wanted.shape or not np.allclose(
+                stored, wanted, rtol=0, atol=SCORE_TOLERANCE, equal_nan=True
+            ):
+                return True
+    return False
+
+
+def _held_out(per_model: pd.DataFrame) -> np.ndarray | None | bool:
+    """The held-out mask of the data set an agreement table was made on (None: agree's own seeded split), or
+    False when that data set cannot be loaded here (a file elsewhere): its accuracies are then not recomputed."""
+    from .realdata import load_images
+
+    try:
+        images = load_images(str(per_model["data"].iloc[0]))
+    except Exception:
+        return False
+    return images.test if images.digest == per_model["data_digest"].iloc[0] else False
+
+
+def _stats_differ(stored: pd.DataFrame, expected: pd.DataFrame) -> bool:
+    columns = ["kendall_tau", "kendall_p", "spearman_rho", "spearman_p", "n_models"]
+    if len(stored) != len(expected) or not set(columns) <= set(stored):
+        return True
+    left = stored.sort_values("rank_key")[columns].to_numpy(float)
+    right = expected.sort_values("rank_key")[columns].to_numpy(float)
+    return not np.allclose(left, right, rtol=0, atol=1e-9, equal_nan=True)
+
+
+def deep_check(group: zarr.Group, spec: BenchmarkSpec, report, allow_py: bool) -> bool:
+    """Regenerate a feature group from the generator and the encoder in a scratch root and compare its manifest
+    chunk by chunk; True when the stored group differs (it must be regenerated from the sources)."""
+    attrs = dict(group.attrs)
+    where = node_location(group)
+    try:
+        encoder = resolve_encoder(attrs["model"], spec.input_shape, allow_py=allow_py)
+    except SynBenchError as exc:
+        report.problems.append(f"{where}: not regenerated (deep audit): {exc}")
+        return False
+    device = "cuda" if str(attrs.get("device", "")).startswith("cuda") else "cpu"
+    with tempfile.TemporaryDirectory(prefix="synbench-deep-") as scratch:
+        from .store import open_root
+
+        result = extract_features(encoder, spec, open_root(scratch), device=device, dtype=str(attrs.get("dtype")))
+        fresh = zarr.open_group(str(result.path), mode="r").attrs["chunk_digests"]
+    stored = attrs.get("chunk_digests") or {}
+    wrong = sorted(key for key, digest in fresh.items() if stored.get(key) != digest)
+    if wrong:
+        report.problems.append(
+            f"{where}: {len(wrong)} chunk(s) differ from what the generator and the encoder give now "
+            f"(e.g. {wrong[0]}); it is regenerated from the encoder"
+        )
+    return bool(wrong)
