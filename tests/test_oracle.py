@@ -130,3 +130,17 @@ def test_an_invertible_linear_map_keeps_the_dimension_matched_score(tmp_path):
     for column in ("score", "score_dm"):
         np.testing.assert_allclose(other[column], identity[column], rtol=1e-6)
     assert other["probe_rank"].eq(48).all()
+
+
+def test_identity_controls_of_any_width_score_one_dimension_matched(tmp_path):
+    """METHOD.md 7.5: identities of width 48 to 1536 at n = 2048: the paper's score falls with the width, the
+    dimension-matched score's interval holds 1 at every threshold."""
+    spec = BenchmarkSpec(name="widths", scales=(1.0, 2.5, 4.5), n_train=2048, n_test=2048, eps=(0.0,), block_size=1024)
+    root = tmp_path / "root"
+    paper_scores = []
+    for shape in ("3x4x4", "3x8x8", "3x16x16", "6x16x16"):
+        rows = synbench.evaluate(f"identity:{shape}", spec=spec, root=root, ci_replicates=12)
+        assert rows["underpowered"].eq(shape == "6x16x16").all()  # 1536 / 2048 >= 0.5, flagged but still 1
+        assert ((rows["score_dm_low"] <= 1) & (1 <= rows["score_dm_high"])).all(), (shape, rows["score_dm"].tolist())
+        paper_scores.append(rows.loc[rows["threshold"] == 0.6, "score"].item())
+    assert paper_scores == sorted(paper_scores, reverse=True) and paper_scores[-1] < paper_scores[0] - 0.15
