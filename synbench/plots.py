@@ -53,6 +53,10 @@ def plot_model_curves(
     for colour, (eps, part) in zip(colours, curves.groupby("eps"), strict=True):
         label = f"eps={eps:g}: score {scores[eps]:.3f} at t={threshold:g}" + (" (best eps)" if eps == best else "")
         ax.plot(part["accuracy_threshold"], part["empirical"], color=colour, lw=2 if eps == best else 1.2, label=label)
+        if eps == best and "oracle" in part:  # what a lossless representation of this rank reaches (METHOD.md 7)
+            ax.plot(
+                part["accuracy_threshold"], part["oracle"], color=colour, lw=1.2, ls="--", label="oracle (lossless)"
+            )
         if replicates is not None and eps == best and eps in replicates:
             bands = [interval(v, column) for v, column in zip(part["empirical"], replicates[eps].T, strict=True)]
             low, high = zip(*bands, strict=True)
