@@ -25,9 +25,17 @@ from .provenance import utc_now
 from .ranking import DEFAULT_RANK_KEY, RankKey
 from .realdata import LabelledImages, load_images
 from .robust import LinearHead, fit_robust_head, half_distance, worst_case_margins
-from .store import location, safe_path
+from .store import Location, location, safe_path
 
-__all__ = ["selected_eps", "corrupted_test_sets", "robust_rows", "agree_robust", "robust_table", "ROBUST_COLUMNS"]
+__all__ = [
+    "selected_eps",
+    "corrupted_test_sets",
+    "robust_rows",
+    "robust_agreement",
+    "store_robust",
+    "robust_table",
+    "ROBUST_COLUMNS",
+]
 
 ROBUST_COLUMNS = ["model", "eps", "accuracy", "accuracy_attacked", "accuracy_corrupted"]
 
@@ -111,7 +119,7 @@ def robust_rows(
     return rows
 
 
-def agree_robust(
+def robust_agreement(
     root: str | PathLike,
     data: str = "digits",
     spec: str | None = None,
@@ -119,8 +127,10 @@ def agree_robust(
     device: str = "auto",
     eps: float | None = None,
     rank_key: RankKey = DEFAULT_RANK_KEY,
+    allow_py: bool | None = None,
 ) -> pd.DataFrame:
-    """Robust probing rows (``robust_rows``) for every model on the board; stored under ``agreement/``.
+    """Robust probing rows (``robust_rows``) for every model on the board that can be rerun; nothing is written
+    but real features.
 
     ``eps``: train every robust head at this eps; default the eps the board's rank key selects (``selected_eps``).
     """
@@ -131,7 +141,7 @@ def agree_robust(
     train, test = split_indices(images.labels, images.test)
     corrupted_sets = corrupted_test_sets(images, test)
     rows = []
-    for model_rows, encoder in board_models(root, spec, models):
+    for model_rows, encoder in board_models(root, spec, models, allow_py)[0]:
         chosen, at = (float(eps), "--robust-eps") if eps is not None else selected_eps(model_rows, rank_key)
         features = real_features(encoder, images, root, device)
         corrupted = [real_features(encoder, part, root, device) for part in corrupted_sets]
@@ -145,10 +155,15 @@ def agree_robust(
             "data_digest": images.digest,
         }
         rows += [{**info, **row} for row in robust_rows(features, images.labels, train, test, corrupted, chosen)]
-    table = pd.DataFrame(rows).assign(created_at=utc_now())
-    name = f"{images.digest}-{table['spec_hash'].iloc[0]}-robust.parquet"
-    atomic_write_parquet(safe_path(root, "agreement", name), table)
-    return table
+    return pd.DataFrame(rows).assign(created_at=utc_now())
+
+
+def store_robust(root: str | PathLike, table: pd.DataFrame) -> Location:
+    """Write the robust rows under ``agreement/``."""
+    name = f"{table['data_digest'].iloc[0]}-{table['spec_hash'].iloc[0]}-robust.parquet"
+    path = safe_path(location(root), "agreement", name)
+    atomic_write_parquet(path, table)
+    return path
 
 
 def robust_table(table: pd.DataFrame) -> str:

@@ -34,6 +34,7 @@ __all__ = [
     "SCHEME_NAMES",
     "LAYERS",
     "parse_reference",
+    "is_own_code",
     "parse_shape",
     "parse_seed",
     "read_model_list",
@@ -92,6 +93,15 @@ def _split_layer(scheme: str, rest: str, text: str) -> tuple[str, str]:
     if scheme not in _PATH_SCHEMES or "@" not in body:
         raise EncoderError(f"unknown layer {tail!r} in {text!r}; use one of: {', '.join(LAYERS)}.")
     return rest, "pre_logits"
+
+
+def is_own_code(ref: EncoderRef) -> bool:
+    """A ``py:`` factory of SynBench itself (``py:synbench.demo:digits_cnn``): trusted code, run without --allow-py.
+
+    ``synbench`` is imported already, so ``synbench.x`` can only be found inside the installed package.
+    """
+    module = ref.target.partition(":")[0]
+    return ref.scheme == "py" and (module == "synbench" or module.startswith("synbench."))
 
 
 def parse_shape(ref: EncoderRef) -> tuple[int, ...]:
