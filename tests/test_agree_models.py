@@ -61,9 +61,7 @@ def test_notebook_models_are_skipped_with_a_note_and_the_page_still_renders(tmp_
     assert {s["model"] for s in json.loads(as_json)["skipped"]} == {"my-net", "module:encoders_for_tests._Small"}
 
 
-def test_a_model_at_full_accuracy_is_plotted_and_nothing_is_written_before_everything_succeeded(
-    tmp_path, monkeypatch
-):
+def test_a_model_at_full_accuracy_is_plotted_and_nothing_is_written_before_everything_succeeded(tmp_path, monkeypatch):
     import synbench.plots
 
     rng = np.random.default_rng(0)
