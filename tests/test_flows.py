@@ -61,11 +61,11 @@ def test_batch_reports_failures_and_retries_transient_faults(harness, tmp_path, 
     calls = {"n": 0}
     real_probe_group = probe_module.probe_group
 
-    def flaky(group, spec, *device):
+    def flaky(group, spec):
         calls["n"] += 1
         if calls["n"] == 1:
             raise OSError("transient I/O fault")
-        return real_probe_group(group, spec, *device)
+        return real_probe_group(group, spec)
 
     monkeypatch.setattr(probe_module, "probe_group", flaky)
     (tmp_path / "runs").mkdir()
