@@ -52,13 +52,12 @@ def test_notebook_models_are_skipped_with_a_note_and_the_page_still_renders(tmp_
     assert series_records(board).empty
     page = render_page(root, board)
     assert "my-net" in page and "module:encoders_for_tests._Small" in page
-    result = agreement(root, "digits", device="cpu")
-    assert set(result.per_model["model"]) == {"identity:1x4x4", "noise:1x4x4"}
-    assert {s["model"] for s in result.skipped} == {"my-net", "module:encoders_for_tests._Small"}
-    assert all("notebook" in s["reason"] for s in result.skipped)
     table, as_json, _ = agreement_section(_args(), root, None)
+    found = json.loads(as_json)
+    assert {row["model"] for row in found["models"]} == {"identity:1x4x4", "noise:1x4x4"}
+    assert {s["model"] for s in found["skipped"]} == {"my-net", "module:encoders_for_tests._Small"}
+    assert all("notebook" in s["reason"] for s in found["skipped"])
     assert table.count("skipped") >= 2 and "my-net" in table.split("skipped", 1)[1]
-    assert {s["model"] for s in json.loads(as_json)["skipped"]} == {"my-net", "module:encoders_for_tests._Small"}
 
 
 def test_a_model_at_full_accuracy_is_plotted_and_nothing_is_written_before_everything_succeeded(tmp_path, monkeypatch):
@@ -80,10 +79,13 @@ def test_a_model_at_full_accuracy_is_plotted_and_nothing_is_written_before_every
         agreement_section(_args(data=str(tmp_path / "easy.npz")), root, None)
     assert not (root / "agreement").exists() and not (root / "reports").exists()
     monkeypatch.undo()
-    table, as_json, _ = agreement_section(_args(data=str(tmp_path / "easy.npz")), root, None)
-    models = {row["model"]: row for row in json.loads(as_json)["models"]}
+    options = {"data": str(tmp_path / "easy.npz"), "robust": True, "robust_eps": None}
+    table, as_json, _ = agreement_section(_args(**options), root, None)
+    found = json.loads(as_json)
+    models = {row["model"]: row for row in found["models"]}
     assert models["identity:1x4x4"]["accuracy"] == 1.0 and models["identity:1x4x4"]["accuracy_high"] == 1.0
-    assert len(list((root / "agreement").glob("*.parquet"))) == 2 and len(list((root / "reports").glob("*.png"))) == 1
+    assert {row["model"] for row in found["robust"]} == set(models) and "Robust linear heads" in table
+    assert len(list((root / "agreement").glob("*.parquet"))) == 3 and len(list((root / "reports").glob("*.png"))) == 1
 
 
 def test_models_named_on_the_command_line_are_checked_and_their_py_code_allowed(tmp_path, monkeypatch):

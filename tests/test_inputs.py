@@ -176,3 +176,22 @@ def test_a_truncated_or_empty_npz_is_one_line(tmp_path):
         with pytest.raises(DataError, match=message) as caught:
             load_images(str(tmp_path / name))
         assert "\n" not in str(caught.value)
+
+
+def test_a_models_file_keeps_a_hash_inside_a_file_name_and_drops_comments(tmp_path):
+    from synbench.references import read_model_list
+
+    models = tmp_path / "models.txt"
+    models.write_text(
+        "# checkpoints\n"
+        f"{SMALL}@{tmp_path}/ckpt-3 #copy.safetensors\n"
+        "identity:3x4x4  # the ceiling\n"
+        "noise:3x4x4 #\n"
+        f"{SMALL}@{tmp_path}/w.safetensors#features # a layer, then a comment\n"
+    )
+    assert read_model_list(models) == [
+        f"{SMALL}@{tmp_path}/ckpt-3 #copy.safetensors",
+        "identity:3x4x4",
+        "noise:3x4x4",
+        f"{SMALL}@{tmp_path}/w.safetensors#features",
+    ]
