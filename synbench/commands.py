@@ -132,8 +132,11 @@ def _stop_on_sigterm() -> None:
     signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
 
     def watch() -> None:
-        while int(signal.SIGTERM) not in reader.recv(64):
-            pass
+        received = b""
+        while int(signal.SIGTERM) not in received:
+            received = reader.recv(64)
+            if not received:  # the socket closed: the process is ending anyway
+                return
         print(_TERMINATED, file=sys.stderr, flush=True)
         home = os.environ.get("PREFECT_HOME", "")
         if Path(home).name.startswith("synbench-prefect-") and Path(home).parent == Path(tempfile.gettempdir()):

@@ -12,9 +12,12 @@
     random:ARCH[@SEED]        timm architecture, seeded random init
     py:MODULE:CALLABLE[@PATH] the user's factory returning a torch module (optional weights file)
 
-Any reference may end in ``#pre_logits`` (default) or ``#features`` to pick the layer.
-A weights path with a glob (``timm:resnet18@runs/ckpt-*.safetensors``) names a checkpoint series:
-one reference per matching file, in the order of the step number in the file names.
+Any reference may end in ``#pre_logits`` (default) or ``#features`` to pick the layer; any other ``#``
+after a weights path is part of its file name. A weights path with a glob
+(``timm:resnet18@runs/ckpt-*.safetensors``) names a checkpoint series: one reference per matching file
+(at most MAX_SERIES_FILES), in the order of the step number in the file names; two files of one step
+(``ckpt-01``, ``ckpt-1``) are an error, and a path that exists as written is never read as a glob.
+Stored references carry absolute weights paths (``absolute_reference``).
 """
 
 from __future__ import annotations
