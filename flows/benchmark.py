@@ -26,12 +26,14 @@ from synbench.errors import SynBenchError
 from synbench.extract import resolve_device
 from synbench.intervals import DEFAULT_REPLICATES, check_replicates
 from synbench.leaderboard import read_board, write_snapshot
-from synbench.references import expand_series, read_model_list
+from synbench.progress import stage
+from synbench.references import absolute_reference, expand_series, read_model_list
 from synbench.spec import BenchmarkSpec, load_spec
 from synbench.store import location, open_root
 from synbench.tables import summary_table
 
-# (model reference, blocks done, blocks total): the CLI's progress bar; None in deployments
+# (model reference, blocks done, blocks total): the CLI's progress bar or plain lines; one with a ``stage`` method
+# (synbench.progress.PlainProgress) also hears each stage start and end; None in deployments
 Progress = Callable[[str, int, int], None] | None
 
 
@@ -53,6 +55,11 @@ def make_task_runner(workers: int = 1, dask: str | None = None, verbose: bool = 
 ALLOWED_PATHS_ENV = "SYNBENCH_ALLOWED_PATHS"  # the worker's own list of folders flows may read and write
 
 
+def _local(path: str) -> str:
+    """A ``file://`` URL as the local path it names: allowed folders and roots compare as paths."""
+    return path.removeprefix("file://") if path.startswith("file://") else path
+
+
 def _allowed(path: str, what: str):
     """A path or URL from a flow-run parameter, refused unless it lies in a folder (or under a URL prefix)
     the worker's configuration allows.
@@ -62,7 +69,8 @@ def _allowed(path: str, what: str):
     """
     # the OS path separator, except the ":" of "s3://"
     separator = ";" if os.pathsep == ";" else r":(?!//)"
-    entries = [p for p in re.split(separator, os.environ.get(ALLOWED_PATHS_ENV, "")) if p]
+    entries = [_local(p) for p in re.split(separator, os.environ.get(ALLOWED_PATHS_ENV, "")) if p]
+    path = _local(path)
     if "://" in path:
         url = path.rstrip("/")
         if any(url == e.rstrip("/") or url.startswith(e.rstrip("/") + "/") for e in entries if "://" in e):
@@ -103,13 +111,18 @@ def _run_stages(
     ci_replicates: int = DEFAULT_REPLICATES,
 ) -> dict:
     generate_task(spec, root)
-    fingerprint = fingerprint_task(model_ref, spec, preprocess)
-    extracted = extract_task(model_ref, fingerprint, spec, root, device, dtype, preprocess, progress)
+
+    def staged(name: str, stage_task, *args):  # a plain progress line as each stage starts and ends
+        with stage(progress, model_ref, name):
+            return stage_task(*args)
+
+    fingerprint = staged("load", fingerprint_task, model_ref, spec, preprocess)
+    extracted = staged("extract", extract_task, model_ref, fingerprint, spec, root, device, dtype, preprocess, progress)
     linalg_device = str(resolve_device(device))  # the probes and intervals run where the features were made
-    probe_path = probe_task(fingerprint, spec, root, linalg_device)
-    replicates_path = replicates_task(fingerprint, spec, root, ci_replicates, linalg_device)
-    curves_path = curves_task(probe_path, spec, root)
-    part = publish_task(fingerprint, spec, root, curves_path, model_ref, replicates_path)
+    probe_path = staged("probe", probe_task, fingerprint, spec, root, linalg_device)
+    replicates_path = staged("intervals", replicates_task, fingerprint, spec, root, ci_replicates, linalg_device)
+    curves_path = staged("curves", curves_task, probe_path, spec, root)
+    part = staged("publish", publish_task, fingerprint, spec, root, curves_path, model_ref, replicates_path)
     return {"model": model_ref, "fingerprint": fingerprint, "status": "ok", "part": part, **extracted}
 
 
@@ -159,6 +172,7 @@ def benchmark(
     """
     spec_obj, root_path = _load(spec, eps, root, input_shape)
     preprocess = _overrides(mean, std)
+    model_ref = absolute_reference(model_ref)  # a weights path is stored absolute: it resolves from any folder
     outcome = _run_stages(
         model_ref, spec_obj, root_path, device, dtype, preprocess, progress, check_replicates(ci_replicates)
     )

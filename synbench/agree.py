@@ -10,17 +10,18 @@ probe's held-out accuracy, over the models.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from os import PathLike
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .encoders import Encoder, resolve_encoder
+from .agree_models import board_models
+from .encoders import Encoder
 from .errors import DataError, SynBenchError
 from .extract import resolve_device
-from .feature_store import open_feature_group, read_real_features, real_group_path, write_real_features
-from .leaderboard import read_board
+from .feature_store import read_real_features, real_group_path, write_real_features
 from .lineage import parents_of
 from .locks import writer_lock
 from .parquet_store import atomic_write_parquet
@@ -28,7 +29,6 @@ from .provenance import utc_now, versions
 from .ranking import SCORE_KINDS, RankKey
 from .realdata import LabelledImages, load_images, prepare
 from .store import Location, location, safe_path
-from .tables import summary_records
 
 __all__ = [
     "real_features",
@@ -40,6 +40,9 @@ __all__ = [
     "key_values",
     "model_table",
     "agreement_stats",
+    "Agreement",
+    "agreement",
+    "store_agreement",
     "agree",
 ]
 
@@ -193,41 +196,51 @@ def agreement_stats(per_model: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _stored_preprocess(root: Location, fingerprint: str, data_hash: str) -> dict:
-    group = open_feature_group(root, fingerprint, data_hash)
-    return dict(group.attrs.get("preprocess") or {}) if group is not None else {}
+@dataclass
+class Agreement:
+    """What ``agreement`` found: per-model rows (accuracy next to the scores), statistics per rank key, and the
+    models it skipped (``{"model", "reason"}``)."""
+
+    per_model: pd.DataFrame
+    stats: pd.DataFrame
+    skipped: list[dict] = field(default_factory=list)
 
 
-def board_models(
-    root: Location, spec: str | None = None, models: list[str] | None = None
-) -> list[tuple[pd.DataFrame, Encoder]]:
-    """Each model on one spec's board: its summary rows and its encoder, resolved as it was benchmarked.
+def agreement(
+    root: str | PathLike,
+    data: str = "digits",
+    spec: str | None = None,
+    models: list[str] | None = None,
+    device: str = "auto",
+    allow_py: bool | None = None,
+) -> Agreement:
+    """Real accuracy of every model on the board that can be rerun, next to its scores, and the agreement
+    statistics; nothing is written but each model's real features (``real_features``)."""
+    root = location(root)
+    images = load_images(data)
+    rows = []
+    found, skipped = board_models(root, spec, models, allow_py)
+    for model_rows, encoder in found:
+        result = probe_accuracy(real_features(encoder, images, root, device), images.labels, test=images.test)
+        for _, row in model_rows.iterrows():
+            rows.append({**row.to_dict(), **result, "data": images.name, "data_digest": images.digest})
+    per_model = pd.DataFrame(rows)
+    stats = agreement_stats(per_model).assign(
+        data=images.name, data_digest=images.digest, spec_hash=per_model["spec_hash"].iloc[0], created_at=utc_now()
+    )
+    return Agreement(per_model, stats, skipped)
 
-    A model run with ``--input-shape``, ``--mean`` or ``--std`` is resolved with the preprocessing
-    its stored synthetic features record; any other difference in weights is an error.
-    """
-    board = read_board(root, spec=spec)
-    records = summary_records(board)
-    if records.empty:
-        raise SynBenchError(f"the board under {str(root)!r} is empty; run `synbench demo` or `synbench run` first.")
-    if records["spec_hash"].nunique() > 1:
-        names = ", ".join(sorted(set(records["spec_name"] + " " + records["spec_hash"].str[:8])))
-        raise SynBenchError(f"the board holds several specs ({names}); pick one with --spec.")
-    if models:
-        records = records[records["model"].isin(models)]
-    data_hashes = board.groupby("model_fingerprint")["data_hash"].first()
-    found = []
-    for fingerprint, model_rows in records.groupby("model_fingerprint", sort=False):
-        reference = model_rows["model"].iloc[0].split(", ")[0]
-        encoder = resolve_encoder(reference)
-        used = _stored_preprocess(root, fingerprint, data_hashes[fingerprint])
-        if encoder.fingerprint != fingerprint and used:
-            shape, mean, std = (tuple(used[key]) for key in ("input_shape", "mean", "std"))
-            encoder = resolve_encoder(reference, shape, mean=mean, std=std)
-        if encoder.fingerprint != fingerprint:
-            raise SynBenchError(f"{reference} now resolves to other weights than those on the board; rerun it.")
-        found.append((model_rows, encoder))
-    return found
+
+def store_agreement(root: str | PathLike, result: Agreement) -> list[Location]:
+    """Write the per-model rows and the statistics under ``agreement/``; returns their paths."""
+    root = location(root)
+    first = result.per_model.iloc[0]
+    name = f"{first['data_digest']}-{first['spec_hash']}"
+    models_file, stats_file = (safe_path(root, "agreement", f"{name}-{kind}.parquet") for kind in ("models", "stats"))
+    real = [real_group_path(root, fp, first["data_digest"]) for fp in result.per_model["model_fingerprint"].unique()]
+    atomic_write_parquet(models_file, result.per_model, parents_of(root, *real))
+    atomic_write_parquet(stats_file, result.stats, parents_of(root, models_file))
+    return [models_file, stats_file]
 
 
 def agree(
@@ -238,20 +251,6 @@ def agree(
     device: str = "auto",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-model real accuracy next to its scores, and the agreement statistics per threshold; both stored."""
-    root = location(root)
-    images = load_images(data)
-    rows = []
-    for model_rows, encoder in board_models(root, spec, models):
-        result = probe_accuracy(real_features(encoder, images, root, device), images.labels, test=images.test)
-        for _, row in model_rows.iterrows():
-            rows.append({**row.to_dict(), **result, "data": images.name, "data_digest": images.digest})
-    per_model = pd.DataFrame(rows)
-    stats = agreement_stats(per_model).assign(
-        data=images.name, data_digest=images.digest, spec_hash=per_model["spec_hash"].iloc[0], created_at=utc_now()
-    )
-    name = f"{images.digest}-{per_model['spec_hash'].iloc[0]}"
-    real = [real_group_path(root, fp, images.digest) for fp in per_model["model_fingerprint"].unique()]
-    models_file = safe_path(root, "agreement", f"{name}-models.parquet")
-    atomic_write_parquet(models_file, per_model, parents_of(root, *real))
-    atomic_write_parquet(safe_path(root, "agreement", f"{name}-stats.parquet"), stats, parents_of(root, models_file))
-    return per_model, stats
+    result = agreement(root, data, spec, models, device)
+    store_agreement(root, result)
+    return result.per_model, result.stats

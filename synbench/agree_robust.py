@@ -27,9 +27,17 @@ from .provenance import utc_now
 from .ranking import DEFAULT_RANK_KEY, RankKey
 from .realdata import LabelledImages, load_images
 from .robust import LinearHead, fit_robust_head, half_distance, worst_case_margins
-from .store import location, safe_path
+from .store import Location, location, safe_path
 
-__all__ = ["selected_eps", "corrupted_test_sets", "robust_rows", "agree_robust", "robust_table", "ROBUST_COLUMNS"]
+__all__ = [
+    "selected_eps",
+    "corrupted_test_sets",
+    "robust_rows",
+    "robust_agreement",
+    "store_robust",
+    "robust_table",
+    "ROBUST_COLUMNS",
+]
 
 ROBUST_COLUMNS = ["model", "eps", "accuracy", "accuracy_attacked", "accuracy_corrupted"]
 
@@ -113,7 +121,7 @@ def robust_rows(
     return rows
 
 
-def agree_robust(
+def robust_agreement(
     root: str | PathLike,
     data: str = "digits",
     spec: str | None = None,
@@ -121,8 +129,10 @@ def agree_robust(
     device: str = "auto",
     eps: float | None = None,
     rank_key: RankKey = DEFAULT_RANK_KEY,
+    allow_py: bool | None = None,
 ) -> pd.DataFrame:
-    """Robust probing rows (``robust_rows``) for every model on the board; stored under ``agreement/``.
+    """Robust probing rows (``robust_rows``) for every model on the board that can be rerun; nothing is written
+    but real features.
 
     ``eps``: train every robust head at this eps; default the eps the board's rank key selects (``selected_eps``).
     """
@@ -133,7 +143,7 @@ def agree_robust(
     train, test = split_indices(images.labels, images.test)
     corrupted_sets = corrupted_test_sets(images, test)
     rows = []
-    for model_rows, encoder in board_models(root, spec, models):
+    for model_rows, encoder in board_models(root, spec, models, allow_py)[0]:
         chosen, at = (float(eps), "--robust-eps") if eps is not None else selected_eps(model_rows, rank_key)
         features = real_features(encoder, images, root, device)
         corrupted = [real_features(encoder, part, root, device) for part in corrupted_sets]
@@ -145,17 +155,22 @@ def agree_robust(
             "spec_hash": model_rows["spec_hash"].iloc[0],
             "data": images.name,
             "data_digest": images.digest,
+            "corrupted_digests": ",".join(part.digest for part in corrupted_sets),
         }
         rows += [{**info, **row} for row in robust_rows(features, images.labels, train, test, corrupted, chosen)]
-    table = pd.DataFrame(rows).assign(created_at=utc_now())
-    name = f"{images.digest}-{table['spec_hash'].iloc[0]}-robust.parquet"
-    real = [
-        real_group_path(root, fp, part.digest)
-        for fp in table["model_fingerprint"].unique()
-        for part in (images, *corrupted_sets)
-    ]
-    atomic_write_parquet(safe_path(root, "agreement", name), table, parents_of(root, *real))
-    return table
+    return pd.DataFrame(rows).assign(created_at=utc_now())
+
+
+def store_robust(root: str | PathLike, table: pd.DataFrame) -> Location:
+    """Write the robust rows under ``agreement/``."""
+    name = f"{table['data_digest'].iloc[0]}-{table['spec_hash'].iloc[0]}-robust.parquet"
+    root = location(root)
+    path = safe_path(root, "agreement", name)
+    digests = {table["data_digest"].iloc[0], *table["corrupted_digests"].iloc[0].split(",")}
+    fingerprints = table["model_fingerprint"].unique()
+    real = [real_group_path(root, fp, digest) for fp in fingerprints for digest in sorted(digests)]
+    atomic_write_parquet(path, table, parents_of(root, *real))
+    return path
 
 
 def robust_table(table: pd.DataFrame) -> str:

@@ -16,7 +16,7 @@ from .encoders import Encoder, encoder_from_module, resolve_encoder
 from .extract import extract_features
 from .intervals import DEFAULT_REPLICATES, check_replicates
 from .leaderboard import read_board
-from .references import EncoderRef
+from .references import EncoderRef, absolute_reference
 from .spec import BenchmarkSpec, load_spec
 from .stages import probe_stored, replicates_stored, write_recipe
 from .store import location, open_root
@@ -32,7 +32,8 @@ def _encoder(
 ) -> Encoder:
     overrides = {"mean": tuple(mean) if mean else None, "std": tuple(std) if std else None}
     if isinstance(model, str):
-        return resolve_encoder(model, spec.input_shape, allow_py=True, **overrides)
+        # a weights path is stored absolute, so that the board's name resolves from any folder
+        return resolve_encoder(absolute_reference(model), spec.input_shape, allow_py=True, **overrides)
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module or a reference string; got {type(model).__name__}")
     kind = f"{type(model).__module__}.{type(model).__qualname__}"

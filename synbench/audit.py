@@ -20,6 +20,7 @@ import zarr
 from .audit_graph import GRAPH_FOLDERS, SCORE_TOLERANCE, check_agreement, check_real_groups, deep_check
 from .audit_tables import check_tables
 from .encoders import resolve_encoder
+from .errors import SynBenchError
 from .extract import extract_features
 from .feature_store import (
     chunk_key,
@@ -136,6 +137,9 @@ def _check_group(
     return bad_files, bool(unverifiable)
 
 
+_NOTEBOOK = "it was made from a module in memory (synbench.evaluate in a notebook); evaluate it there again"
+
+
 def _repair_group(
     root: Location,
     group: zarr.Group,
@@ -154,7 +158,12 @@ def _repair_group(
             f"{node_location(group)}: made on CUDA; repair it on a CUDA machine so the new chunks match the others"
         )
         return
-    encoder = resolve_encoder(attrs["model"], spec.input_shape, allow_py=allow_py)
+    try:
+        encoder = resolve_encoder(attrs["model"], spec.input_shape, allow_py=allow_py)
+    except SynBenchError as exc:  # a notebook's module, a py: module this process may not import: go on
+        why = _NOTEBOOK if str(attrs["model"]).startswith("module:") else str(exc)
+        report.problems.append(f"{node_location(group)}: cannot regenerate {attrs['model']!r}: {why}")
+        return
     if encoder.fingerprint != attrs["model_fingerprint"]:
         report.problems.append(
             f"{node_location(group)}: model {attrs['model']!r} now has another fingerprint; cannot repair"

@@ -37,6 +37,18 @@ def _numbers(what: str, kind: type = float) -> Callable[[str], tuple]:
     return parse
 
 
+def _thresholds(text: str) -> tuple:
+    from .spec import MIN_THRESHOLD, threshold_ok
+
+    values = _numbers("threshold")(text)
+    if not all(map(threshold_ok, values)):
+        raise argparse.ArgumentTypeError(
+            f"thresholds {text!r} must lie in [{MIN_THRESHOLD:g}, 1), where the curves' accuracy grid starts; "
+            "e.g. 0.6,0.75"
+        )
+    return values
+
+
 _RANK_BY_HELP = "score or score_dm at a threshold or the mean of the thresholds shown, e.g. score_dm@mean, score@0.9"
 
 
@@ -103,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     board = add("leaderboard", cmd_leaderboard, "show the published leaderboard")
     board.add_argument("--spec", help="only this spec (name or hash prefix)")
     board.add_argument("--eps", type=_numbers("eps"), help="only these eps, e.g. 0,0.2 (best eps chosen among them)")
-    board.add_argument("--threshold", type=_numbers("threshold"), help="thresholds, e.g. 0.75 (any t in [0.6, 1))")
+    board.add_argument("--threshold", type=_thresholds, help="thresholds, e.g. 0.75 (any t in [0.6, 1))")
     board.add_argument("--format", default="table", choices=["table", "json", "csv", "html"])
     board.add_argument("--summary", action="store_true", help="json/csv: one ranked row per model and threshold")
     board.add_argument("--output", help="write to this file instead of stdout (e.g. board.html)")
@@ -146,7 +158,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("model_b", help="the model to compare it with")
     compare.add_argument("--spec", help="the spec (name or hash prefix); needed when both share several")
     compare.add_argument("--eps", type=_numbers("eps"), help="compare at this eps (default: each model's best eps)")
-    compare.add_argument("--threshold", type=_numbers("threshold"), help="thresholds, e.g. 0.6,0.75")
+    compare.add_argument("--threshold", type=_thresholds, help="thresholds, e.g. 0.6,0.75")
     compare.add_argument("--format", default="table", choices=["table", "json"])
 
     demo = add("demo", cmd_demo, "offline demo: encoders, leaderboard, plots and an HTML page")

@@ -62,7 +62,7 @@ def _prepare(args: argparse.Namespace, refs: list[str], models_file: str | None 
     """
     from .encoders import ALLOW_PY_ENV, resolve_encoder
     from .extract import resolve_device
-    from .references import parse_reference, read_model_list
+    from .references import expand_series, is_own_code, parse_reference, read_model_list
     from .resources import check_resources
     from .spec import load_spec
     from .store import open_root
@@ -72,16 +72,17 @@ def _prepare(args: argparse.Namespace, refs: list[str], models_file: str | None 
     _ci_replicates(args)
     from_file = read_model_list(Path(models_file)) if models_file else []
     for ref in refs + from_file:
-        parse_reference(ref)
-        if ref.startswith("py:") and ref not in refs and not getattr(args, "allow_py", False):
+        user_code = parse_reference(ref).scheme == "py" and not is_own_code(parse_reference(ref))
+        if user_code and ref not in refs and not getattr(args, "allow_py", False):
             raise SynBenchError(f"{models_file!r} names {ref!r}, which runs user code; pass --allow-py to allow it.")
+    # weights paths made absolute against this folder, checkpoint globs expanded: bad globs fail before any work
+    listed = list(dict.fromkeys(expanded for ref in refs + from_file for expanded in expand_series(ref)))
+    if resolve and len(listed) > 1:
+        raise SynBenchError(f"{refs[0]!r} names {len(listed)} checkpoints; benchmark a series with synbench batch.")
     if any(ref.startswith("py:") for ref in refs + from_file):
         os.environ[ALLOW_PY_ENV] = "1"  # the user named or allowed them on this command line
-    # the flows accept paths only inside folders the process allows: here, the ones on this command line
-    os.environ["SYNBENCH_ALLOWED_PATHS"] = (
-        args.root if "://" in args.root else str(Path(args.root).expanduser().absolute())
-    )
-    for ref in refs + from_file if resolve else []:
+    allow_command_line_root(args.root)
+    for ref in listed if resolve else []:
         encoder = resolve_encoder(ref, spec.input_shape, **_preprocess_overrides(args))
         _describe(encoder)
         check_resources(spec, encoder.preprocess.dim, encoder.feature_dim, args.root, ref)
@@ -92,13 +93,66 @@ def _prepare(args: argparse.Namespace, refs: list[str], models_file: str | None 
     stop_server_with_this_process()
     if not args.verbose:
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # dask's INFO lines, read at its import
-    return spec, root, refs + from_file
+    return spec, root, listed
+
+
+def allow_command_line_root(root: str) -> None:
+    """The flows accept paths only inside folders the process allows: here, the root on this command line
+    (a local folder, ``file://`` URLs included, by its absolute path; an object-store root by its URL)."""
+    from .store import is_remote, location
+
+    where = location(root)
+    os.environ["SYNBENCH_ALLOWED_PATHS"] = root if is_remote(where) else str(where.expanduser().absolute())
+
+
+_SIGNAL_SOCKETS: list = []
+_TERMINATED = "synbench: terminated (SIGTERM); finished work is kept: rerun the same command to resume."
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends the command within a moment, exit 143 with one line, whatever handler Prefect installs.
+
+    Python writes each signal's number to the wakeup socket from its C handler, whichever Python handler
+    is set (Prefect's own raises in the main thread, which then waits for the running tasks), so a
+    watcher thread sees it at once. Stored work survives a hard stop: each chunk, table and part is
+    written atomically and the next run resumes a partial feature group.
+    """
+    import shutil
+    import signal
+    import socket
+    import tempfile
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signals belong to the main thread
+        return
+    reader, writer = socket.socketpair()
+    _SIGNAL_SOCKETS[:] = [reader, writer]  # kept open for the life of the process
+    writer.setblocking(False)
+    signal.signal(signal.SIGTERM, lambda *_: None)  # a Python-level handler: Python then writes to the socket
+    signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+
+    def watch() -> None:
+        received = b""
+        while int(signal.SIGTERM) not in received:
+            received = reader.recv(64)
+            if not received:  # the socket closed: the process is ending anyway
+                return
+        print(_TERMINATED, file=sys.stderr, flush=True)
+        home = os.environ.get("PREFECT_HOME", "")
+        if Path(home).name.startswith("synbench-prefect-") and Path(home).parent == Path(tempfile.gettempdir()):
+            shutil.rmtree(home, ignore_errors=True)  # this process's own Prefect home (its atexit will not run)
+        os._exit(128 + signal.SIGTERM)
+
+    threading.Thread(target=watch, name="synbench-sigterm", daemon=True).start()
 
 
 def _progress():
-    """A rich progress bar and the callback that feeds it (none when stderr is not a terminal)."""
+    """A rich progress bar and the callback that feeds it; plain lines (``PlainProgress``) when stderr is not a
+    terminal (a log file, a pipe)."""
     if not sys.stderr.isatty():
-        return nullcontext(), None
+        from .progress import PlainProgress
+
+        return nullcontext(), PlainProgress()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -120,15 +174,16 @@ def _print_board(root: Path, spec_hash: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    spec, root, _ = _prepare(args, [args.model_ref], resolve=True)
+    _stop_on_sigterm()
+    spec, root, (model_ref,) = _prepare(args, [args.model_ref], resolve=True)
     from synbench_flows.benchmark import benchmark
 
     start = time.monotonic()
     bar, progress = _progress()
     with bar:
-        outcome = benchmark(args.model_ref, **_flow_parameters(args, spec, root), progress=progress)
+        outcome = benchmark(model_ref, **_flow_parameters(args, spec, root), progress=progress)
     print(
-        f"{args.model_ref}: fingerprint {outcome['fingerprint']}, {outcome['written_chunks']} chunks written, "
+        f"{model_ref}: fingerprint {outcome['fingerprint']}, {outcome['written_chunks']} chunks written, "
         f"{outcome['skipped_chunks']} reused, {time.monotonic() - start:.1f} s"
     )
     _print_board(root, spec.spec_hash)
@@ -163,6 +218,7 @@ def _report_batch(outcomes: list[dict], root: Path, spec_hash: str) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
+    _stop_on_sigterm()
     files = [r for r in args.models if ":" not in r]
     for name in files:
         if not Path(name).is_file():
@@ -183,6 +239,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .report import write_reports
     from .store import is_remote, open_root
 
+    _stop_on_sigterm()
     start = time.monotonic()
     root = open_root(args.root)
     if is_remote(root):

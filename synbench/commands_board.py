@@ -88,63 +88,62 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+def _robust_rows(args: argparse.Namespace, root: Path, spec: str | None, rank_key):
+    from .agree_robust import robust_agreement
+
+    options = {"models": getattr(args, "models", None), "device": args.device, "eps": args.robust_eps}
+    return robust_agreement(root, args.data, spec=spec, rank_key=rank_key, **options)
+
+
 def agreement_section(args: argparse.Namespace, root: Path, spec: str | None, rank_key=None) -> tuple[str, str, str]:
-    """Run the agreement check; returns its table, its JSON and its HTML section (scatter PNG saved too)."""
-    from .agree import agree, key_values, model_table
+    """Run the agreement check (and with ``args.robust`` the robust heads); returns its table, its JSON and its
+    HTML section. Its Parquet files and scatter PNG are written only once all of it has been computed."""
+    from .agree import agreement, key_values, model_table, store_agreement
+    from .agree_robust import robust_table, store_robust
     from .plots import plot_agreement
     from .ranking import DEFAULT_RANK_KEY
     from .report import agreement_html
     from .store import atomic_write_bytes, safe_path
 
     rank_key = rank_key or DEFAULT_RANK_KEY
-    per_model, stats = agree(root, args.data, spec=spec, models=getattr(args, "models", None), device=args.device)
+    result = agreement(root, args.data, spec=spec, models=getattr(args, "models", None), device=args.device)
+    per_model, stats, data = result.per_model, result.stats, str(result.per_model["data"].iloc[0])
     stat = stats[stats["rank_key"] == str(rank_key)].iloc[0]
-    png = plot_agreement(key_values(per_model, rank_key), stat, str(per_model["data"].iloc[0]), str(rank_key))
-    atomic_write_bytes(safe_path(root, "reports", f"agree-{per_model['data_digest'].iloc[0]}.png"), png)
+    png = plot_agreement(key_values(per_model, rank_key), stat, data, str(rank_key))
+    robust = _robust_rows(args, root, spec, rank_key) if getattr(args, "robust", False) else None
     models, shown = model_table(per_model), stats.drop(columns=["data", "data_digest", "spec_hash", "created_at"])
+    notes = "".join(f"\nskipped {item['model']}: {item['reason']}." for item in result.skipped)
     table = (
         models.to_markdown(index=False, tablefmt="simple_outline", floatfmt=".4f")
         + "\n"
         + shown.to_markdown(index=False, tablefmt="simple_outline", floatfmt=".3f")
+        + notes
+        + (f"\n{robust_table(robust)}" if robust is not None else "")
     )
-    as_json = json.dumps(
-        {
-            "models": json.loads(
-                per_model.drop(columns=["score_replicates", "score_dm_replicates"], errors="ignore").to_json(
-                    orient="records"
-                )
-            ),
-            "agreement": json.loads(stats.to_json(orient="records")),
-        },
-        indent=1,
-    )
-    return table, as_json, agreement_html(models, shown, png, str(per_model["data"].iloc[0]))
+    rows = per_model.drop(columns=["score_replicates", "score_dm_replicates"], errors="ignore")
+    found = {
+        "models": json.loads(rows.to_json(orient="records")),
+        "agreement": json.loads(stats.to_json(orient="records")),
+        "skipped": result.skipped,
+    }
+    if robust is not None:
+        found["robust"] = json.loads(robust.to_json(orient="records"))
+    section = agreement_html(models, shown, png, data)
+    store_agreement(root, result)
+    if robust is not None:
+        store_robust(root, robust)
+    atomic_write_bytes(safe_path(root, "reports", f"agree-{per_model['data_digest'].iloc[0]}.png"), png)
+    return table, json.dumps(found, indent=1), section
 
 
 def cmd_agree(args: argparse.Namespace) -> int:
     from .encoders import ALLOW_PY_ENV
+    from .ranking import parse_rank_key
     from .store import open_root
 
     root = open_root(args.root, create=False)
     if args.allow_py:
         os.environ[ALLOW_PY_ENV] = "1"
-    from .ranking import parse_rank_key
-
-    rank_key = parse_rank_key(args.rank_by)
-    table, as_json, _ = agreement_section(args, root, args.spec, rank_key)
-    if args.robust:
-        from .agree_robust import agree_robust, robust_table
-
-        robust = agree_robust(
-            root,
-            args.data,
-            spec=args.spec,
-            models=args.models,
-            device=args.device,
-            eps=args.robust_eps,
-            rank_key=rank_key,
-        )
-        as_json = json.dumps({**json.loads(as_json), "robust": json.loads(robust.to_json(orient="records"))}, indent=1)
-        table = f"{table}\n{robust_table(robust)}"
+    table, as_json, _ = agreement_section(args, root, args.spec, parse_rank_key(args.rank_by))
     print(as_json if args.format == "json" else table)
     return EXIT_OK

@@ -21,7 +21,7 @@ from torch import nn
 from .checkpoints import apply_weights, weights_digest, weights_stamp
 from .errors import DataError, EncoderError
 from .preprocess import Preprocess, channel_count, resolve_preprocess
-from .references import LAYERS, EncoderRef, parse_reference, parse_seed, parse_shape, read_model_list
+from .references import LAYERS, EncoderRef, is_own_code, parse_reference, parse_seed, parse_shape, read_model_list
 from .spec import shape_text
 
 __all__ = [
@@ -218,7 +218,8 @@ def resolve_encoder(
 ) -> Encoder:
     """Turn a model reference into a ready ``Encoder`` (eval mode, on CPU, trial forward done).
 
-    ``allow_py`` defaults to the process's own configuration (``SYNBENCH_ALLOW_PY``). The last two
+    ``allow_py`` defaults to the process's own configuration (``SYNBENCH_ALLOW_PY``); SynBench's own factories
+    (``py:synbench.demo:...``) are trusted code and always run. The last two
     resolutions are kept, so the stages of one run load a model once; a changed weights file
     (size or mtime) is loaded afresh.
 
@@ -227,7 +228,7 @@ def resolve_encoder(
             that fails on the input shape, or a ``py:`` reference where it is not allowed.
     """
     ref = parse_reference(text)
-    if ref.scheme == "py" and not (py_allowed() if allow_py is None else allow_py):
+    if ref.scheme == "py" and not is_own_code(ref) and not (py_allowed() if allow_py is None else allow_py):
         raise EncoderError(
             f"{text!r} would import and run user code, which is off here; name it on the synbench command line, "
             f"pass --allow-py, or set {ALLOW_PY_ENV}=1 in this worker's own environment."

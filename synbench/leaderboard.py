@@ -22,6 +22,7 @@ from .errors import SynBenchError
 from .lineage import parents_of
 from .parquet_store import atomic_write_parquet, edited, read_frame, read_table
 from .provenance import utc_now
+from .spec import threshold_ok
 from .stages import named_replicates
 from .store import Location, location, safe_path
 
@@ -110,7 +111,7 @@ def _rows_from_curves(rows: pd.DataFrame, thresholds: list[float], root: Locatio
 
 def _at_thresholds(board: pd.DataFrame, thresholds: Sequence[float], root: Location) -> pd.DataFrame:
     for t in thresholds:
-        if not 0.5 <= t < 1:
+        if not threshold_ok(t):
             raise SynBenchError(
                 f"threshold {t:g} cannot be answered: the curves cover accuracy thresholds in [0.6, 1.0); "
                 f"stored thresholds: {_stored_list(board['threshold'])}."

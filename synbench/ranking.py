@@ -17,6 +17,7 @@ import pandas as pd
 from .compare import replicates_of
 from .errors import SynBenchError
 from .intervals import interval, rank_bands
+from .spec import threshold_ok
 
 __all__ = ["RankKey", "DEFAULT_RANK_KEY", "SCORE_KINDS", "parse_rank_key", "best_rows", "rank_models"]
 
@@ -57,7 +58,7 @@ def parse_rank_key(text: str | None) -> RankKey:
         raise SynBenchError(
             f"cannot read rank key {text!r}; write SCORE@THRESHOLD or SCORE@mean, e.g. score@0.9."
         ) from None
-    if not 0.5 <= threshold < 1:
+    if not threshold_ok(threshold):
         raise SynBenchError(f"rank key threshold {threshold:g} must lie in [0.6, 1), like the board's thresholds.")
     return RankKey(kind, threshold)
 

@@ -12,14 +12,19 @@
     random:ARCH[@SEED]        timm architecture, seeded random init
     py:MODULE:CALLABLE[@PATH] the user's factory returning a torch module (optional weights file)
 
-Any reference may end in ``#pre_logits`` (default) or ``#features`` to pick the layer.
-A weights path with a glob (``timm:resnet18@runs/ckpt-*.safetensors``) names a checkpoint series:
-one reference per matching file, in the order of the step number in the file names.
+Any reference may end in ``#pre_logits`` (default) or ``#features`` to pick the layer; any other ``#``
+after a weights path is part of its file name. A weights path with a glob
+(``timm:resnet18@runs/ckpt-*.safetensors``) names a checkpoint series: one reference per matching file
+(at most MAX_SERIES_FILES), in the order of the step number in the file names; two files of one step
+(``ckpt-01``, ``ckpt-1``) are an error, and a path that exists as written is never read as a glob.
+Stored references carry absolute weights paths (``absolute_reference``).
 """
 
 from __future__ import annotations
 
 import glob
+import itertools
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +37,14 @@ __all__ = [
     "SCHEME_NAMES",
     "LAYERS",
     "parse_reference",
+    "is_own_code",
     "parse_shape",
     "parse_seed",
     "read_model_list",
     "expand_series",
     "series_step",
+    "absolute_reference",
+    "MAX_SERIES_FILES",
     "WEIGHT_MAPS",
     "split_weights",
 ]
@@ -45,6 +53,8 @@ SCHEME_NAMES = ("identity", "noise", "timm", "random", "py")
 LAYERS = ("pre_logits", "features")
 WEIGHT_MAPS = ("order", "efficientnet_pytorch")  # prefixes of a weights path: how its tensor names are mapped
 PACKAGE_PREFIX = "pkg:"
+_PATH_SCHEMES = ("timm", "py")  # schemes whose text after '@' is a weights path
+MAX_SERIES_FILES = 1000  # files one checkpoint glob may match
 
 
 @dataclass(frozen=True)
@@ -66,16 +76,35 @@ def parse_reference(text: str) -> EncoderRef:
             f"unknown encoder scheme {scheme!r} in {text!r}; use one of: "
             f"{', '.join(f'{s}:' for s in SCHEME_NAMES)} (e.g. random:test_convnext)."
         )
-    rest, _, layer = rest.partition("#")
-    layer = layer or "pre_logits"
-    if layer not in LAYERS:
-        raise EncoderError(f"unknown layer {layer!r} in {text!r}; use one of: {', '.join(LAYERS)}.")
+    rest, layer = _split_layer(scheme, rest, text)
     target, _, weights = rest.partition("@")
     if not target:
         raise EncoderError(
             f"model reference {text!r} names no model after {scheme!r}; e.g. {scheme}:{_EXAMPLES[scheme]}."
         )
     return EncoderRef(text=text, scheme=scheme, target=target, weights=weights or None, layer=layer)
+
+
+def _split_layer(scheme: str, rest: str, text: str) -> tuple[str, str]:
+    """``rest`` without its trailing ``#layer``, and the layer. Only a known layer name after the last ``#``
+    is a layer: any other ``#`` (or space) after a weights path is part of the file's name."""
+    body, sep, tail = rest.rpartition("#")
+    if not sep:
+        return rest, "pre_logits"
+    if tail in LAYERS:
+        return body, tail
+    if scheme not in _PATH_SCHEMES or "@" not in body:
+        raise EncoderError(f"unknown layer {tail!r} in {text!r}; use one of: {', '.join(LAYERS)}.")
+    return rest, "pre_logits"
+
+
+def is_own_code(ref: EncoderRef) -> bool:
+    """A ``py:`` factory of SynBench itself (``py:synbench.demo:digits_cnn``): trusted code, run without --allow-py.
+
+    ``synbench`` is imported already, so ``synbench.x`` can only be found inside the installed package.
+    """
+    module = ref.target.partition(":")[0]
+    return ref.scheme == "py" and (module == "synbench" or module.startswith("synbench."))
 
 
 def parse_shape(ref: EncoderRef) -> tuple[int, ...]:
@@ -121,15 +150,16 @@ _EXAMPLES = {
 def read_model_list(path: Path, quote: bool = True) -> list[str]:
     """Model references from a batch file: one per line; blank lines and ``#`` comments skipped.
 
-    ``quote=False`` (flows on a worker) never echoes a line of the file in an error: the file may
-    not be a model list at all.
+    A comment starts at a ``#`` that begins the line or follows a space and is followed by a space (or
+    ends the line), so ``ckpt-3 #copy.safetensors`` stays a file name. ``quote=False`` (flows on a
+    worker) never echoes a line of the file in an error: the file may not be a model list at all.
     """
     try:
         lines = path.read_text().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or "not a text file"
         raise EncoderError(f"cannot read model list {str(path)!r}: {reason}; check the path.") from None
-    numbered = [(n, line.split(" #")[0].strip()) for n, line in enumerate(lines, 1)]
+    numbered = [(n, _COMMENT.split(line)[0].strip()) for n, line in enumerate(lines, 1)]
     refs = [(n, ref) for n, ref in numbered if ref and not ref.startswith("#")]
     for number, ref in refs:
         try:
@@ -146,41 +176,97 @@ def read_model_list(path: Path, quote: bool = True) -> list[str]:
     return refs
 
 
+_COMMENT = re.compile(r"(?:^|\s)#(?:\s|$)")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+
+
+def _weights_path(ref: EncoderRef) -> tuple[str | None, str] | None:
+    """(rule, path) of a reference whose weights are a file path; None for seeds, ``pkg:`` weights or none."""
+    if ref.scheme not in _PATH_SCHEMES or not ref.weights:
+        return None
+    rule, source = split_weights(ref.weights)
+    return None if source.startswith(PACKAGE_PREFIX) else (rule, source)
+
+
+def _with_path(ref: EncoderRef, rule: str | None, path: str) -> str:
+    """The reference with another weights path; its rule and an explicit layer are kept."""
+    layer = f"#{ref.layer}" if ref.text.endswith(f"#{ref.layer}") else ""
+    return f"{ref.scheme}:{ref.target}@{f'{rule}:' if rule else ''}{path}{layer}"
+
+
+def absolute_reference(text: str) -> str:
+    """The reference with its weights path made absolute (``~`` expanded) against the working folder: what the
+    CLI and the flows store, so that it resolves from any folder. Other references come back unchanged."""
+    ref = parse_reference(text)
+    weights = _weights_path(ref)
+    if weights is None:
+        return text
+    rule, source = weights
+    path = os.path.abspath(os.path.expanduser(source))
+    return text if path == source else _with_path(ref, rule, path)
 
 
 def series_step(ref_text: str) -> tuple[str, int] | None:
     """(series name, step) of a reference whose weights file name holds a number, else None.
 
     The series name is the reference with that number replaced by ``*``: the checkpoints of one
-    run (``ckpt-100.safetensors``, ``ckpt-200.safetensors``) share it.
+    run (``ckpt-100.safetensors``, ``ckpt-200.safetensors``) share it. A board name that is not a
+    reference (a model evaluated from a notebook) is in no series.
     """
-    ref = parse_reference(ref_text)
-    if ref.scheme not in ("timm", "py") or not ref.weights or split_weights(ref.weights)[1].startswith(PACKAGE_PREFIX):
+    try:
+        ref = parse_reference(ref_text)
+    except EncoderError:
         return None
-    path = Path(ref.weights)
+    weights = _weights_path(ref)
+    if weights is None:
+        return None
+    path = Path(weights[1])
     match = _LAST_NUMBER.search(path.name)
     if not match:
         return None
     name = path.name[: match.start()] + "*" + path.name[match.end() :]
-    layer = "" if ref.layer == "pre_logits" else f"#{ref.layer}"
-    return f"{ref.scheme}:{ref.target}@{path.with_name(name)}{layer}", int(match.group(1))
+    return _with_path(ref, weights[0], str(path.with_name(name))), int(match.group(1))
 
 
 def expand_series(ref_text: str) -> list[str]:
-    """A reference whose weights path is a glob, as one reference per matching file, sorted by step.
+    """A reference whose weights path is a glob, as one reference per matching file, sorted by step; weights
+    paths made absolute (``absolute_reference``).
 
-    Any other reference comes back alone. Raises EncoderError when the glob matches no file.
+    Any other reference, or a path that exists as written (``ckpt[1].pt``), comes back alone.
+
+    Raises:
+        EncoderError: the glob matches no file, more than MAX_SERIES_FILES files, or two files of one step
+            (``ckpt-01`` and ``ckpt-1``), which the error names.
     """
     ref = parse_reference(ref_text)
-    if ref.scheme not in ("timm", "py") or not ref.weights or not _GLOB_CHARS.search(ref.weights):
-        return [ref_text]
-    rule, pattern = split_weights(ref.weights)
-    files = sorted(glob.glob(pattern))
+    weights = _weights_path(ref)
+    absolute = absolute_reference(ref_text)
+    if weights is None or not _GLOB_CHARS.search(weights[1]) or os.path.lexists(os.path.expanduser(weights[1])):
+        return [absolute]
+    rule, pattern = split_weights(parse_reference(absolute).weights or "")
+    files = sorted(itertools.islice(glob.iglob(pattern), MAX_SERIES_FILES + 1))
+    if len(files) > MAX_SERIES_FILES:
+        raise EncoderError(
+            f"{pattern!r} matches more than {MAX_SERIES_FILES} files; narrow the pattern (e.g. ckpt-*000.safetensors)."
+        )
     if not files:
         raise EncoderError(f"no checkpoint matches {pattern!r} in {ref_text!r}; check the path and the pattern.")
-    layer = "" if ref.layer == "pre_logits" else f"#{ref.layer}"
-    mapped = f"{rule}:" if rule else ""
-    refs = [f"{ref.scheme}:{ref.target}@{mapped}{file}{layer}" for file in files]
-    return sorted(refs, key=lambda text: (series_step(text) or ("", -1))[1])
+    pairs = [(_with_path(ref, rule, file), file) for file in files]
+    pairs.sort(key=lambda pair: (series_step(pair[0]) or ("", -1))[1])
+    _check_steps(pairs)
+    return [text for text, _ in pairs]
+
+
+def _check_steps(pairs: list[tuple[str, str]]) -> None:
+    """Two files of one series at one step (``ckpt-01``, ``ckpt-1``) would be one point twice: refuse them."""
+    seen: dict[tuple[str, int], str] = {}
+    for text, file in pairs:
+        key = series_step(text)
+        if key is not None and key in seen:
+            raise EncoderError(
+                f"{seen[key]!r} and {file!r} are both step {key[1]} of {key[0]!r}; rename one of them "
+                "or narrow the pattern."
+            )
+        if key is not None:
+            seen[key] = file

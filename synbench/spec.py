@@ -30,6 +30,8 @@ __all__ = [
     "EIGEN_FLOORS",
     "MAX_INPUT_RANK",
     "MAX_INPUT_VALUES",
+    "MIN_THRESHOLD",
+    "threshold_ok",
     "load_spec",
     "parse_eps",
     "shape_text",
@@ -44,6 +46,12 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
 _MAX_SCALES, _MAX_SAMPLES, _MAX_BLOCK, _MAX_LEVELS = 1000, 1_000_000, 65536, 64
 # An input shape has 1 to 8 axes and at most 2**28 values (the generator counts a block's draws in int32).
 MAX_INPUT_RANK, MAX_INPUT_VALUES = 8, 2**28
+MIN_THRESHOLD = 0.6  # the curves' accuracy grid (score.THRESHOLD_GRID) starts here: no lower t can be answered
+
+
+def threshold_ok(value: float) -> bool:
+    """Whether an accuracy threshold lies in [MIN_THRESHOLD, 1), where the curves can answer it."""
+    return MIN_THRESHOLD - 1e-12 <= value < 1
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -123,9 +131,9 @@ class BenchmarkSpec:
                     f"eps must lie in [0, 1); got {e:g} "
                     "(eps >= 1 makes the robust probe degenerate). Use e.g. --eps 0,0.2."
                 )
-        if not self.thresholds or len(self.thresholds) > _MAX_LEVELS or any(not 0.5 <= t < 1 for t in self.thresholds):
+        if not self.thresholds or len(self.thresholds) > _MAX_LEVELS or not all(map(threshold_ok, self.thresholds)):
             raise SpecError(
-                f"thresholds must list 1 to {_MAX_LEVELS} values in [0.5, 1); got {list(self.thresholds)[:8]}. "
+                f"thresholds must list 1 to {_MAX_LEVELS} values in [0.6, 1); got {list(self.thresholds)[:8]}. "
                 "Use e.g. thresholds = [0.6, 0.7, 0.8, 0.9]."
             )
         self._check_thresholds_reachable()

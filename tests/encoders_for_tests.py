@@ -1,5 +1,8 @@
 """Encoders that tests name through ``py:encoders_for_tests:...`` references."""
 
+import os
+import time
+
 import torch
 from torch import nn
 
@@ -86,3 +89,18 @@ class _ScaledIdentity(nn.Module):
 
 def scaled_identity() -> nn.Module:
     return _ScaledIdentity()
+
+
+class _Slow(nn.Module):
+    """Raw inputs times two, SLOW_ENCODER_SECONDS per batch (not the trial forward): a run long enough to stop."""
+
+    pretrained_cfg = {"input_size": (1, 4, 4), "mean": (0.5,), "std": (0.5,)}
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if inputs.shape[0] > 2:
+            time.sleep(float(os.environ.get("SLOW_ENCODER_SECONDS", "0")))
+        return inputs.flatten(1) * 2
+
+
+def slow() -> nn.Module:
+    return _Slow()

@@ -83,7 +83,7 @@ def test_spec_file_overrides_its_base(tmp_path):
         ({"scales": ()}, r"scales must list 1 to 1000 positive numbers"),
         ({"scales": tuple(range(1, 2000))}, r"scales must list 1 to 1000 positive numbers; got 1999"),
         ({"scales": (0.0, 1.0)}, r"positive numbers"),
-        ({"thresholds": (0.4,)}, r"thresholds must list 1 to 64 values in \[0.5, 1\)"),
+        ({"thresholds": (0.4,)}, r"thresholds must list 1 to 64 values in \[0.6, 1\)"),
         ({"input_shape": (3, 0)}, r"input_shape must be 1 to 8 positive integers .* got \[3, 0\]"),
         ({"input_shape": ()}, r"input_shape must be 1 to 8 positive integers"),
         ({"input_shape": (1,) * 9}, r"input_shape must be 1 to 8 positive integers"),
