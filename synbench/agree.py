@@ -163,7 +163,7 @@ def key_values(per_model: pd.DataFrame, key: RankKey) -> pd.DataFrame:
 def model_table(per_model: pd.DataFrame) -> pd.DataFrame:
     """One row per model: its power flag, each score averaged over the thresholds (best eps), real accuracy."""
     table = per_model.groupby("model_fingerprint", sort=False).agg(
-        model=("model", "first"),
+        model=("display_name" if "display_name" in per_model else "model", "first"),
         underpowered=("underpowered", "first"),
         **{f"{kind}@mean": (kind, "mean") for kind in SCORE_KINDS if kind in per_model},
         accuracy=("accuracy", "first"),

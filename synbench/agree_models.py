@@ -13,6 +13,7 @@ from .encoders import Encoder, resolve_encoder
 from .errors import EncoderError, SynBenchError
 from .feature_store import open_feature_group
 from .leaderboard import read_board
+from .names import pick_fingerprint
 from .references import parse_reference
 from .store import Location
 from .tables import summary_records
@@ -23,25 +24,6 @@ NOTEBOOK_NOTE = (
     "evaluated from a notebook (a module in memory), so agree cannot rerun it; evaluate it by reference "
     "(e.g. py:my_module:build) to include it"
 )
-_LISTED = 8  # model names an error lists
-
-
-def _listed(names: list[str]) -> str:
-    more = f" and {len(names) - _LISTED} more" if len(names) > _LISTED else ""
-    return ", ".join(names[:_LISTED]) + more
-
-
-def _named(records: pd.DataFrame, models: list[str]) -> pd.DataFrame:
-    """The rows of the models named (as the board names them); an unknown name is one line listing the board's."""
-    names = records["model"].str.split(", ")
-    on_board = sorted({name for listed in names for name in listed})
-    unknown = [model for model in models if model not in on_board]
-    if unknown:
-        raise SynBenchError(
-            f"{unknown[0]!r} is not on the board; models on it: {_listed(on_board)}. Name them as "
-            "`synbench leaderboard` shows them."
-        )
-    return records[[any(name in models for name in listed) for listed in names]]
 
 
 def _reference(candidates: list[str]) -> str | None:
@@ -82,8 +64,8 @@ def board_models(
     if records["spec_hash"].nunique() > 1:
         names = ", ".join(sorted(set(records["spec_name"] + " " + records["spec_hash"].str[:8])))
         raise SynBenchError(f"the board holds several specs ({names}); pick one with --spec.")
-    if models:
-        records = _named(records, models)
+    if models:  # display names, references or fingerprint prefixes; an ambiguous one is an error
+        records = records[records["model_fingerprint"].isin([pick_fingerprint(board, model) for model in models])]
     data_hashes = board.groupby("model_fingerprint")["data_hash"].first()
     found, skipped = [], []
     for fingerprint, model_rows in records.groupby("model_fingerprint", sort=False):

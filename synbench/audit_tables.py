@@ -14,9 +14,10 @@ import pandas as pd
 import zarr
 
 from .audit_graph import SCORE_TOLERANCE, check_lineage, foreign_inputs, replicates_differ
+from .board_edit import removed_entries
 from .curves import curves_frame, curves_stored, oracle_curves, oracle_frame, oracle_path, publish_scores, task_ranks
 from .intervals import DEFAULT_REPLICATES, replicate_curves, replicate_tasks, with_intervals
-from .leaderboard import part_files
+from .leaderboard import part_files, part_schema_problem
 from .parquet_store import edited, read_frame, read_table
 from .probe import ProbeResult
 from .provenance import utc_now
@@ -162,6 +163,11 @@ def _check_part(root: Location, file: Location, recompute: _Recompute, report, f
         table = read_table(file)
     except Exception:
         return set()
+    off_schema = part_schema_problem(table)
+    if off_schema:  # it covers nothing: the board skips it; repair sets it aside (and publishes what it hid)
+        report.problems.append(f"leaderboard part {file}: {off_schema}")
+        fixes.append(lambda: _set_aside(root, file))
+        return set()
     rows = table.to_pandas()
     if rows.empty:
         return set()
@@ -189,6 +195,12 @@ def _check_part(root: Location, file: Location, recompute: _Recompute, report, f
             trusted = not problem.startswith("its rows were edited")  # an edited name is not republished
             fixes.append(lambda: _republish(root, file, rows, recompute, key, trusted))
     return covered
+
+
+def _set_aside(root: Location, file: Location) -> str:
+    stamp = utc_now().replace(":", "")
+    quarantine(root, file, stamp)
+    return f"moved {file.name} (off the part schema) to quarantine/{stamp}"
 
 
 def _part_spec(rows: pd.DataFrame, recompute: _Recompute, key: tuple[str, str]) -> BenchmarkSpec:
@@ -270,8 +282,9 @@ def check_tables(root: Location, groups: Groups, report, repair: bool) -> None:
     covered = set()
     for file in part_files(root / "leaderboard" / "parts"):
         covered |= _check_part(root, file, recompute, report, fixes)
+    removed = removed_entries(root)  # taken off the board by hand: not published again
     for key, (group, spec) in groups.items():
-        if group.attrs.get("complete") and (key[0], spec.spec_hash) not in covered:
+        if group.attrs.get("complete") and (key[0], spec.spec_hash) not in covered | removed:
             model = group.attrs.get("model", key[0])
             where = f"spec {spec.name} ({spec.spec_hash})"
             report.problems.append(f"features of {model!r} on {where} have no published part")

@@ -1,4 +1,4 @@
-"""``synbench`` command line: run, batch, leaderboard, compare, audit, agree, demo.
+"""``synbench`` command line: run, batch, leaderboard, compare, audit, agree, board, demo.
 
 Exit codes: 0 success, 1 internal error or failed audit, 2 user error (one line on stderr).
 """
@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from . import __version__
 from .commands import cmd_batch, cmd_demo, cmd_run
-from .commands_board import cmd_agree, cmd_audit, cmd_compare, cmd_leaderboard
+from .commands_board import cmd_agree, cmd_audit, cmd_board, cmd_compare, cmd_leaderboard
 from .errors import EXIT_FAILED, EXIT_OK, EXIT_USER, SynBenchError
 
 
@@ -49,6 +49,7 @@ def _thresholds(text: str) -> tuple:
     return values
 
 
+_MODEL_HELP = "a model as the board shows it, one of its references, or a fingerprint prefix"
 _RANK_BY_HELP = "score or score_dm at a threshold or the mean of the thresholds shown, e.g. score_dm@mean, score@0.9"
 
 
@@ -139,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
         "--data", default="digits", help="digits, photos, lfw, a .npz with X and y, or a folder of class folders"
     )
     agree.add_argument("--spec", help="the spec (name or hash prefix) whose board to check")
-    agree.add_argument("--models", nargs="+", help="only these models (as named on the board)")
+    agree.add_argument("--models", nargs="+", help="only these models (as shown on the board, or fingerprint prefixes)")
     agree.add_argument("--format", default="table", choices=["table", "json"])
     agree.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     agree.add_argument("--allow-py", action="store_true", help="run py: encoders named on the board")
@@ -154,12 +155,24 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     compare = add("compare", cmd_compare, "paired difference of two models' scores, with its 95%% interval")
-    compare.add_argument("model_a", help="a model as named on the board (or a fingerprint prefix)")
+    compare.add_argument("model_a", help=_MODEL_HELP)
     compare.add_argument("model_b", help="the model to compare it with")
     compare.add_argument("--spec", help="the spec (name or hash prefix); needed when both share several")
     compare.add_argument("--eps", type=_numbers("eps"), help="compare at this eps (default: each model's best eps)")
     compare.add_argument("--threshold", type=_thresholds, help="thresholds, e.g. 0.6,0.75")
     compare.add_argument("--format", default="table", choices=["table", "json"])
+
+    edit = add("board", cmd_board, "remove or rename a model on the board (its old parts move to quarantine/)")
+    actions = edit.add_subparsers(dest="board_action", required=True, parser_class=_Parser)
+    remove = actions.add_parser("remove", help="take a model off the board", description="take a model off the board")
+    remove.add_argument("model", help=_MODEL_HELP)
+    remove.add_argument("--spec", help="only on this spec (name or hash prefix)")
+    rename = actions.add_parser("rename", help="show a model under another name", description="rename a model")
+    rename.add_argument("model", help=_MODEL_HELP)
+    rename.add_argument("new_name", help="the name the board shows from now on")
+    for sub in (remove, rename):  # also accepted after the action; SUPPRESS keeps a value given before it
+        sub.add_argument("--root", default=argparse.SUPPRESS, help="artifact root (default: data)")
+        sub.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
 
     demo = add("demo", cmd_demo, "offline demo: encoders, leaderboard, plots and an HTML page")
     add_work_options(demo, spec_default=None)

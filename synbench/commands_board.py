@@ -65,8 +65,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(table.to_json(orient="records", indent=1))
         return EXIT_OK
-    print(f"A = {args.model_a}\nB = {args.model_b}\nspec {table['spec_name'].iloc[0]} ({table['spec_hash'].iloc[0]})")
-    shown = table.drop(columns=["spec_name", "spec_hash"]).rename(columns={"difference": "A - B"})
+    print(f"A = {table['model_a'].iloc[0]}\nB = {table['model_b'].iloc[0]}")
+    print(f"spec {table['spec_name'].iloc[0]} ({table['spec_hash'].iloc[0]})")
+    shown = table.drop(columns=["spec_name", "spec_hash", "model_a", "model_b"]).rename(columns={"difference": "A - B"})
     print(shown.to_markdown(index=False, tablefmt="simple_outline", floatfmt=".4f"))
     print("A - B and its paired 95% interval (same inputs, same half-samples); each model at its best eps.")
     return EXIT_OK
@@ -93,6 +94,18 @@ def _robust_rows(args: argparse.Namespace, root: Path, spec: str | None, rank_ke
 
     options = {"models": getattr(args, "models", None), "device": args.device, "eps": args.robust_eps}
     return robust_agreement(root, args.data, spec=spec, rank_key=rank_key, **options)
+
+
+def cmd_board(args: argparse.Namespace) -> int:
+    from .board_edit import remove_entry, rename_entry
+    from .store import open_root
+
+    root = open_root(args.root, create=False)
+    if args.board_action == "remove":
+        print(remove_entry(root, args.model, spec=args.spec))
+    else:
+        print(rename_entry(root, args.model, args.new_name))
+    return EXIT_OK
 
 
 def agreement_section(args: argparse.Namespace, root: Path, spec: str | None, rank_key=None) -> tuple[str, str, str]:

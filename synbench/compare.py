@@ -7,6 +7,7 @@ import pandas as pd
 
 from .errors import SynBenchError
 from .intervals import paired_interval
+from .names import pick_fingerprint, with_display_names
 
 __all__ = ["replicates_of", "pick_model", "compare_models"]
 
@@ -20,15 +21,13 @@ def replicates_of(row: pd.Series, kind: str = "score") -> np.ndarray | None:
 
 
 def pick_model(board: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Rows of the model named ``name`` on the board (one of its names, or a fingerprint prefix)."""
-    names = board["model"].str.split(", ")
-    chosen = board[names.apply(lambda listed: name in listed) | board["model_fingerprint"].str.startswith(name)]
-    if chosen.empty:
-        shown = ", ".join(sorted(board["model"].unique())[:10])
-        raise SynBenchError(f"no model {name!r} on the board; models there: {shown}.")
-    if chosen["model_fingerprint"].nunique() > 1:
-        raise SynBenchError(f"{name!r} matches several models; give more of the fingerprint.")
-    return chosen
+    """Rows of the one model ``name`` names on the board: a display name, a reference or a fingerprint prefix.
+
+    Raises:
+        SynBenchError: no model or several answer to ``name`` (names.pick_fingerprint).
+    """
+    board = board if "display_name" in board else with_display_names(board)
+    return board[board["model_fingerprint"] == pick_fingerprint(board, name)]
 
 
 def _shared_spec(rows_a: pd.DataFrame, rows_b: pd.DataFrame) -> str:
@@ -64,11 +63,13 @@ def compare_models(board: pd.DataFrame, model_a: str, model_b: str) -> pd.DataFr
                     "spec_hash": spec_hash,
                     "threshold": threshold,
                     "kind": kind,
+                    "model_a": a["display_name"],
+                    "model_b": b["display_name"],
                     "eps_a": a["eps"],
                     "value_a": a[kind],
                     "eps_b": b["eps"],
                     "value_b": b[kind],
-                    **_difference(a, b, kind, model_a, model_b),
+                    **_difference(a, b, kind, a["display_name"], b["display_name"]),
                 }
             )
     return pd.DataFrame(records).sort_values(["kind", "threshold"], kind="stable").reset_index(drop=True)
@@ -76,9 +77,10 @@ def compare_models(board: pd.DataFrame, model_a: str, model_b: str) -> pd.DataFr
 
 def _difference(a: pd.Series, b: pd.Series, kind: str, model_a: str, model_b: str) -> dict:
     replicates_a, replicates_b = replicates_of(a, kind), replicates_of(b, kind)
-    if replicates_a is None or replicates_b is None:
+    pairs = 0 if replicates_a is None or replicates_b is None else min(len(replicates_a), len(replicates_b))
+    if not pairs:
         difference, low, high = a[kind] - b[kind], np.nan, np.nan
-    else:
+    else:  # on the first min(Ba, Bb) half-samples, which are the same for both
         difference, low, high = paired_interval(a[kind], replicates_a, b[kind], replicates_b)
     if pd.isna(difference):
         verdict = "not a number (a score is missing: its reference area is 0)"
@@ -88,4 +90,10 @@ def _difference(a: pd.Series, b: pd.Series, kind: str, model_a: str, model_b: st
         verdict = f"{model_a if low > 0 else model_b} scores higher"
     else:
         verdict = "not distinguishable"
-    return {"difference": difference, "difference_low": low, "difference_high": high, "verdict": verdict}
+    return {
+        "difference": difference,
+        "difference_low": low,
+        "difference_high": high,
+        "paired_replicates": pairs,
+        "verdict": verdict,
+    }

@@ -43,6 +43,7 @@ __all__ = [
     "interval",
     "paired_interval",
     "rank_bands",
+    "NOT_MEASURED",
 ]
 
 CI_METHODS = ("half-sampling", "none")
@@ -199,33 +200,51 @@ def with_intervals(rows: Sequence[dict], curves: dict[float, np.ndarray] | None,
 def paired_interval(
     score_a: float, replicates_a: Sequence[float], score_b: float, replicates_b: Sequence[float]
 ) -> tuple[float, float, float]:
-    """(difference, low, high) of ``a - b`` from replicates on the same half-samples."""
-    a, b = np.asarray(replicates_a, dtype=np.float64), np.asarray(replicates_b, dtype=np.float64)
+    """(difference, low, high) of ``a - b`` from replicates on the same half-samples.
+
+    Replicate ``b`` is the same half-sample whatever the count (``half_sample`` does not depend on it),
+    so models published with different counts are paired on the first min(Ba, Bb) replicates.
+    """
+    count = min(len(replicates_a), len(replicates_b))
+    a = np.asarray(replicates_a[:count], dtype=np.float64)
+    b = np.asarray(replicates_b[:count], dtype=np.float64)
     difference = score_a - score_b
-    if a.size != b.size or a.size < 2:
+    if count < 2:
         return difference, float("nan"), float("nan")
-    half_width = _quantile(a.size) * float((a - b).std(ddof=1))
+    half_width = _quantile(count) * float((a - b).std(ddof=1))
     return difference, difference - half_width, difference + half_width
+
+
+NOT_MEASURED = "not measured"  # the band of a model whose order against its neighbours no interval tested
+
+
+def _measured(replicates: Sequence[float] | None) -> bool:
+    return replicates is not None and len(replicates) >= 2 and bool(np.isfinite(replicates).all())
 
 
 def rank_bands(scores: Sequence[float], replicates: Sequence[Sequence[float] | None]) -> list[str]:
     """Rank band of each model, given in descending score order (METHOD section 6 of docs/METHOD.md).
 
-    A model joins the band of the model ranked just above it unless their paired 95% interval
-    excludes 0; a band is labelled by the first and last rank it spans ("1-3", or "4" alone).
-    Without replicates two models are told apart by their scores alone.
+    A model with replicates joins the band of the nearest model with replicates ranked above it unless
+    their paired 95% interval excludes 0; equal scores always share a band. A band is labelled by the
+    first and last rank it spans ("1-3", or "4" alone). A model without replicates (``--ci none``) is
+    told apart from nothing: it is ``NOT_MEASURED`` unless it ties with a neighbour.
     """
-    starts = []
+    band: list[int | None] = []  # the index of each model's band's first model; None: not measured
+    above = None  # the nearest measured model so far
     for i, score in enumerate(scores):
-        if i == 0:
-            starts.append(0)
-            continue
-        above, here = replicates[i - 1], replicates[i]
-        if above is None or here is None:
-            distinct = scores[i - 1] != score
+        if i and score == scores[i - 1]:
+            if band[i - 1] is None:
+                band[i - 1] = i - 1  # a tie starts a band even where nothing was measured
+            band.append(band[i - 1])
+        elif not _measured(replicates[i]):
+            band.append(None)
+        elif above is None:
+            band.append(i)
         else:
-            _, low, high = paired_interval(scores[i - 1], above, score, here)
-            distinct = not (low <= 0 <= high)
-        starts.append(i if distinct else starts[-1])
-    ends = {start: max(i for i, s in enumerate(starts) if s == start) for start in set(starts)}
-    return [f"{s + 1}" if ends[s] == s else f"{s + 1}-{ends[s] + 1}" for s in starts]
+            _, low, high = paired_interval(scores[above], replicates[above], score, replicates[i])
+            band.append(band[above] if low <= 0 <= high else i)
+        if _measured(replicates[i]):
+            above = i
+    ends = {start: max(i for i, s in enumerate(band) if s == start) for start in set(band) - {None}}
+    return [NOT_MEASURED if s is None else f"{s + 1}" if ends[s] == s else f"{s + 1}-{ends[s] + 1}" for s in band]

@@ -1,8 +1,9 @@
 """Stage 5 reads: the board as the union of published parts, snapshots and ranks.
 
 Parts are written by ``curves.publish_scores`` (one per model fingerprint, spec hash, code version
-and model name). Readers union the parts' schemas, skip a part they cannot trust (unreadable, or
-holding a non-finite score) with a warning, and answer any accuracy threshold from the stored curves.
+and model name). Readers union the parts' schemas, skip a part they cannot trust (unreadable, off the
+part schema, holding a non-finite score, edited) with a warning, and answer any accuracy threshold
+from the stored curves.
 """
 
 from __future__ import annotations
@@ -20,16 +21,71 @@ import pyarrow as pa
 from .curves import scored_rows
 from .errors import SynBenchError
 from .lineage import parents_of
+from .names import with_display_names
 from .parquet_store import atomic_write_parquet, edited, read_frame, read_table
 from .provenance import utc_now
 from .spec import threshold_ok
 from .stages import named_replicates
 from .store import Location, location, safe_path
 
-__all__ = ["ROW_KEY", "read_board", "rank_board", "write_snapshot", "read_snapshots", "part_files"]
+__all__ = [
+    "ROW_KEY",
+    "read_board",
+    "rank_board",
+    "write_snapshot",
+    "read_snapshots",
+    "part_files",
+    "part_schema_problem",
+    "trusted_parts",
+]
 
 ROW_KEY = ["model_fingerprint", "spec_hash", "eps", "threshold"]  # one score per key
 _MODEL_KEY = ["spec_hash", "model_fingerprint"]
+
+# What a published part must hold (curves.build_rows writes it), and the types of the columns readers use.
+_REQUIRED = {
+    **dict.fromkeys(["model", "model_fingerprint", "spec_name", "spec_hash", "data_hash", "created_at"], "string"),
+    **dict.fromkeys(["eps", "threshold", "score"], "float"),
+}
+_OPTIONAL = {
+    **dict.fromkeys(["score_low", "score_high", "score_dm", "score_dm_low", "score_dm_high", "r_over_n"], "float"),
+    **dict.fromkeys(["ci_replicates", "feature_dim", "probe_rank", "n_train_needed"], "integer"),
+    **dict.fromkeys(["best_eps", "best_eps_dm", "underpowered"], "boolean"),
+    **dict.fromkeys(["score_replicates", "score_dm_replicates"], "list of floats"),
+    "input_shape": "list of integers",
+    **dict.fromkeys(["weights_digest", "curves_file", "replicates_file", "eigen_floor", "display_name"], "string"),
+}
+_IS = {
+    "string": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+    "float": pa.types.is_floating,
+    "integer": pa.types.is_integer,
+    "boolean": pa.types.is_boolean,
+    # a column of empty lists (no interval, no input shape recorded) has items of type null
+    "list of floats": lambda t: (
+        pa.types.is_list(t) and (pa.types.is_floating(t.value_type) or t.value_type == pa.null())
+    ),
+    "list of integers": lambda t: (
+        pa.types.is_list(t) and (pa.types.is_integer(t.value_type) or t.value_type == pa.null())
+    ),
+}
+
+
+def part_schema_problem(table: pa.Table) -> str | None:
+    """Why a published part does not follow the part schema (a missing or mistyped column), or None."""
+    for column, kind in [*_REQUIRED.items(), *_OPTIONAL.items()]:
+        if column not in table.column_names:
+            if column in _REQUIRED:
+                return f"it has no {column} column"
+            continue
+        values = table.column(column)
+        if values.type == pa.null() and column in _OPTIONAL:
+            continue
+        if not _IS[kind](values.type):
+            shown = "string" if pa.types.is_large_string(values.type) else str(values.type)
+            return f"column {column} is {shown}, expected {'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+        if column in _REQUIRED and column != "score" and values.null_count:  # a missing score: non-finite
+            return f"column {column} has {values.null_count} missing value(s)"
+    return None
 
 
 def part_files(folder: Location) -> list[Location]:
@@ -37,26 +93,39 @@ def part_files(folder: Location) -> list[Location]:
     return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))
 
 
-def _read_parts(files: list[Location]) -> tuple[pd.DataFrame, list[str]]:
-    tables, bad = [], []
+def trusted_parts(files: list[Location]) -> tuple[list[tuple[Location, pa.Table]], list[str]]:
+    """The parts the board is made of, each with its file; and why each other part was skipped."""
+    parts, bad = [], []
     for file in files:
         try:
             table = read_table(file)
         except Exception as exc:  # a damaged part must not hide the rest of the board
             bad.append(f"unreadable leaderboard part {file}: {str(exc).splitlines()[0]}")
             continue
-        scores = table.column("score").to_numpy() if "score" in table.column_names else np.array([np.nan])
-        if not np.isfinite(scores.astype(float)).all():
+        problem = part_schema_problem(table)
+        if problem:
+            bad.append(f"leaderboard part {file}: {problem}")
+            continue
+        if not np.isfinite(table.column("score").to_numpy(zero_copy_only=False).astype(float)).all():
             bad.append(f"leaderboard part {file} holds a non-finite score")
             continue
         if edited(table):
             bad.append(f"leaderboard part {file}: its rows were edited after publishing (digest mismatch)")
             continue
         if table.num_rows:
-            tables.append(table)
+            parts.append((file, table))
+    return parts, bad
+
+
+def _read_parts(files: list[Location]) -> tuple[pd.DataFrame, list[str]]:
+    parts, bad = trusted_parts(files)
+    tables = [table for _, table in parts]
     if not tables:
         return pd.DataFrame(), bad
-    return pa.concat_tables(tables, promote_options="permissive").to_pandas(), bad
+    try:
+        return pa.concat_tables(tables, promote_options="permissive").to_pandas(), bad
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # an extra column typed differently by two parts: keep both
+        return pd.concat([table.to_pandas() for table in tables], ignore_index=True), bad
 
 
 def _at(values: pd.Series, wanted: Sequence[float]) -> pd.Series:
@@ -146,7 +215,8 @@ def read_board(
     input_shape: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """Union of all parts, newest row per key, optionally filtered by spec name/hash, eps, threshold and the
-    models' input shape.
+    models' input shape. ``model`` joins every reference a fingerprint was published under (oldest first);
+    ``display_name`` is its one short name (names.py).
 
     ``best_eps`` is chosen within the eps shown, so a filter never drops a model. A threshold the
     models did not publish is computed from their stored curves (METHOD.md 4).
@@ -161,7 +231,7 @@ def read_board(
             print(f"warning: skipped {line}; run `synbench audit`.", file=sys.stderr)
     if board.empty:
         return board
-    board = board.sort_values("created_at", kind="stable")
+    board = with_display_names(board.sort_values("created_at", kind="stable"))
     names = board.groupby("model_fingerprint")["model"].agg(lambda s: ", ".join(dict.fromkeys(s)))  # oldest first
     board = board.drop_duplicates(ROW_KEY, keep="last")
     board = board.assign(model=board["model_fingerprint"].map(names))

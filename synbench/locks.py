@@ -5,13 +5,17 @@ with a conditional write (S3 ``If-None-Match: *``); it names its holder and an e
 holder pushes forward every third of ``LEASE_SECONDS``. A waiter may take over a lease whose expiry
 has passed (its holder died), with a compare-and-swap on the lease's ETag, so of several waiters only
 one wins. A holder that finds its lease taken (it stalled past the expiry) stops before writing the
-completion marker. The expiry is compared across machines, so their clocks must agree to well
-within ``LEASE_SECONDS``.
+completion marker. A lease object that cannot be read as a lease (empty, not JSON, wrong types) is
+a dead holder's too: it is taken over the same way once the store's last-modified time is a lease
+time old. The expiry is compared across machines, so their clocks must agree to well within
+``LEASE_SECONDS``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import socket
 import sys
@@ -20,6 +24,8 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -88,6 +94,32 @@ def _file_lock(path: Path, timeout_s: float) -> Iterator[None]:
         lock.release()
 
 
+@dataclass(frozen=True)
+class _Version:
+    """One version of a lease object as read."""
+
+    lease: dict | None  # None: the body is no lease (empty, not JSON, wrong types)
+    token: str  # identifies this version for a compare-and-swap
+    modified: float | None  # when the store wrote it (epoch seconds), where it says
+
+
+def _parse(body: bytes) -> dict | None:
+    try:
+        lease = json.loads(body)
+    except ValueError:  # not JSON, or not text at all
+        return None
+    if not isinstance(lease, dict) or not isinstance(lease.get("holder"), str):
+        return None
+    expires = lease.get("expires")
+    if isinstance(expires, bool) or not isinstance(expires, int | float) or not math.isfinite(expires):
+        return None
+    return lease
+
+
+def _digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
 class _LeaseObject:
     """Create, read, compare-and-swap and delete one small object. ``token`` identifies a version.
 
@@ -107,21 +139,31 @@ class _LeaseObject:
     def create(self, body: bytes) -> str | None:
         if not write_new(self.path, body):
             return None
-        return self._etag() if self.s3 else body.decode()
+        return self._etag() if self.s3 else _digest(body)
 
-    def read(self) -> tuple[dict, str] | None:
+    def read(self) -> _Version | None:
+        """The lease's current version, or None when there is none."""
         try:
             if self.s3:
                 reply = self.s3.get_object(Bucket=self.bucket, Key=self.key)
-                return json.loads(reply["Body"].read()), reply["ETag"]
+                body = reply["Body"].read()
+                return _Version(_parse(body), reply["ETag"], reply["LastModified"].timestamp())
             body = self.path.read_bytes()
-            return json.loads(body), body.decode()
-        except (FileNotFoundError, json.JSONDecodeError):
+        except FileNotFoundError:
             return None
         except Exception as exc:
             if getattr(exc, "response", {}).get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
             raise
+        lease = _parse(body)
+        return _Version(lease, _digest(body), None if lease is not None else self._modified())
+
+    def _modified(self) -> float | None:
+        try:
+            stamp = self.path.fs.modified(self.path.path)
+        except Exception:  # a backend without dates (or the object just went): the waiter's own clock decides
+            return None
+        return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
 
     def swap(self, body: bytes, token: str) -> str | None:
         """Replace the lease if it is still at version ``token``; the new token, or None when it was not."""
@@ -133,10 +175,10 @@ class _LeaseObject:
                     return None
                 raise
         current = self.read()
-        if current is None or current[1] != token:
+        if current is None or current.token != token:
             return None
         self.path.write_bytes(body)
-        return body.decode() if self.path.read_bytes() == body else None
+        return _digest(body) if self.path.read_bytes() == body else None
 
     def delete(self, token: str) -> None:
         if self.s3:
@@ -146,7 +188,7 @@ class _LeaseObject:
                 pass  # taken over meanwhile: the lease is not ours to delete
             return
         current = self.read()
-        if current is not None and current[1] == token:
+        if current is not None and current.token == token:
             self.path.unlink(missing_ok=True)
 
     def _etag(self) -> str:
@@ -158,23 +200,39 @@ def _lease_body(holder: str, seconds: float) -> bytes:
     return json.dumps({"holder": holder, "expires": time.time() + seconds, "nonce": uuid.uuid4().hex}).encode()
 
 
+def _dead(current: _Version, seconds: float, seen_for: float) -> bool:
+    """Whether a lease's holder is gone: its expiry passed, or a body that is no lease is a lease time old."""
+    if current.lease is not None:
+        return current.lease["expires"] < time.time()
+    age = seen_for if current.modified is None else time.time() - current.modified
+    return age >= seconds
+
+
+def _who(current: _Version, seconds: float) -> str:
+    if current.lease is not None:
+        return current.lease["holder"]
+    return f"an unreadable lease (empty, not JSON or not a lease); taking it over once it is {seconds:g} s old"
+
+
 @contextmanager
 def _lease(path: Location, timeout_s: float) -> Iterator[Held]:
     seconds = float(os.environ.get(LEASE_SECONDS_ENV, "60"))
-    lease, holder, said = _LeaseObject(path), _holder(), False
+    lease, holder, said, first_seen = _LeaseObject(path), _holder(), False, {}
     deadline = time.monotonic() + timeout_s
     while True:
         token = lease.create(_lease_body(holder, seconds))
         if token:
             break
-        current = lease.read()
-        if current is not None and current[0].get("expires", 0) < time.time():
-            token = lease.swap(_lease_body(holder, seconds), current[1])  # its holder died: take it over
-            if token:
-                break
-        if current is not None and not said:
-            print(f"synbench: waiting for {path.name}, held by {current[0].get('holder')}", file=sys.stderr)
-            said = True
+        current = lease.read()  # None: released meanwhile, created again on the next turn
+        if current is not None:
+            seen_for = time.monotonic() - first_seen.setdefault(current.token, time.monotonic())
+            if _dead(current, seconds, seen_for):
+                token = lease.swap(_lease_body(holder, seconds), current.token)  # its holder died: take it over
+                if token:
+                    break
+            if not said:
+                print(f"synbench: waiting for {path.name}, held by {_who(current, seconds)}", file=sys.stderr)
+                said = True
         if time.monotonic() > deadline:
             raise StoreError(f"{str(path)!r} is still held after {timeout_s:.0f} s; wait for its writer.")
         time.sleep(min(1.0, seconds / 10))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import html
 import re
-from pathlib import Path
 
 import pandas as pd
 
+from .names import SHORT, display_name, with_display_names
 from .parquet_store import read_frame
 from .plots import plot_model_curves, plot_series
 from .provenance import code_version, utc_now
@@ -24,16 +24,6 @@ __all__ = [
     "board_html",
     "display_name",
 ]
-
-
-def display_name(model: str, weights_digest: str = "") -> str:
-    """A model name fit to share: a weights path becomes its file name plus a short weights digest."""
-
-    def shorten(match: re.Match) -> str:
-        name = Path(match.group(1)).name
-        return f"@{name}" + (f" [{weights_digest[:8]}]" if weights_digest else "")
-
-    return re.sub(r"@([^,#]*[/\\][^,#]*)", shorten, model)
 
 
 def _slug(text: str) -> str:
@@ -54,13 +44,16 @@ def agreement_html(models: pd.DataFrame, stats: pd.DataFrame, png: bytes, data: 
 def _plots(root: Location, board: pd.DataFrame) -> dict[str, tuple[str, bytes]]:
     """PNG bytes of each (spec, model)'s curves, keyed by caption, with the file name they are saved under."""
     plots = {}
-    groups = board.groupby(["spec_name", "spec_hash", "model", "weights_digest", "curves_file"])
-    for (spec_name, spec_hash, model, digest, curves_file), rows in groups:
+    board = with_display_names(board)
+    groups = board.groupby(["spec_name", "spec_hash", "model_fingerprint", "display_name", "curves_file"])
+    for (spec_name, spec_hash, fingerprint, shown, curves_file), rows in groups:
         curves = read_frame(safe_path(root, "curves", curves_file))
-        name = f"{display_name(model, digest)} ({spec_name} {spec_hash[:8]})"
+        name = f"{shown} ({spec_name} {spec_hash[:8]})"
+        if name in plots:  # another fingerprint under the same name: its fingerprint tells them apart
+            name = f"{shown} {{{fingerprint[:SHORT]}}} ({spec_name} {spec_hash[:8]})"
         replicates = named_replicates(root, rows)
         png = plot_model_curves(curves, name, replicates=load_replicate_curves(replicates) if replicates else None)
-        plots[name] = (f"{_slug(spec_name)}-{spec_hash[:8]}--{_slug(model)}.png", png)
+        plots[name] = (f"{_slug(spec_name)}-{spec_hash[:8]}--{_slug(shown)}-{fingerprint[:SHORT]}.png", png)
     return plots
 
 
@@ -70,6 +63,8 @@ def _series_plots(board: pd.DataFrame) -> dict[str, tuple[str, bytes]]:
     series = series_records(board)
     for (spec_name, spec_hash, name), rows in series.groupby(["spec_name", "spec_hash", "series"]):
         caption = f"{display_name(name)} ({spec_name} {spec_hash[:8]}): {rows['step'].nunique()} checkpoints"
+        if caption in plots:  # the same file names in another folder: show the whole series name
+            caption = f"{name} ({spec_name} {spec_hash[:8]}): {rows['step'].nunique()} checkpoints"
         plots[caption] = (f"series-{_slug(spec_name)}-{spec_hash[:8]}--{_slug(name)}.png", plot_series(rows, caption))
     return plots
 
@@ -188,10 +183,9 @@ def board_html(
     if not board.empty:
         table, rank_key = summary_table(board, rank_key), usable_key(board, rank_key)
         notes = "".join(f"<p class='note'>{html.escape(line)}</p>" for line in table_notes(table, rank_key).split("\n"))
-        table = table.assign(model=[display_name(m) for m in table["model"]])
         summary = table.to_html(index=False, classes="sortable", border=0) + notes
-        digests = board["weights_digest"] if "weights_digest" in board else [""] * len(board)
-        board = board.assign(model=[display_name(m, d) for m, d in zip(board["model"], digests, strict=True)])
+        board = with_display_names(board)
+        board = board.assign(model=board["display_name"])
     columns = [c for c in _ROW_COLUMNS if c in board.columns]
     rows = []
     for _, row in board.iterrows():

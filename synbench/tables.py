@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 from .compare import replicates_of
-from .intervals import rank_bands
+from .intervals import NOT_MEASURED, rank_bands
 from .leaderboard import ROW_KEY, rank_board, read_snapshots
+from .names import SHORT, display_name, with_display_names
 from .parquet_store import read_frame
 from .ranking import DEFAULT_RANK_KEY, RankKey, best_rows, rank_models
 from .references import series_step
@@ -21,6 +22,7 @@ _SUMMARY_COLUMNS = [
     "rank_value_low",
     "rank_value_high",
     "model",
+    "display_name",
     "spec_name",
     "spec_hash",
     "input_shape",
@@ -77,7 +79,7 @@ def summary_records(board: pd.DataFrame, rank_key: RankKey = DEFAULT_RANK_KEY) -
     and the model's rank and band by ``rank_key`` (``band``: this threshold's band for the key's score)."""
     if board.empty:
         return pd.DataFrame(columns=_SUMMARY_COLUMNS)
-    rank_key = usable_key(board, rank_key)
+    rank_key, board = usable_key(board, rank_key), with_display_names(board)
     thresholds = sorted(board["threshold"].unique())
     records = _per_threshold(board)
     records["underpowered"] = records["underpowered"].fillna(False).astype(bool)
@@ -155,22 +157,26 @@ def summary_table(board: pd.DataFrame, rank_key: RankKey = DEFAULT_RANK_KEY) -> 
     records = records.assign(
         spec=records["spec_name"] + " " + records["spec_hash"].str[:8], cell=_cells(records, rank_key.kind)
     )
-    table = records.pivot_table(index=["spec", "model"], columns="threshold", values="cell", aggfunc="first")
+    entry = ["spec", "model_fingerprint"]  # one row per fingerprint, whatever its name
+    table = records.pivot_table(index=entry, columns="threshold", values="cell", aggfunc="first")
     table.columns = [f"{rank_key.kind} t={c:g}" for c in table.columns]
-    first = records.drop_duplicates(["spec", "model"]).set_index(["spec", "model"]).reindex(table.index)
+    first = records.drop_duplicates(entry).set_index(entry).reindex(table.index)
     if rank_key.threshold is None:
         half = first["rank_value_high"] - first["rank_value"]
         table[f"{rank_key.kind} mean"] = [
             "—" if pd.isna(v) else f"{v:.4f}{'' if pd.isna(h) else f' ±{h:.3f}'}"
             for v, h in zip(first["rank_value"], half, strict=True)
         ]
-    table.insert(0, "rank", first["rank"].astype("Int64"))
-    table.insert(1, "band", first["rank_band"])
-    table.insert(2, "input", [_shape(v) for v in first["input_shape"]])
-    table.insert(3, "p", first["feature_dim"].astype("Int64"))
+    table.insert(0, "model", first["display_name"])
+    table.insert(1, "fingerprint", [fp[:SHORT] for fp in first.index.get_level_values("model_fingerprint")])
+    table.insert(2, "rank", first["rank"].astype("Int64"))
+    table.insert(3, "band", first["rank_band"])
+    table.insert(4, "input", [_shape(v) for v in first["input_shape"]])
+    table.insert(5, "p", first["feature_dim"].astype("Int64"))
     table["power"] = [_power(row) for _, row in first.iterrows()]
-    table = table.reset_index().assign(unranked=lambda t: t["rank"].isna())
-    return table.sort_values(["spec", "unranked", "rank", "model"]).drop(columns="unranked").reset_index(drop=True)
+    table = table.reset_index().drop(columns="model_fingerprint").assign(unranked=lambda t: t["rank"].isna())
+    table = table.sort_values(["spec", "unranked", "rank", "model", "fingerprint"])
+    return table.drop(columns="unranked").reset_index(drop=True)
 
 
 def table_notes(table: pd.DataFrame, rank_key: RankKey) -> str:
@@ -180,6 +186,11 @@ def table_notes(table: pd.DataFrame, rank_key: RankKey) -> str:
         "Models in one band are not distinguishable from their neighbour above (paired test).",
     ]
     text = table.to_string()
+    if NOT_MEASURED in text:
+        lines.append(
+            f"{NOT_MEASURED}: published without intervals (--ci none), so no paired test placed it against its "
+            "neighbours; only equal scores share its band."
+        )
     if "†" in text:
         lines.append(
             "† above 1: the dimension-matched oracle (or the Bayes reference) is itself an estimate; a score above 1 "
@@ -223,7 +234,8 @@ def format_history(
     latest = latest[latest["eps"].round(9).isin(wanted_eps)]
     if threshold:
         latest = latest[latest["threshold"].round(9).isin([round(t, 9) for t in threshold])]
-    latest = latest[["spec_name", "model", *ROW_KEY[2:], "score", "rank", "rank_change"]]
+    names = latest["display_name"] if "display_name" in latest else latest["model"].map(display_name)
+    latest = latest.assign(model=names)[["spec_name", "model", *ROW_KEY[2:], "score", "rank", "rank_change"]]
     latest = latest.sort_values(["spec_name", "eps", "threshold", "rank"])
     change = latest["rank_change"].astype("Int64")
     shown = latest.assign(rank_change=[("new" if pd.isna(c) else f"{int(c):+d}") for c in change])

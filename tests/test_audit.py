@@ -192,3 +192,30 @@ def test_a_tampered_replicate_table_is_found_and_rebuilt(root, tiny_spec):
     assert (rebuilt.loc[rebuilt["replicate"] == 2, "accuracy"] < 1.0).any()
     after = read_board(root)[["eps", "threshold", "score_low", "score_high"]]
     pd.testing.assert_frame_equal(before.reset_index(drop=True), after.reset_index(drop=True))
+
+
+def test_parts_off_the_schema_are_audit_problems_and_repair_sets_them_aside(root, tiny_spec):
+    from synbench.parquet_store import atomic_write_parquet
+
+    part = _benchmark(root, tiny_spec)
+    good = pd.read_parquet(part)
+    parts = root / "leaderboard" / "parts"
+    atomic_write_parquet(parts / "int-time.parquet", good.assign(created_at=1))  # same fingerprint as the good part
+    atomic_write_parquet(parts / "no-key.parquet", good.drop(columns="model_fingerprint"))
+    atomic_write_parquet(parts / "text-score.parquet", good.assign(score="0.9", model_fingerprint="other"))
+    report = audit_root(root)  # never crashes
+    assert not report.ok
+    for name, why in (
+        ("int-time", "column created_at is int64, expected a string"),
+        ("no-key", "it has no model_fingerprint column"),
+        ("text-score", "column score is string, expected a float"),
+    ):
+        assert any(f"{name}.parquet" in p and why in p for p in report.problems), (name, report.problems)
+    repaired = audit_root(root, repair=True)
+    assert repaired.ok, repaired.problems
+    assert sorted(p.name for p in root.glob("quarantine/*/leaderboard/parts/*.parquet")) == [
+        "int-time.parquet",
+        "no-key.parquet",
+        "text-score.parquet",
+    ]
+    assert [p.name for p in parts.glob("*.parquet")] == [part.name] and len(read_board(root)) == 8

@@ -88,7 +88,38 @@ def test_rank_bands_chain_indistinguishable_neighbours():
     scores = [0.95, 0.949, 0.90, 0.20]
     replicates = [s + n for s, n in zip(scores, noise, strict=True)]
     assert rank_bands(scores, replicates) == ["1-2", "1-2", "3", "4"]
-    assert rank_bands([0.5, 0.5, 0.4], [None, None, None]) == ["1-2", "1-2", "3"]
+
+
+def test_the_common_replicates_are_paired_whatever_each_models_count():
+    rng = np.random.default_rng(2)
+    shared = rng.normal(0, 0.05, size=40)
+    a, b = 0.9 + shared + rng.normal(0, 0.002, 40), 0.88 + shared[:20] + rng.normal(0, 0.002, 20)
+    assert paired_interval(0.9, a, 0.88, b) == paired_interval(0.9, a[:20], 0.88, b)
+    assert paired_interval(0.9, a, 0.88, b)[1] > 0  # measured, and resolved
+    assert paired_interval(0.0, np.zeros(40), 0.0, np.zeros(20)) == (0.0, 0.0, 0.0)
+
+
+def test_replicate_b_is_the_same_half_sample_whatever_the_replicate_count():
+    rng = np.random.default_rng(3)
+    labels = np.arange(40) % 2
+    tasks = [(scale, (rng.normal(size=(40, 3)), labels), (rng.normal(size=(40, 3)), labels)) for scale in (0.5, 1.5)]
+    few, many = (replicate_curves(replicate_tasks(tasks, (0.0,), 7, count)) for count in (2, 5))
+    assert np.array_equal(many[0.0][:2], few[0.0]) and not np.array_equal(many[0.0][2], many[0.0][1])
+
+
+def test_bands_never_tell_apart_what_was_not_measured_and_ties_share_a_band():
+    rng = np.random.default_rng(4)
+    noise = rng.normal(0, 0.01, size=(3, 40))
+    # replicate counts 40 and 20 are paired on their first 20; the tied zeros share a band
+    assert rank_bands([0.5, 0.0, 0.0], [0.5 + noise[0], np.zeros(40), np.zeros(20)]) == ["1", "2-3", "2-3"]
+    # --ci none everywhere: nothing measured, nothing told apart, but ties still share a band
+    assert rank_bands([0.9, 0.8, 0.7], [None] * 3) == ["not measured"] * 3
+    assert rank_bands([0.5, 0.5, 0.4], [None, None, None]) == ["1-2", "1-2", "not measured"]
+    # a model without replicates between two measured ones: they are compared with each other across it
+    scores = [0.95, 0.949, 0.948, 0.2]
+    replicates = [0.95 + noise[1], None, 0.948 + noise[2], 0.2 + noise[0]]
+    assert rank_bands(scores, replicates) == ["1-3", "not measured", "1-3", "4"]
+    assert rank_bands([0.9, 0.9], [None, 0.9 + noise[0]]) == ["1-2", "1-2"]  # a tie with an unmeasured model
 
 
 @pytest.mark.parametrize("bad", [1, -1, 10_001, 2.5, True])
@@ -161,7 +192,8 @@ def test_summary_gives_rank_bands_and_intervals(two_models):
     records = summary_records(read_board(two_models))
     first = records[records["threshold"] == 0.6].set_index("model")
     assert first.loc["noise:1x8x8", "rank_band"] == "3" and first.loc["noise:1x8x8", "score_high"] < 0.1
-    assert set(first["rank_band"]) <= {"1", "2", "3", "1-2"}
+    assert first.loc["identity:1x4x4", "rank_band"] == "not measured"  # published with --ci none
+    assert set(first["rank_band"]) <= {"1", "2", "3", "1-2", "not measured"}
     assert "±" in format_board(read_board(two_models), "table")
 
 

@@ -143,3 +143,29 @@ def test_history_lists_snapshots_and_rank_changes(root, tiny_spec):
     only = json.loads(format_history(root, "json", eps=[0.0], threshold=[0.7]))
     assert {r["threshold"] for r in only} == {0.7} and len(only) == 2
     assert "2 snapshot(s)" in format_history(root)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda rows: rows.assign(created_at=1), "column created_at is int64, expected a string"),
+        (lambda rows: rows.assign(score=rows["score"].map(str)), "column score is string, expected a float"),
+        (lambda rows: rows.drop(columns="model_fingerprint"), "it has no model_fingerprint column"),
+        (lambda rows: rows.assign(spec_hash=None), "column spec_hash is null, expected a string"),
+        (lambda rows: rows.assign(ci_replicates="forty"), "column ci_replicates is string, expected an integer"),
+    ],
+)
+def test_a_part_off_the_schema_is_skipped_with_a_warning_and_never_takes_the_board_down(
+    root, tiny_spec, capsys, change, message
+):
+    from synbench.cli import main
+    from synbench.parquet_store import atomic_write_parquet
+
+    _put(root, _rows("a", tiny_spec, 0.9), "fp-a", tiny_spec)
+    planted = change(_rows("b", tiny_spec, 0.95).assign(ci_replicates=0))
+    atomic_write_parquet(root / "leaderboard" / "parts" / "planted.parquet", planted)  # its digest is right
+    board = read_board(root)
+    assert set(board["model"]) == {"a"} and len(board) == 8
+    err = capsys.readouterr().err
+    assert "skipped leaderboard part" in err and "planted.parquet" in err and message in err
+    assert main(["leaderboard", "--root", str(root)]) == 0 and "│ a " in capsys.readouterr().out

@@ -210,6 +210,21 @@ def test_an_expired_lease_is_taken_over_and_its_old_holder_stops(lease_root, mon
             held.check()
 
 
+@pytest.mark.parametrize("body", [b"", b"not json \xff", b'{"holder": "host h pid 2", "expires": "soon"}'])
+def test_an_unreadable_lease_is_a_dead_holders_taken_over_once_a_lease_time_old(lease_root, monkeypatch, capsys, body):
+    monkeypatch.setenv("SYNBENCH_LEASE_SECONDS", "3")
+    lease = lease_root / ".group.lock.lease"
+    assert write_new(lease, body)
+    start = time.monotonic()
+    with writer_lock(lease_root / ".group.lock", timeout_s=20):
+        waited = time.monotonic() - start
+        assert json.loads(lease.read_bytes())["holder"].startswith("host ")  # ours now
+    assert 1.5 < waited < 15, waited  # until it was a lease time old (S3 dates it to the second), not the timeout
+    assert not lease.exists()
+    err = capsys.readouterr().err
+    assert err.count("synbench: waiting for .group.lock.lease") == 1 and "unreadable lease" in err
+
+
 def test_memory_roots_run_the_whole_library(small_spec):
     url = f"memory://synbench-{uuid.uuid4().hex[:8]}/root"
     rows = evaluate("noise:3x4x4", spec=small_spec, root=url, device="cpu", ci_replicates=4)

@@ -46,7 +46,8 @@ def _board(models: dict[str, dict]) -> pd.DataFrame:
     rows = []
     for name, info in models.items():
         for threshold, (score, score_dm) in zip((0.6, 0.9), info["scores"], strict=True):
-            replicates = info.get("spread", 0.01) * np.random.default_rng(len(rows)).standard_normal(10)
+            count = info.get("replicates", 10)
+            replicates = info.get("spread", 0.01) * np.random.default_rng(len(rows)).standard_normal(count)
             rows.append(
                 {
                     "model": name,
@@ -116,3 +117,32 @@ def test_table_flags_underpowered_rows_and_shows_a_missing_score_as_missing():
     missing = next(r for r in records if r["model"] == "interpolating" and r["threshold"] == 0.9)
     assert missing["score_dm"] is None and missing["rank"] is None and missing["underpowered"] is True
     assert {r["rank_key"] for r in records} == {"score_dm@0.9"}
+
+
+def test_tied_scores_with_other_replicate_counts_share_a_band_and_compare_paired():
+    from synbench.compare import compare_models
+
+    board = _board(
+        {
+            "top": {"scores": [(0.9, 0.9)] * 2, "replicates": 40},
+            "zero40": {"scores": [(0.0, 0.0)] * 2, "spread": 0.0, "replicates": 40},
+            "zero20": {"scores": [(0.0, 0.0)] * 2, "spread": 0.0, "replicates": 20},
+        }
+    )
+    records = summary_records(board, RankKey("score", 0.6)).drop_duplicates("model").set_index("model")
+    assert records.loc["zero40", "rank_band"] == records.loc["zero20", "rank_band"] == "2-3"
+    assert records.loc["top", "rank_band"] == "1"
+    tied = compare_models(board, "zero40", "zero20")
+    assert (tied[["difference", "difference_low", "difference_high"]].to_numpy() == 0).all()
+    assert (tied["verdict"] == "not distinguishable").all() and (tied["paired_replicates"] == 20).all()
+    apart = compare_models(board, "top", "zero20")
+    assert apart["difference_low"].notna().all() and (apart["verdict"] == "top scores higher").all()
+
+
+def test_models_published_without_intervals_are_not_given_distinct_bands():
+    board = _board({name: {"scores": [(s, s)] * 2} for name, s in (("a", 0.9), ("b", 0.8), ("c", 0.7))})
+    board = board.assign(score_replicates=[[]] * len(board), score_dm_replicates=[[]] * len(board))
+    records = summary_records(board, RankKey("score", 0.6))
+    assert set(records["rank_band"]) == set(records["band"]) == {"not measured"}
+    assert list(records.drop_duplicates("model")["rank"]) == [1, 2, 3]  # the order stays; only bands are unmeasured
+    assert "not measured: published without intervals" in format_board(board, "table", rank_key=RankKey("score", 0.6))
