@@ -12,7 +12,6 @@ import os
 from dataclasses import dataclass, field
 from os import PathLike
 
-import google_crc32c
 import numpy as np
 import torch
 import zarr
@@ -23,6 +22,7 @@ from .encoders import resolve_encoder
 from .errors import SynBenchError
 from .extract import extract_features
 from .feature_store import (
+    checksum_ok,
     chunk_key,
     chunk_path,
     feature_arrays,
@@ -67,11 +67,6 @@ class AuditReport:
         }
 
 
-def _checksum_ok(data: bytes) -> bool:
-    """The crc32c codec appends the little-endian crc32c of the compressed bytes."""
-    return len(data) >= 4 and google_crc32c.value(data[:-4]) == int.from_bytes(data[-4:], "little")
-
-
 def _stored_bytes(file: Location) -> bytes | None:
     try:
         return file.read_bytes()
@@ -86,7 +81,7 @@ def _chunk_problem(
     data = _stored_bytes(file)
     if data is None:
         return "missing chunk"
-    if not _checksum_ok(data):
+    if not checksum_ok(data):
         return "corrupt chunk (crc32c mismatch)"
     try:
         values = array[block * spec.block_size : (block + 1) * spec.block_size]

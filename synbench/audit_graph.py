@@ -21,12 +21,12 @@ import zarr
 from .encoders import resolve_encoder
 from .errors import SynBenchError
 from .extract import extract_features
-from .feature_store import manifest_digest, node_location, real_manifest
+from .feature_store import checksum_ok, manifest_digest, node_location, real_manifest
 from .lineage import node_digest, node_name, node_path
 from .parquet_store import read_table, stored_digest, stored_parents
 from .provenance import utc_now
 from .spec import BenchmarkSpec
-from .store import REAL_DIR, Location, quarantine
+from .store import REAL_DIR, Location, existing_files, quarantine
 
 __all__ = [
     "SCORE_TOLERANCE",
@@ -117,6 +117,10 @@ def check_real_groups(root: Location, report) -> None:
         if not manifest or group.attrs.get("content_digest") != manifest_digest(manifest):
             report.problems.append(f"{where}: no chunk manifest it was completed with; rerun agree to remake it")
             continue
+        corrupt = _corrupt_chunks(marker.parent)
+        if corrupt:
+            report.problems.append(f"{where}: corrupt chunk (crc32c mismatch) in {', '.join(corrupt[:4])}")
+            continue
         try:
             found = real_manifest(group)
         except Exception as exc:  # a chunk that fails its checksum cannot be decoded
@@ -128,6 +132,12 @@ def check_real_groups(root: Location, report) -> None:
             report.problems.append(
                 f"{where}: chunks {', '.join(wrong[:4])} differ from the manifest (moved or replaced)"
             )
+
+
+def _corrupt_chunks(group: Location) -> list[str]:
+    """Chunk files of a group (``<array>/c/...``) whose crc32c does not match their bytes."""
+    chunks = sorted(name for name in existing_files(group) if "/c/" in name)
+    return [name for name in chunks if not checksum_ok((group / name).read_bytes())]
 
 
 def check_agreement(root: Location, report) -> None:

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import google_crc32c
 import numpy as np
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
@@ -21,6 +22,7 @@ from .spec import SPLITS
 from .store import FEATURES_DIR, REAL_DIR, Location, existing_files, location, safe_path
 
 __all__ = [
+    "checksum_ok",
     "feature_group_path",
     "array_name",
     "create_feature_group",
@@ -130,6 +132,11 @@ def chunk_path(array: zarr.Array, index: int) -> Location:
 def chunk_key(array: zarr.Array, index: int) -> str:
     """Where a chunk belongs, e.g. ``features/s03_test/2``: the manifest's key for it."""
     return "/".join([*array.path.split("/")[-2:], str(index)])
+
+
+def checksum_ok(data: bytes) -> bool:
+    """Whether a stored chunk's bytes end with the little-endian crc32c of what precedes them (our last codec)."""
+    return len(data) >= 4 and google_crc32c.value(data[:-4]) == int.from_bytes(data[-4:], "little")
 
 
 def values_digest(values: np.ndarray) -> str:
