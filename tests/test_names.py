@@ -137,7 +137,7 @@ def test_a_removed_entry_stays_removed_through_audit_repair_and_agree_picks_by_f
     _benchmark(root, tiny_spec, "identity:3x4x4")
     _benchmark(root, tiny_spec, "noise:3x4x4")
     noise = read_board(root).set_index("model")["model_fingerprint"]["noise:3x4x4"].iloc[0]
-    picked = board_models(root, models=[noise[:6]])
+    picked, _ = board_models(root, models=[noise[:6]])
     assert [rows["model_fingerprint"].iloc[0] for rows, _ in picked] == [noise]
     assert main(["board", "remove", noise[:6], "--root", str(root)]) == 0
     report = audit_root(root)
