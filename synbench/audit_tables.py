@@ -261,15 +261,10 @@ def _republish(
 
 
 def _publish(
-    root: Location,
-    key: tuple[str, str],
-    spec: BenchmarkSpec,
-    model: str,
-    note: str,
-    replicates: int = DEFAULT_REPLICATES,
+    root: Location, key: tuple[str, str], spec: BenchmarkSpec, model: str, note: str, count: int = DEFAULT_REPLICATES
 ) -> str:
     curves = curves_stored(root, probe_stored(root, key[0], spec), spec)
-    path, _ = publish_scores(root, key[0], spec, curves, model, replicates_stored(root, key[0], spec, replicates))
+    path, _ = publish_scores(root, key[0], spec, curves, model, replicates_stored(root, key[0], spec, count))
     return f"published {path.name} for {model!r} ({note})"
 
 

@@ -100,7 +100,7 @@ def test_models_named_on_the_command_line_are_checked_and_their_py_code_allowed(
     monkeypatch.chdir(tmp_path)  # the weights path was stored absolute: agree runs from any folder
     py_model = f"py:encoders_for_tests:small_linear@{work}/runs/ckpt-1.safetensors"
     assert py_model in set(read_board(root)["model"])
-    with pytest.raises(SynBenchError, match=r"'nosuch' is not on the board.*identity:1x4x4") as caught:
+    with pytest.raises(SynBenchError, match=r"no model 'nosuch' on the board.*identity:1x4x4") as caught:
         agreement(root, "digits", models=["nosuch"], device="cpu")
     assert "\n" not in str(caught.value)
     monkeypatch.delenv("SYNBENCH_ALLOW_PY")
