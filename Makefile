@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench realzoo
+.PHONY: demo test test-slow lint bench realzoo
 
 $(BIN)/synbench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,12 @@ demo: $(BIN)/synbench
 realzoo: $(BIN)/synbench
 	$(BIN)/synbench batch examples/real_zoo.txt --spec examples/real_zoo.toml --ci none --root data/realzoo
 
+# The suite without its slow end-to-end cases (under 8 minutes on 2 cores); CI runs both.
 test: $(BIN)/synbench
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: $(BIN)/synbench
+	$(BIN)/python -m pytest -m slow
 
 lint: $(BIN)/synbench
 	$(BIN)/ruff check synbench flows tests benchmarks

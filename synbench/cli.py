@@ -50,7 +50,10 @@ def _thresholds(text: str) -> tuple:
 
 
 _MODEL_HELP = "a model as the board shows it, one of its references, or a fingerprint prefix"
-_RANK_BY_HELP = "score or score_dm at a threshold or the mean of the thresholds shown, e.g. score_dm@mean, score@0.9"
+_RANK_BY_HELP = (
+    "score or score_dm at a threshold or the mean of the thresholds shown: score_dm@0.7 (default), score_dm@mean, "
+    "score@0.9"
+)
 
 
 def _positive_int(text: str) -> int:

@@ -116,6 +116,7 @@ def test_rank_agreement_statistics():
     assert np.isnan(rank_agreement(np.array([0.1, 0.2]), np.array([0.3, 0.4]))["kendall_tau"])
 
 
+@pytest.mark.slow
 def test_agree_end_to_end_stores_reuses_and_is_audited(tmp_path):
     from synbench.api import evaluate
     from synbench.audit import audit_root

@@ -23,6 +23,7 @@ def synbench(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
     )
 
 
+@pytest.mark.slow
 @pytest.mark.flow
 def test_run_leaderboard_audit_end_to_end(tmp_path):
     spec = tmp_path / "tiny.yaml"
@@ -117,6 +118,7 @@ def test_user_errors_exit_2_with_one_line(tmp_path, args, message):
     assert sorted(os.listdir(foreign)) == ["notes.txt"]
 
 
+@pytest.mark.slow
 @pytest.mark.flow
 def test_batch_reports_a_failure_and_finishes_the_rest(tmp_path):
     models = tmp_path / "models.txt"
@@ -138,6 +140,7 @@ def test_batch_reports_a_failure_and_finishes_the_rest(tmp_path):
     assert len(list((root / "leaderboard" / "snapshots").glob("*.parquet"))) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.flow
 def test_encoder_failing_mid_run_exits_2_with_one_line_and_no_features(tmp_path):
     root = tmp_path / "root"
@@ -160,6 +163,7 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.flow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
 def test_kill_9_of_the_cli_takes_the_prefect_server_with_it(tmp_path):
@@ -198,6 +202,7 @@ def test_kill_9_of_the_cli_takes_the_prefect_server_with_it(tmp_path):
     assert not Path(f"/proc/{server}").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.flow
 def test_four_concurrent_runs_into_a_new_root_all_succeed(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
@@ -213,6 +218,7 @@ def test_four_concurrent_runs_into_a_new_root_all_succeed(tmp_path):
     assert {r["model"] for r in board} == set(models) and len(board) == 4 * 4
 
 
+@pytest.mark.slow
 @pytest.mark.flow
 def test_dask_batch_keeps_its_info_logs_quiet(tmp_path):
     spec = tmp_path / "tiny.toml"
@@ -224,6 +230,7 @@ def test_dask_batch_keeps_its_info_logs_quiet(tmp_path):
     assert "INFO" not in result.stderr and "distributed" not in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.flow
 def test_scores_carry_intervals_and_models_compare_paired(tmp_path):
     """The issue-12 check: two controls on the demo spec, intervals on every row, compare and rank bands."""
@@ -256,6 +263,7 @@ def test_scores_carry_intervals_and_models_compare_paired(tmp_path):
         compare_models(board, "identity:1x8x8", "resnet")
 
 
+@pytest.mark.slow
 @pytest.mark.flow
 def test_controls_of_one_size_score_alike_whatever_their_shape_next_to_a_signal_encoder(tmp_path):
     """Issue 23's check: identity:256 and identity:1x16x16 see the same inputs; a (2, 128) encoder has rows."""

@@ -118,6 +118,7 @@ def _chunk_count(root: Path) -> int:
     return sum(1 for p in root.rglob("features/*/c/*/0") if p.is_file())
 
 
+@pytest.mark.slow
 def test_kill_9_midway_then_rerun_gives_identical_bytes(tmp_path):
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(clean)], check=True)
@@ -178,6 +179,7 @@ def test_simulated_cuda_oom_halves_the_micro_batch(tiny_spec, root, monkeypatch)
 OVERLAP_SCRIPT = KILL_SCRIPT.replace('resolve_encoder("random:test_vit")', 'resolve_encoder("identity:3x16x16")')
 
 
+@pytest.mark.slow
 def test_overlapping_runs_of_one_model_write_once(tmp_path):
     shared, alone = tmp_path / "shared", tmp_path / "alone"
     runs = [subprocess.Popen([sys.executable, "-c", OVERLAP_SCRIPT, str(shared)]) for _ in range(2)]

@@ -63,6 +63,7 @@ def test_republishing_adds_no_row(root, tiny_spec):
     assert path.stat().st_mtime_ns == before and len(read_board(root)) == 8
 
 
+@pytest.mark.slow
 def test_eight_concurrent_publishers_lose_and_duplicate_nothing(root):
     jobs = [(str(root), f"model{i % 6}", 0.5 + i / 100) for i in range(8)]  # two keys published twice
     with multiprocessing.get_context("spawn").Pool(8) as pool:

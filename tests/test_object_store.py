@@ -87,6 +87,7 @@ def small_spec() -> BenchmarkSpec:
     return BenchmarkSpec(name="small", scales=(0.5, 1.5, 2.5), n_train=128, n_test=128, eps=(0.0, 0.2), block_size=64)
 
 
+@pytest.mark.slow
 def test_s3_root_scores_audits_and_repairs_like_a_local_one(bucket, small_spec, tmp_path):
     url = f"s3://{bucket}/root"
     remote = evaluate("identity:3x4x4", spec=small_spec, root=url, device="cpu", ci_replicates=4)
@@ -108,6 +109,7 @@ def test_s3_root_scores_audits_and_repairs_like_a_local_one(bucket, small_spec, 
     assert len(kept) == 1 and fs.cat_file(kept[0]) == bytes(damaged)  # the damaged bytes are never deleted
 
 
+@pytest.mark.slow
 def test_eight_concurrent_publishers_on_s3_lose_and_duplicate_nothing(bucket):
     from test_leaderboard import publish_one
 
@@ -134,6 +136,7 @@ extract_features(resolve_encoder(sys.argv[2]), spec, open_root(sys.argv[1]), dev
 """
 
 
+@pytest.mark.slow
 def test_two_processes_racing_on_one_model_extract_once(bucket):
     shared, alone = f"s3://{bucket}/shared", f"s3://{bucket}/alone"
     runs = [_run(EXTRACT, shared, "identity:3x16x16") for _ in range(2)]
@@ -146,6 +149,7 @@ def test_two_processes_racing_on_one_model_extract_once(bucket):
     assert not [p for p in _fs().find(f"{bucket}/shared") if p.endswith(".lease")]
 
 
+@pytest.mark.slow
 def test_kill_9_mid_extraction_then_rerun_gives_identical_bytes(bucket):
     clean, killed = f"s3://{bucket}/clean", f"s3://{bucket}/killed"
     assert _run(EXTRACT, clean, "random:test_vit", "256").wait(timeout=300) == 0
@@ -247,6 +251,7 @@ def _synbench(*args: str, cwd: Path | None = None, env: dict | None = None) -> s
     return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=environment, timeout=600)
 
 
+@pytest.mark.slow
 @pytest.mark.flow
 def test_the_cli_on_an_s3_root(bucket, tmp_path, s3_endpoint):
     """The issue's check: run, leaderboard, audit on s3://, and the group opens with plain zarr."""
@@ -278,6 +283,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 @pytest.mark.flow
 def test_dask_workers_sharing_no_disk_fill_one_board(bucket, tmp_path):
     """Two dask worker processes, each in its own folder, benchmark three models into one s3:// root."""

@@ -132,6 +132,7 @@ def test_an_invertible_linear_map_keeps_the_dimension_matched_score(tmp_path):
     assert other["probe_rank"].eq(48).all()
 
 
+@pytest.mark.slow
 def test_identity_controls_of_any_width_score_one_dimension_matched(tmp_path):
     """METHOD.md 7.5: identities of width 48 to 1536 at n = 2048: the paper's score falls with the width, the
     dimension-matched score's interval holds 1 at every threshold."""

@@ -106,6 +106,7 @@ def _lines(stream, found: queue.Queue) -> None:
         found.put(line.rstrip("\n"))
 
 
+@pytest.mark.slow
 @pytest.mark.flow
 def test_sigterm_stops_a_batch_at_once_and_the_next_run_resumes(tmp_path, monkeypatch):
     from synbench.encoders import resolve_encoder

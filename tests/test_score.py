@@ -101,6 +101,7 @@ def test_more_samples_shrink_the_spread_across_seeds():
     assert spread(1024) < spread(64)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape, expected", [("3x4x4", 0.98), ("3x8x8", 0.96), ("3x16x16", 0.85)])
 def test_identity_paper_spec_matches_the_independent_figures(shape, expected):
     """METHOD.md 5: an independent implementation gives about 0.98 / 0.96 / 0.85 at d = 48 / 192 / 768."""
