@@ -121,13 +121,25 @@ def _cells(records: pd.DataFrame, kind: str = "score") -> list[str]:
     eps_column = "best_eps" if kind == "score" else "best_eps_dm"
     columns = [records[c] for c in (kind, f"{kind}_high", eps_column)]
     cells = []
-    for score, high, eps in zip(*columns, strict=True):
-        if pd.isna(score):
-            cells.append("—")
+    for score, high, eps, interpolating in zip(*columns, _interpolates(records), strict=True):
+        if pd.isna(score) or interpolating:
+            cells.append(INTERPOLATES if interpolating else "—")
             continue
         mark = "†" if score > 1 else ""
         cells.append(f"{score:.4f}{mark}{'' if pd.isna(high) else f' ±{high - score:.3f}'} (eps {eps:g})")
     return cells
+
+
+INTERPOLATES = "— (probe interpolates)"
+
+
+def _interpolates(records: pd.DataFrame) -> pd.Series:
+    """Rows whose probe kept every component its split allows (r >= n_train - 2): it fits the training noise,
+    so neither score means anything (METHOD.md 7.3)."""
+    if not {"probe_rank", "r_over_n"} <= set(records.columns):
+        return pd.Series(False, index=records.index)
+    rank, ratio = records["probe_rank"].astype(float), records["r_over_n"].astype(float)
+    return (ratio > 0) & (rank >= rank / ratio.where(ratio > 0) - 2.5)
 
 
 def _shape(value) -> str:
@@ -164,8 +176,8 @@ def summary_table(board: pd.DataFrame, rank_key: RankKey = DEFAULT_RANK_KEY) -> 
     if rank_key.threshold is None:
         half = first["rank_value_high"] - first["rank_value"]
         table[f"{rank_key.kind} mean"] = [
-            "—" if pd.isna(v) else f"{v:.4f}{'' if pd.isna(h) else f' ±{h:.3f}'}"
-            for v, h in zip(first["rank_value"], half, strict=True)
+            INTERPOLATES if meaningless else "—" if pd.isna(v) else f"{v:.4f}{'' if pd.isna(h) else f' ±{h:.3f}'}"
+            for v, h, meaningless in zip(first["rank_value"], half, _interpolates(first), strict=True)
         ]
     table.insert(0, "model", first["display_name"])
     table.insert(1, "fingerprint", [fp[:SHORT] for fp in first.index.get_level_values("model_fingerprint")])
@@ -197,6 +209,11 @@ def table_notes(table: pd.DataFrame, rank_key: RankKey) -> str:
             "inside its interval is noise, not a representation better than lossless."
             if rank_key.kind == "score_dm"
             else "† above 1: within the sampling noise of the estimate (its interval holds 1)."
+        )
+    if INTERPOLATES in text:
+        lines.append(
+            f"{INTERPOLATES}: the probe kept every component the split allows (r = n_train - 2), so it fits the "
+            "training noise and neither score means anything (the JSON keeps the numbers)."
         )
     if "UNDERPOWERED" in text:
         lines.append(

@@ -113,6 +113,8 @@ def test_table_flags_underpowered_rows_and_shows_a_missing_score_as_missing():
     assert last_model_line > max(i for i, line in enumerate(lines) if "narrow" in line)  # listed after the ranked
     assert "UNDERPOWERED: r/n 1.00, needs n_train >= 2040" in text and "—" in text and "nan" not in text.lower()
     assert "ranked by score_dm@mean" in text and "† above 1" in text
+    # r = 510 of n_train = 512: the probe interpolates, so its 3.0 is shown as no score at all
+    assert "3.0000" not in text and "— (probe interpolates)" in text and "neither score means anything" in text
     records = json.loads(format_board(BOARD, "json", summary=True, rank_key=RankKey("score_dm", 0.9)))
     missing = next(r for r in records if r["model"] == "interpolating" and r["threshold"] == 0.9)
     assert missing["score_dm"] is None and missing["rank"] is None and missing["underpowered"] is True
