@@ -108,9 +108,11 @@ def write_reports(
 
 
 _STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
+body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+p{max-width:75em}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}
-th,td{border:1px solid #ccc;padding:4px 8px;text-align:right;overflow-wrap:anywhere}
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:right;overflow-wrap:break-word}
+td:first-child,td:nth-child(n+3){white-space:nowrap} td:nth-child(2){min-width:14em;max-width:30em}
 th{background:#f0f0f0;cursor:pointer;user-select:none;white-space:nowrap}
 th[data-dir=desc]::after{content:" \\25BC"} th[data-dir=asc]::after{content:" \\25B2"}
 td,th{text-align:left} td:nth-child(n+3){text-align:right}

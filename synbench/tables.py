@@ -188,6 +188,7 @@ def summary_table(board: pd.DataFrame, rank_key: RankKey = DEFAULT_RANK_KEY) -> 
     table["power"] = [_power(row) for _, row in first.iterrows()]
     table = table.reset_index().drop(columns="model_fingerprint").assign(unranked=lambda t: t["rank"].isna())
     table = table.sort_values(["spec", "unranked", "rank", "model", "fingerprint"])
+    table["rank"] = [str(rank) if pd.notna(rank) else "—" for rank in table["rank"]]  # unranked: no number
     return table.drop(columns="unranked").reset_index(drop=True)
 
 
