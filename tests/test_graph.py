@@ -144,6 +144,10 @@ def test_real_data_chunks_and_agreement_tables_are_checked(root, tiny_spec):
     _swap(first, second)
     assert any("differ from the manifest" in p for p in audit_root(root).problems)
     _swap(first, second)
+    good = first.read_bytes()
+    first.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))  # one flipped bit of the crc32c
+    assert any("corrupt chunk (crc32c mismatch) in features/c/0/0" in p for p in audit_root(root).problems)
+    first.write_bytes(good)
     stats = next(root.glob("agreement/*-stats.parquet"))
     table = read_table(stats)
     edited = table.to_pandas().assign(kendall_tau=0.99)
