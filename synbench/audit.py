@@ -217,9 +217,9 @@ def audit_root(root: str | PathLike, repair: bool = False, allow_py: bool = Fals
         else:
             damaged.add((marker.parent.parent.name, marker.parent.name))
     _check_parquet(root, report)
-    check_real_groups(root, report)
+    check_real_groups(root, report, repair)
     for link in symlinks_under(root):
         report.problems.append(f"symbolic link {link} -> {os.readlink(link)} inside the root; remove it")
     check_tables(root, groups, report, repair)
-    check_agreement(root, report)
+    check_agreement(root, report, repair)
     return report

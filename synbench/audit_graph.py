@@ -104,34 +104,42 @@ def _quarantined(root: Location, file: Location, stamp: str) -> str:
     return f"moved {node_name(root, file)} to quarantine/{stamp}{rerun}"
 
 
-def check_real_groups(root: Location, report) -> None:
-    """Features of real data sets (``synbench agree``): completion marker and every chunk against the manifest."""
+def check_real_groups(root: Location, report, repair: bool = False) -> None:
+    """Features of real data sets (``synbench agree``): completion marker and every chunk against the manifest.
+    ``repair`` moves a damaged group to quarantine/ (agree re-extracts it; the tables made from it follow it
+    there through the lineage check). An unfinished group is left alone: agree may still be writing it."""
+    stamp = utc_now().replace(":", "")
     for marker in sorted((root / REAL_DIR).glob("*/*/zarr.json"), key=str):
-        group = zarr.open_group(str(marker.parent), mode="r")
+        problem = _real_group_problem(marker.parent, report)
+        if not problem:
+            continue
         where = node_name(root, marker.parent)
-        report.groups += 1
-        if not group.attrs.get("complete"):
-            report.problems.append(f"{where}: no completion marker (agree's extraction unfinished)")
+        if not repair or problem.startswith("no completion marker"):
+            report.problems.append(f"{where}: {problem}")
             continue
-        manifest = group.attrs.get("chunk_digests") or {}
-        if not manifest or group.attrs.get("content_digest") != manifest_digest(manifest):
-            report.problems.append(f"{where}: no chunk manifest it was completed with; rerun agree to remake it")
-            continue
-        corrupt = _corrupt_chunks(marker.parent)
-        if corrupt:
-            report.problems.append(f"{where}: corrupt chunk (crc32c mismatch) in {', '.join(corrupt[:4])}")
-            continue
-        try:
-            found = real_manifest(group)
-        except Exception as exc:  # a chunk that fails its checksum cannot be decoded
-            report.problems.append(f"{where}: unreadable chunk ({str(exc).splitlines()[0][:120]})")
-            continue
-        report.chunks += len(found)
-        wrong = sorted(key for key, digest in found.items() if manifest.get(key) != digest)
-        if wrong:
-            report.problems.append(
-                f"{where}: chunks {', '.join(wrong[:4])} differ from the manifest (moved or replaced)"
-            )
+        for name in sorted(existing_files(marker.parent)):
+            quarantine(root, marker.parent / name, stamp)
+        report.repaired.append(f"moved {where} ({problem}) to quarantine/{stamp}; rerun synbench agree to remake it")
+
+
+def _real_group_problem(folder: Location, report) -> str | None:
+    group = zarr.open_group(str(folder), mode="r")
+    report.groups += 1
+    if not group.attrs.get("complete"):
+        return "no completion marker (agree's extraction unfinished)"
+    manifest = group.attrs.get("chunk_digests") or {}
+    if not manifest or group.attrs.get("content_digest") != manifest_digest(manifest):
+        return "no chunk manifest it was completed with"
+    corrupt = _corrupt_chunks(folder)
+    if corrupt:
+        return f"corrupt chunk (crc32c mismatch) in {', '.join(corrupt[:4])}"
+    try:
+        found = real_manifest(group)
+    except Exception as exc:  # checksum fine but undecodable
+        return f"unreadable chunk ({str(exc).splitlines()[0][:120]})"
+    report.chunks += len(found)
+    wrong = sorted(key for key, digest in found.items() if manifest.get(key) != digest)
+    return f"chunks {', '.join(wrong[:4])} differ from the manifest (moved or replaced)" if wrong else None
 
 
 def _corrupt_chunks(group: Location) -> list[str]:
@@ -140,11 +148,13 @@ def _corrupt_chunks(group: Location) -> list[str]:
     return [name for name in chunks if not checksum_ok((group / name).read_bytes())]
 
 
-def check_agreement(root: Location, report) -> None:
+def check_agreement(root: Location, report, repair: bool = False) -> None:
     """Agreement tables against a recomputation of their statistics from their per-model rows and of those
-    rows' accuracies from the stored real features."""
-    from .agree import agreement_stats, probe_accuracy
+    rows' accuracies from the stored real features. ``repair`` moves a table that differs, with its statistics,
+    to quarantine/: only ``synbench agree`` can remake them."""
+    from .agree import agreement_stats
 
+    stamp = utc_now().replace(":", "")
     for models_file in sorted((root / "agreement").glob("*-models.parquet"), key=str):
         stats_file = models_file.with_name(models_file.name.replace("-models.parquet", "-stats.parquet"))
         try:
@@ -152,23 +162,37 @@ def check_agreement(root: Location, report) -> None:
             stats = read_table(stats_file).to_pandas() if stats_file.is_file() else None
         except Exception:
             continue
-        test = _held_out(per_model)
-        for fingerprint, rows in per_model.groupby("model_fingerprint"):
-            group_path = root / REAL_DIR / fingerprint / str(rows["data_digest"].iloc[0])
-            if test is False or not (group_path / "zarr.json").is_file():
-                continue
-            try:
-                group = zarr.open_group(str(group_path), mode="r")
-                result = probe_accuracy(group["features"][:], group["labels"][:], test=test)
-            except Exception:  # a damaged real-data group is reported by check_real_groups
-                continue
-            if not np.isclose(result["accuracy"], rows["accuracy"].iloc[0], atol=1e-12):
-                report.problems.append(
-                    f"{node_name(root, models_file)}: the accuracy of {rows['model'].iloc[0]!r} differs from the "
-                    f"stored real features' ({rows['accuracy'].iloc[0]:.4f} vs {result['accuracy']:.4f})"
-                )
+        found = _agreement_problems(root, models_file, per_model)
         if stats is not None and _stats_differ(stats, agreement_stats(per_model)):
-            report.problems.append(f"{node_name(root, stats_file)}: its statistics differ from its per-model rows'")
+            found.append(f"{node_name(root, stats_file)}: its statistics differ from its per-model rows'")
+        if not repair:
+            report.problems.extend(found)
+        elif found:
+            for file in (models_file, stats_file):
+                if file.is_file():
+                    report.repaired.append(_quarantined(root, file, stamp))
+
+
+def _agreement_problems(root: Location, models_file: Location, per_model: pd.DataFrame) -> list[str]:
+    """Models whose stored accuracy differs from the one their stored real features give now."""
+    from .agree import probe_accuracy
+
+    found, test = [], _held_out(per_model)
+    for fingerprint, rows in per_model.groupby("model_fingerprint"):
+        group_path = root / REAL_DIR / fingerprint / str(rows["data_digest"].iloc[0])
+        if test is False or not (group_path / "zarr.json").is_file():
+            continue
+        try:
+            group = zarr.open_group(str(group_path), mode="r")
+            result = probe_accuracy(group["features"][:], group["labels"][:], test=test)
+        except Exception:  # a damaged real-data group is reported by check_real_groups
+            continue
+        if not np.isclose(result["accuracy"], rows["accuracy"].iloc[0], atol=1e-12):
+            found.append(
+                f"{node_name(root, models_file)}: the accuracy of {rows['model'].iloc[0]!r} differs from the "
+                f"stored real features' ({rows['accuracy'].iloc[0]:.4f} vs {result['accuracy']:.4f})"
+            )
+    return found
 
 
 def foreign_inputs(rows: pd.DataFrame, key: tuple[str, str]) -> str:

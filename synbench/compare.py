@@ -69,10 +69,17 @@ def compare_models(board: pd.DataFrame, model_a: str, model_b: str) -> pd.DataFr
                     "value_a": a[kind],
                     "eps_b": b["eps"],
                     "value_b": b[kind],
+                    "underpowered_a": _underpowered(a),
+                    "underpowered_b": _underpowered(b),
                     **_difference(a, b, kind, a["display_name"], b["display_name"]),
                 }
             )
     return pd.DataFrame(records).sort_values(["kind", "threshold"], kind="stable").reset_index(drop=True)
+
+
+def _underpowered(row: pd.Series) -> bool:
+    value = row.get("underpowered")
+    return bool(value) if pd.notna(value) else False
 
 
 def _difference(a: pd.Series, b: pd.Series, kind: str, model_a: str, model_b: str) -> dict:
@@ -82,7 +89,10 @@ def _difference(a: pd.Series, b: pd.Series, kind: str, model_a: str, model_b: st
         difference, low, high = a[kind] - b[kind], np.nan, np.nan
     else:  # on the first min(Ba, Bb) half-samples, which are the same for both
         difference, low, high = paired_interval(a[kind], replicates_a, b[kind], replicates_b)
-    if pd.isna(difference):
+    weak = [f"{name} (r/n {row['r_over_n']:.2f})" for name, row in ((model_a, a), (model_b, b)) if _underpowered(row)]
+    if weak:
+        verdict = f"not comparable: {' and '.join(weak)} underpowered (METHOD.md 7.3)"
+    elif pd.isna(difference):
         verdict = "not a number (a score is missing: its reference area is 0)"
     elif np.isnan(low):
         verdict = "no interval (published with --ci none)"

@@ -178,7 +178,15 @@ def read_real_features(root: Location, fingerprint: str, data_digest: str) -> np
     if not (path / "zarr.json").is_file():
         return None
     group = zarr.open_group(str(path), mode="r")
-    return group["features"][:] if group.attrs.get("complete") else None
+    if not group.attrs.get("complete"):
+        return None
+    try:
+        return group["features"][:]
+    except Exception as exc:  # a chunk that fails its checksum cannot be decoded
+        raise IncompleteError(
+            f"the stored features of {path} are damaged ({str(exc).splitlines()[0][:80]}); run synbench audit "
+            "--repair (it moves them to quarantine/), then rerun."
+        ) from None
 
 
 def write_real_features(

@@ -22,7 +22,7 @@ from .curves import scored_rows
 from .errors import SynBenchError
 from .lineage import parents_of
 from .names import with_display_names
-from .parquet_store import atomic_write_parquet, edited, read_frame, read_table
+from .parquet_store import atomic_write_parquet, edited, read_frame, read_table, stored_digest
 from .provenance import utc_now
 from .spec import threshold_ok
 from .stages import named_replicates
@@ -111,6 +111,12 @@ def trusted_parts(files: list[Location]) -> tuple[list[tuple[Location, pa.Table]
             continue
         if edited(table):
             bad.append(f"leaderboard part {file}: its rows were edited after publishing (digest mismatch)")
+            continue
+        if stored_digest(table) is None:
+            bad.append(
+                f"leaderboard part {file} records no digest of its rows (rewritten by hand?); "
+                "synbench audit --repair republishes it from its features"
+            )
             continue
         if table.num_rows:
             parts.append((file, table))

@@ -30,6 +30,7 @@ _SUMMARY_COLUMNS = [
     "probe_rank",
     "r_over_n",
     "underpowered",
+    "interpolates",
     "n_train_needed",
     "threshold",
     "band",
@@ -86,6 +87,8 @@ def summary_records(board: pd.DataFrame, rank_key: RankKey = DEFAULT_RANK_KEY) -
     ranked = rank_models(best_rows(board, rank_key.kind), rank_key, thresholds)
     records = records.merge(ranked.drop(columns=["model", "underpowered"]), on=_MODEL, how="left")
     records["band"] = _threshold_bands(records, rank_key.kind)
+    records.loc[records["underpowered"], "band"] = "underpowered"
+    records["interpolates"] = _interpolates(records)
     order = records.assign(unranked=records["rank"].isna())
     order = order.sort_values(["spec_name", "spec_hash", "threshold", "unranked", "rank", "model"])
     return order.reindex(columns=_SUMMARY_COLUMNS).reset_index(drop=True)

@@ -151,6 +151,18 @@ def test_an_edited_part_is_flagged_by_readers_and_the_audit(root, tiny_spec, cap
     assert audit_root(root, repair=True).ok and set(read_board(root)["model"]) == {"identity:3x4x4"}
 
 
+def test_a_part_rewritten_without_its_digest_is_skipped_until_repair(root, tiny_spec, capsys):
+    from synbench.leaderboard import read_board
+
+    part = _benchmark(root, tiny_spec)
+    pd.read_parquet(part).assign(score=0.999, score_dm=0.999).to_parquet(part)  # pandas drops our metadata
+    assert read_board(root).empty and "records no digest of its rows" in capsys.readouterr().err
+    assert not audit_root(root).ok
+    repaired = audit_root(root, repair=True)
+    assert repaired.ok and len(repaired.repaired) == len(set(repaired.repaired))
+    assert (read_board(root)["score"] < 0.999).any()
+
+
 def test_nan_part_does_not_break_the_board_and_fails_the_audit(root, tiny_spec, capsys):
     from synbench.leaderboard import read_board
     from synbench.parquet_store import atomic_write_parquet

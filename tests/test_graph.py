@@ -6,11 +6,13 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pytest
 import zarr
 
 from synbench.agree import agree
 from synbench.api import evaluate
 from synbench.audit import audit_root
+from synbench.errors import SynBenchError
 from synbench.feature_store import manifest_digest
 from synbench.leaderboard import read_board
 from synbench.parquet_store import atomic_write_parquet, read_frame, read_table, stored_parents
@@ -144,12 +146,29 @@ def test_real_data_chunks_and_agreement_tables_are_checked(root, tiny_spec):
     _swap(first, second)
     assert any("differ from the manifest" in p for p in audit_root(root).problems)
     _swap(first, second)
-    good = first.read_bytes()
-    first.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))  # one flipped bit of the crc32c
-    assert any("corrupt chunk (crc32c mismatch) in features/c/0/0" in p for p in audit_root(root).problems)
-    first.write_bytes(good)
     stats = next(root.glob("agreement/*-stats.parquet"))
     table = read_table(stats)
     edited = table.to_pandas().assign(kendall_tau=0.99)
     atomic_write_parquet(stats, edited, stored_parents(table))
     assert any("statistics differ" in p for p in audit_root(root).problems)
+    report = audit_root(root, repair=True)  # only agree can remake agreement tables: they go to quarantine
+    assert report.ok and any("rerun synbench agree" in line for line in report.repaired)
+    assert not list(root.glob("agreement/*-stats.parquet")) and list(root.glob("quarantine/*/agreement/*"))
+
+
+def test_a_corrupt_real_data_chunk_is_named_then_set_aside_and_agree_remakes_it(root, tiny_spec):
+    for model in ("identity:1x8x8", "noise:1x8x8", "identity:1x4x4"):
+        _run(root, tiny_spec, model=model)
+    first, _ = agree(root, "digits", device="cpu")
+    chunk = next(root.glob("real.zarr/*/*/features/c/0/0"))
+    good = chunk.read_bytes()
+    chunk.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))  # one flipped bit of the crc32c
+    assert any("corrupt chunk (crc32c mismatch) in features/c/0/0" in p for p in audit_root(root).problems)
+    with pytest.raises(SynBenchError, match="are damaged .* run synbench audit --repair"):
+        agree(root, "digits", device="cpu")
+    report = audit_root(root, repair=True)
+    assert report.ok, report.problems
+    assert any(line.startswith("moved real.zarr/") and "rerun synbench agree" in line for line in report.repaired)
+    assert not list(root.glob("agreement/*-models.parquet"))  # made from the damaged group: set aside too
+    again, _ = agree(root, "digits", device="cpu")
+    assert np.allclose(again["accuracy"], first["accuracy"]) and audit_root(root).ok

@@ -148,3 +148,13 @@ def test_models_published_without_intervals_are_not_given_distinct_bands():
     assert set(records["rank_band"]) == set(records["band"]) == {"not measured"}
     assert list(records.drop_duplicates("model")["rank"]) == [1, 2, 3]  # the order stays; only bands are unmeasured
     assert "not measured: published without intervals" in format_board(board, "table", rank_key=RankKey("score", 0.6))
+
+
+def test_compare_says_an_underpowered_model_is_not_comparable():
+    from synbench.compare import compare_models
+
+    board = BOARD.assign(display_name=BOARD["model"])
+    table = compare_models(board, "interpolating", "narrow")
+    assert table["underpowered_a"].all() and not table["underpowered_b"].any()
+    assert table["verdict"].str.startswith("not comparable: interpolating (r/n 1.00) underpowered").all()
+    assert not compare_models(board, "narrow", "wide")["verdict"].str.contains("not comparable").any()
