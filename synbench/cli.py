@@ -27,7 +27,7 @@ def _numbers(what: str, kind: type = float) -> Callable[[str], tuple]:
         from .spec import parse_eps
 
         try:
-            values = parse_eps(text, what)
+            values = parse_eps(text, what, "3,32,32" if kind is int else "0,0.2")
         except SynBenchError as exc:
             raise argparse.ArgumentTypeError(str(exc).rstrip(".")) from None
         if kind is int and not all(v.is_integer() and v > 0 for v in values):

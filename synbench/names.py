@@ -92,8 +92,9 @@ def pick_fingerprint(board: pd.DataFrame, name: str) -> str:
     if not matches and name:
         matches = sorted(fp for fp in aliases if fp.startswith(name))
     if not matches:
+        more = f" and {len(aliases) - 10} more" if len(aliases) > 10 else ""
         listed = _listed(board, list(aliases)[:10])
-        raise SynBenchError(f"no model {name!r} on the board; models there: {listed}.")
+        raise SynBenchError(f"no model {name!r} on the board; models there: {listed}{more}.")
     if len(matches) > 1:
         raise SynBenchError(
             f"{name!r} matches {len(matches)} models: {_listed(board, matches)}; give a fingerprint prefix "

@@ -223,17 +223,17 @@ def _erfinv(y: float) -> float:
     return low
 
 
-def parse_eps(text: str, what: str = "eps") -> tuple[float, ...]:
-    """Parse ``"0,0.2"`` into ``(0.0, 0.2)``; an empty item or a non-number is an error."""
+def parse_eps(text: str, what: str = "eps", example: str = "0,0.2") -> tuple[float, ...]:
+    """Parse ``"0,0.2"`` into ``(0.0, 0.2)``; an empty item or a non-number is an error naming ``example``."""
     parts = [part.strip() for part in text.split(",")]
     try:
         if not all(parts):
             raise ValueError
         values = tuple(float(part) for part in parts)
     except ValueError:
-        raise SpecError(f"could not read {what} list {text!r}; use comma-separated numbers like 0,0.2.") from None
+        raise SpecError(f"could not read {what} list {text!r}; use comma-separated numbers like {example}.") from None
     if not all(math.isfinite(v) for v in values):
-        raise SpecError(f"{what} list {text!r} holds a non-finite number; use numbers like 0,0.2.")
+        raise SpecError(f"{what} list {text!r} holds a non-finite number; use numbers like {example}.")
     return values
 
 

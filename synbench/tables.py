@@ -197,11 +197,12 @@ def summary_table(board: pd.DataFrame, rank_key: RankKey = DEFAULT_RANK_KEY) -> 
 
 def table_notes(table: pd.DataFrame, rank_key: RankKey) -> str:
     """The lines under the table: what a cell is, how it is ranked, and the marks that appear in it."""
+    text = table.to_string()
+    interval = " ± its 95% interval" if "±" in text else " (no intervals: published with --ci none)"
     lines = [
-        f"Each cell: the best eps's {rank_key.kind} at accuracy threshold t ± its 95% interval; ranked by {rank_key}.",
+        f"Each cell: the best eps's {rank_key.kind} at accuracy threshold t{interval}; ranked by {rank_key}.",
         "Models in one band are not distinguishable from their neighbour above (paired test).",
     ]
-    text = table.to_string()
     if NOT_MEASURED in text:
         lines.append(
             f"{NOT_MEASURED}: published without intervals (--ci none), so no paired test placed it against its "
