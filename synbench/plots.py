@@ -105,10 +105,15 @@ def plot_agreement(values: pd.DataFrame, stat: pd.Series, data: str, key: str) -
     below = (values["accuracy"] - values["accuracy_low"]).clip(lower=0)
     above = (values["accuracy_high"] - values["accuracy"]).clip(lower=0)
     ax.errorbar(values["value"], values["accuracy"], yerr=[below, above], fmt="o", color="tab:blue", capsize=3)
-    for _, row in values.iterrows():
+    x, y = values["value"].to_numpy(float), values["accuracy"].to_numpy(float)
+    span = max(float(np.ptp(x)), 1e-9)
+    for (_, row), height in zip(values.iterrows(), _label_heights(x, y, span), strict=True):
         first = row["model"].split(", ")[0]
         label = Path(first.rsplit("@", 1)[1]).stem if "@" in first else first  # a checkpoint by its file name
-        ax.annotate(label, (row["value"], row["accuracy"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        moved = abs(height - row["accuracy"]) > 1e-9
+        line = {"arrowstyle": "-", "lw": 0.4, "color": "0.6"} if moved else None
+        where = (row["value"] + 0.015 * span, height)
+        ax.annotate(label, (row["value"], row["accuracy"]), where, fontsize=7, va="center", arrowprops=line)
     title = (
         f"{data}: Kendall tau {stat['kendall_tau']:.2f} (p {stat['kendall_p']:.3f}), "
         f"Spearman rho {stat['spearman_rho']:.2f} (p {stat['spearman_p']:.3f}), {len(values)} powered models"
@@ -117,3 +122,15 @@ def plot_agreement(values: pd.DataFrame, stat: pd.Series, data: str, key: str) -
     ax.set_title(title, fontsize=8)
     ax.grid(alpha=0.3)
     return _png(fig)
+
+
+def _label_heights(x: np.ndarray, y: np.ndarray, span: float, gap: float = 0.035) -> list[float]:
+    """A height per point label, top down, so that labels of points close in x stay ``gap`` apart in y."""
+    heights = {}
+    for i in np.argsort(-y, kind="stable"):
+        height = y[i]
+        near = [h for j, h in heights.items() if abs(x[j] - x[i]) < 0.2 * span]
+        while any(abs(height - h) < gap for h in near):
+            height = min(h for h in near if abs(height - h) < gap) - gap
+        heights[i] = height
+    return [heights[i] for i in range(len(y))]

@@ -51,3 +51,14 @@ def test_reports_for_a_real_board(tmp_path):
 def test_empty_board_page():
     html = board_html(pd.DataFrame(), {})
     assert "No rows yet." in html and "No plots." in html
+
+
+def test_agreement_labels_of_clustered_points_keep_apart_and_lone_ones_stay_put():
+    from synbench.plots import _label_heights
+
+    x = np.array([1.0, 1.01, 1.02, 0.99, 0.0, 0.3])
+    y = np.array([0.99, 0.985, 0.98, 0.97, 0.11, 0.79])
+    heights = np.array(_label_heights(x, y, span=1.02))
+    cluster = np.sort(heights[:4])
+    assert (np.diff(cluster) >= 0.035 - 1e-12).all() and heights[0] == y[0]
+    assert heights[4] == y[4] and heights[5] == y[5]
