@@ -130,12 +130,12 @@ def _real_group_problem(folder: Location, report) -> str | None:
     manifest = group.attrs.get("chunk_digests") or {}
     if not manifest or group.attrs.get("content_digest") != manifest_digest(manifest):
         return "no chunk manifest it was completed with"
-    corrupt = _corrupt_chunks(folder)
-    if corrupt:
-        return f"corrupt chunk (crc32c mismatch) in {', '.join(corrupt[:4])}"
     try:
         found = real_manifest(group)
-    except Exception as exc:  # checksum fine but undecodable
+    except Exception as exc:  # zarr checks each chunk's crc32c as it decodes: name the files that fail it
+        corrupt = _corrupt_chunks(folder)
+        if corrupt:
+            return f"corrupt chunk (crc32c mismatch) in {', '.join(corrupt[:4])}"
         return f"unreadable chunk ({str(exc).splitlines()[0][:120]})"
     report.chunks += len(found)
     wrong = sorted(key for key, digest in found.items() if manifest.get(key) != digest)

@@ -17,7 +17,7 @@ import numpy as np
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
-from .errors import IncompleteError
+from .errors import IncompleteError, StoreError
 from .spec import SPLITS
 from .store import FEATURES_DIR, REAL_DIR, Location, existing_files, location, safe_path
 
@@ -183,7 +183,7 @@ def read_real_features(root: Location, fingerprint: str, data_digest: str) -> np
     try:
         return group["features"][:]
     except Exception as exc:  # a chunk that fails its checksum cannot be decoded
-        raise IncompleteError(
+        raise StoreError(
             f"the stored features of {path} are damaged ({str(exc).splitlines()[0][:80]}); run synbench audit "
             "--repair (it moves them to quarantine/), then rerun."
         ) from None
