@@ -153,6 +153,7 @@ def check_agreement(root: Location, report, repair: bool = False) -> None:
     rows' accuracies from the stored real features. ``repair`` moves a table that differs, with its statistics,
     to quarantine/: only ``synbench agree`` can remake them."""
     from .agree import agreement_stats
+    from .agree_robust import robust_table_problems
 
     stamp = utc_now().replace(":", "")
     for models_file in sorted((root / "agreement").glob("*-models.parquet"), key=str):
@@ -165,12 +166,22 @@ def check_agreement(root: Location, report, repair: bool = False) -> None:
         found = _agreement_problems(root, models_file, per_model)
         if stats is not None and _stats_differ(stats, agreement_stats(per_model)):
             found.append(f"{node_name(root, stats_file)}: its statistics differ from its per-model rows'")
-        if not repair:
-            report.problems.extend(found)
-        elif found:
-            for file in (models_file, stats_file):
-                if file.is_file():
-                    report.repaired.append(_quarantined(root, file, stamp))
+        _settle(root, report, repair, found, [models_file, stats_file], stamp)
+    for robust_file in sorted((root / "agreement").glob("*-robust.parquet"), key=str):
+        try:
+            table = read_table(robust_file).to_pandas()
+        except Exception:  # reported as unreadable by the Parquet check
+            continue
+        found = [f"{node_name(root, robust_file)}: {line}" for line in robust_table_problems(root, table)]
+        _settle(root, report, repair, found, [robust_file], stamp)
+
+
+def _settle(root: Location, report, repair: bool, found: list[str], files: list[Location], stamp: str) -> None:
+    """Report an agreement table's problems or, on repair, move it (and the tables made with it) to quarantine/."""
+    if not repair:
+        report.problems.extend(found)
+    elif found:
+        report.repaired.extend(_quarantined(root, file, stamp) for file in files if file.is_file())
 
 
 def _agreement_problems(root: Location, models_file: Location, per_model: pd.DataFrame) -> list[str]:

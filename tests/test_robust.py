@@ -151,3 +151,16 @@ def test_agree_robust_json_has_rows_for_eps_zero_and_the_best_eps(tmp_path):
     assert robust["gain_attacked"] == pytest.approx(robust["accuracy_attacked"] - plain["accuracy_attacked"])
     assert rows[("noise:1x8x8", 0.0)]["accuracy"] < 0.3
     assert len(list((root / "real.zarr").glob("*/*/zarr.json"))) == 6  # clean, noise and blur, per model
+    from synbench.audit import audit_root
+    from synbench.parquet_store import atomic_write_parquet, read_table, stored_parents
+
+    stored = next((root / "agreement").glob("*-robust.parquet"))
+    table = read_table(stored)
+    edited = table.to_pandas()
+    edited.loc[edited["model"] == "noise:1x8x8", "accuracy"] = 0.9  # re-digested: only a recomputation sees it
+    atomic_write_parquet(stored, edited, stored_parents(table))
+    problems = audit_root(root).problems
+    assert problems == [
+        f"agreement/{stored.name}: the robust accuracies of 'noise:1x8x8' differ from its stored real features'"
+    ]
+    assert audit_root(root, repair=True).ok and not stored.is_file()
