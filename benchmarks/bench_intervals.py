@@ -1,11 +1,11 @@
 """Cost of the score intervals (issues 12, 21): half-sample replicates against the probe stage, same run.
 
 For p in {768, 1280, 2048} and n in {512, 2048} (train + test of that size each, 6 eps, 40
-replicates), times per task: the probe stage (one fit, every eps), the intervals as shipped
-(replicate_tasks: exact refits, the Gram route with one Gram matrix shared by every half where a
-half has fewer points than features), and the refits as release 0 made them (a p x p covariance
-eigendecomposed per half), timed on a few replicates and scaled to 40. Prints the ratios to the
-probe stage; the target (issue 21) is intervals <= 2x the probe stage.
+replicates), times per task: the probe stage (one fit, every eps; median of 3), the intervals as
+shipped (replicate_tasks: exact refits by tridiagonal solves, the Gram route with one Gram matrix
+shared by every half where a half has fewer points than features), and the refits as release 0
+made them (a p x p covariance eigendecomposed per half), timed on a few replicates and scaled to
+40. Prints the ratios to the probe stage; the target (issue 21) is intervals <= 2x the probe stage.
 
     python benchmarks/bench_intervals.py [--sizes 768x2048,1280x512] [--old-replicates 4]
 """
@@ -18,7 +18,8 @@ import time
 import numpy as np
 
 from synbench.intervals import DEFAULT_REPLICATES, half_sample, replicate_tasks
-from synbench.probe import evaluate_probe, fit_probe, probe_tasks
+from synbench.probe import evaluate_probe, fit_probe
+from synbench.probe_solve import probe_tasks
 
 EPS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 SIZES = "768x512,768x2048,1280x512,1280x2048,2048x512,2048x2048"
@@ -46,6 +47,12 @@ def old_refits(work: tuple, replicates: int) -> float:
     return (time.perf_counter() - start) / replicates
 
 
+def _seconds(function, *args) -> float:
+    start = time.perf_counter()
+    function(*args)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=SIZES, help="comma-separated PxN: features x samples per split")
@@ -57,9 +64,7 @@ def main() -> None:
     for size in args.sizes.split(","):
         p, n = (int(part) for part in size.split("x"))
         work = task(rng, p, n)
-        start = time.perf_counter()
-        probe_tasks([work], EPS)
-        probe_s = time.perf_counter() - start
+        probe_s = float(np.median([_seconds(probe_tasks, [work], EPS) for _ in range(3)]))
         start = time.perf_counter()
         replicate_tasks([work], EPS, 0, DEFAULT_REPLICATES)
         replicate_s = time.perf_counter() - start

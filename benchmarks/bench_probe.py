@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from synbench.probe import evaluate_probe, fit_probe, robust_direction
+from synbench.probe import fit_probe, robust_direction
+from synbench.probe_solve import fit_and_evaluate
 
 P, N, EPS = 768, 2048, (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 
@@ -91,10 +92,10 @@ def main() -> None:
     stage_times = []
     for _ in range(15):
         start = time.perf_counter()
-        evaluate_probe(fit_probe(*train), *test, 1.0, EPS)
+        fit_and_evaluate(train, test, 1.0, EPS)
         stage_times.append(time.perf_counter() - start)
     tracemalloc.start()  # a separate run: tracing slows every allocation
-    evaluate_probe(fit_probe(*train), *test, 1.0, EPS)
+    fit_and_evaluate(train, test, 1.0, EPS)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     authors_times, paired = [], []  # rounds alternate ours and theirs: a loaded machine slows both alike
@@ -103,9 +104,9 @@ def main() -> None:
         authors = authors_probe(train, test, EPS)
         authors_times.append(time.perf_counter() - start)
         start = time.perf_counter()
-        evaluate_probe(fit_probe(*train), *test, 1.0, EPS)
+        fit_and_evaluate(train, test, 1.0, EPS)
         paired.append(time.perf_counter() - start)
-    ours_results = evaluate_probe(fit_probe(*train, eigen_floor="absolute"), *test, 1.0, EPS)
+    ours_results = fit_and_evaluate(train, test, 1.0, EPS, "absolute")
     gap = max(abs(a - r.accuracy) for (_, a), r in zip(authors, ours_results, strict=True))
     probe = fit_probe(*train)
     robust = [e for e in EPS if e > 0]

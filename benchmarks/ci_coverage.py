@@ -19,7 +19,7 @@ import pandas as pd
 from synbench.encoders import resolve_encoder
 from synbench.generate import block_inputs
 from synbench.intervals import DEFAULT_REPLICATES, replicate_curves, replicate_tasks, with_intervals
-from synbench.probe import probe_tasks
+from synbench.probe_solve import probe_tasks
 from synbench.score import empirical_curves, reference_curve, score_rows
 from synbench.spec import load_spec
 

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from synbench.oracle import simulate_oracle
-from synbench.probe import probe_tasks
+from synbench.probe_solve import probe_tasks
 from synbench.score import add_dimension_matched, empirical_curves, power_flags, reference_curve, score_rows
 
 

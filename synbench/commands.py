@@ -54,7 +54,7 @@ def _describe(encoder) -> None:
 
 
 def _prepare(args: argparse.Namespace, refs: list[str], models_file: str | None = None, resolve: bool = False):
-    """Validate the input before any file is written, then point Prefect at the root.
+    """Validate the input before any file is written and open the root (``_start_prefect`` then points Prefect at it).
 
     ``resolve`` loads every model now (``run``: fail before work starts); a batch only parses
     its references so that one bad model is reported without stopping the others.
@@ -86,14 +86,41 @@ def _prepare(args: argparse.Namespace, refs: list[str], models_file: str | None 
         encoder = resolve_encoder(ref, spec.input_shape, **_preprocess_overrides(args))
         _describe(encoder)
         check_resources(spec, encoder.preprocess.dim, encoder.feature_dim, args.root, ref)
-    root = open_root(args.root)
+    return spec, open_root(args.root), listed
+
+
+def _start_prefect(args: argparse.Namespace, root: Path) -> None:
     from synbench_flows.settings import configure_prefect, stop_server_with_this_process
 
     configure_prefect(root, verbose=args.verbose)
     stop_server_with_this_process()
     if not args.verbose:
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # dask's INFO lines, read at its import
-    return spec, root, listed
+
+
+def _already_published(args: argparse.Namespace, spec, root: Path, refs: list[str]) -> list[dict] | None:
+    """The outcomes of a batch whose every model already has its part for this spec, code version and
+    interval count, found without starting Prefect (its server start is most of a no-op rerun); None
+    as soon as one model has work left, or cannot be loaded (the flow then reports it with the rest)."""
+    from .curves import part_path
+    from .encoders import resolve_encoder
+    from .references import absolute_reference
+    from .stages import replicates_path
+
+    replicates = _ci_replicates(args)
+    outcomes = []
+    for ref in refs:
+        ref = absolute_reference(ref)
+        try:
+            fingerprint = resolve_encoder(ref, spec.input_shape, **_preprocess_overrides(args)).fingerprint
+        except Exception:
+            return None
+        intervals = replicates_path(root, fingerprint, spec, replicates) if replicates else None
+        part = part_path(root, fingerprint, spec, ref, intervals)
+        if (intervals is not None and not intervals.is_file()) or not part.is_file():
+            return None
+        outcomes.append({"model": ref, "fingerprint": fingerprint, "status": "ok", "part": str(part)})
+    return outcomes
 
 
 def allow_command_line_root(root: str) -> None:
@@ -176,6 +203,7 @@ def _print_board(root: Path, spec_hash: str) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     _stop_on_sigterm()
     spec, root, (model_ref,) = _prepare(args, [args.model_ref], resolve=True)
+    _start_prefect(args, root)
     from synbench_flows.benchmark import benchmark
 
     start = time.monotonic()
@@ -192,6 +220,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _batch(args: argparse.Namespace, refs: list[str], models_file: str | None) -> tuple[list[dict], object, Path]:
     spec, root, listed = _prepare(args, refs, models_file)
+    finished = _already_published(args, spec, root, listed)
+    if finished is not None:
+        print(f"all {len(finished)} models are already published for this spec and code version: nothing to run")
+        return finished, spec, root
+    _start_prefect(args, root)
     from synbench_flows.benchmark import benchmark_batch, make_task_runner
 
     runner = make_task_runner(args.workers, dask=args.dask, verbose=args.verbose)

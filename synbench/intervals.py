@@ -11,16 +11,17 @@ probe), so the interval is centred on the point estimate and takes only their sp
 The halves depend only on the spec's seed, the task and the replicate: every model of a spec sees
 the same halves, which makes differences between models paired.
 
-Every refit is exact (the same probe as probe.fit_probe on the half). Where a half has fewer points
+Every refit is exact (the same probe as probe.fit_probe on the half, to rounding), solved by
+tridiagonal solves rather than eigenvectors (probe.fit_and_evaluate). Where a half has fewer points
 than features, it is made from the Gram matrix of the whole split, computed once per task: the
-half's Gram is a sub-matrix of it up to a rank-2 re-centring, and its eigendecomposition is half-size
-by half-size instead of p x p (issue 21).
+half's Gram is a sub-matrix of it up to a rank-2 re-centring, and is half-size by half-size
+instead of p x p (issue 21).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -28,7 +29,8 @@ from scipy.stats import t as student_t
 from threadpoolctl import threadpool_limits
 
 from .errors import SpecError
-from .probe import FittedProbe, ProbeResult, class_mask, evaluate_directions, fit_probe, gram_spectrum
+from .probe import ProbeResult, class_mask
+from .probe_solve import Solved, fit_and_evaluate, solve_from_gram
 from .score import empirical_curves, synbench_score
 
 __all__ = [
@@ -125,12 +127,11 @@ def _cpu_replicates(train, test, halves, scale, eps_values, eigen_floor) -> list
 
     def refit(pair: tuple[np.ndarray, np.ndarray]) -> list[ProbeResult]:
         train_half, test_half = pair
+        test_split = test_h[test_half], test_y[test_half]
         if half_size < h.shape[1]:
-            to_features, probe = _half_from_gram(offsets, gram, means, y, train_half, eigen_floor)
-        else:
-            probe = fit_probe(h[train_half], y[train_half], eigen_floor=eigen_floor, route="covariance")
-            to_features = probe.basis.__matmul__
-        return evaluate_directions(to_features, probe, test_h[test_half], test_y[test_half], scale, eps_values)
+            solved = _half_from_gram(offsets, gram, means, y, train_half, eps_values, eigen_floor)
+            return solved.evaluate(*test_split, scale, eps_values)
+        return fit_and_evaluate((h[train_half], y[train_half]), test_split, scale, eps_values, eigen_floor)
 
     # One BLAS thread per refit and the refits side by side: LAPACK on a few-hundred-wide matrix
     # gains little from threads (and loses much on a shared machine); each result is then computed
@@ -140,23 +141,29 @@ def _cpu_replicates(train, test, halves, scale, eps_values, eigen_floor) -> list
         return list(pool.map(refit, halves))
 
 
-def _half_from_gram(offsets, gram, means, y, half, eigen_floor) -> tuple[Callable, FittedProbe]:
+def _half_from_gram(offsets, gram, means, y, half, eps_values, eigen_floor) -> Solved:
     """Refit on ``half`` from the full split's Gram: re-centring by the half's class means is a
-    rank-2 correction, ``G = H K H`` with ``H = I - Z (Z^T Z)^-1 Z^T`` (Z: one-hot classes)."""
-    classes = (~class_mask(y[half])).astype(np.intp)  # 0: class 1, 1: class 0
-    one_hot = np.eye(2)[classes]
-    averaging = one_hot / one_hot.sum(axis=0)
-    sub_offsets, sub_gram = offsets[half], gram[np.ix_(half, half)]
-    shifts = averaging.T @ sub_offsets  # the half's class means minus the full split's
-    by_class = sub_gram @ averaging  # (m, 2)
-    cross = by_class.T[classes]  # row i: K_i. averaged over each class, taken at i's class
-    centred_gram = sub_gram - cross - cross.T + (averaging.T @ by_class)[np.ix_(classes, classes)]
-    centred = sub_offsets - shifts[classes]
+    rank-2 correction, ``G = H K H`` with ``H = I - Z (Z^T Z)^-1 Z^T`` (Z: one-hot classes).
+
+    The half is taken class 1 first, so every class-constant term is a block of the matrix and the
+    correction runs in place, without an (m, m) temporary."""
+    in_class1 = y[half]
+    half = np.concatenate([half[in_class1], half[~in_class1]])
+    first = int(in_class1.sum())
+    blocks = (slice(0, first), slice(first, None))
+    # copies, both re-centred in place; the symmetric sub-matrix transposed is Fortran-ordered, as sytrd takes it
+    centred, matrix = offsets[half], gram[np.ix_(half, half)].T
+    shifts = [centred[rows].mean(axis=0) for rows in blocks]  # the half's class means minus the full split's
+    by_class = [matrix[:, rows].mean(axis=1) for rows in blocks]  # K_i. averaged over each class
+    between = [[by_class[b][rows].mean() for b in range(2)] for rows in blocks]
+    for a, rows in enumerate(blocks):
+        centred[rows] -= shifts[a]
+        matrix[rows] -= by_class[a]
+        matrix[:, rows] -= by_class[a][:, None]
+        for b, columns in enumerate(blocks):
+            matrix[rows, columns] += between[a][b]
     mean1, mean0 = means[0] + shifts[0], means[1] + shifts[1]
-    coefficients, eigenvalues, half_mean_diff = gram_spectrum(centred, centred_gram, mean1 - mean0, eigen_floor)
-    # the basis stays factored (centred^T coefficients): forming it would cost m p rank
-    probe = FittedProbe(coefficients, eigenvalues, half_mean_diff, (mean1 + mean0) / 2)
-    return lambda weights: centred.T @ (coefficients @ weights), probe
+    return solve_from_gram(centred, matrix, first, mean1, mean0, eps_values, eigen_floor)
 
 
 def replicate_curves(pairs: Sequence[tuple[int, ProbeResult]]) -> dict[float, np.ndarray]:

@@ -21,9 +21,9 @@ from .probe import (
     eps_weights,
     evaluate_probe,
     kept_from,
-    probe_tasks,
     score_margins,
 )
+from .probe_solve import probe_tasks
 
 __all__ = ["accelerated", "device_fit", "device_probe_tasks", "device_replicates"]
 
@@ -96,7 +96,7 @@ def device_probe_tasks(
     eigen_floor: str = "relative",
     device: str = "cuda",
 ) -> list[ProbeResult]:
-    """probe.probe_tasks with the fits on ``device``; probe.probe_tasks itself where no accelerator is there."""
+    """probe_solve.probe_tasks with the fits on ``device``; probe_tasks itself where no accelerator is there."""
     if not accelerated(device):
         return probe_tasks(tasks, eps_values, eigen_floor)
     results = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +17,6 @@ __all__ = [
     "fit_probe",
     "robust_direction",
     "evaluate_probe",
-    "probe_tasks",
     "EIGEN_FLOOR",
     "class_mask",
     "kept_from",
@@ -26,6 +25,7 @@ __all__ = [
     "evaluate_directions",
     "eps_weights",
     "score_margins",
+    "solve_multiplier",
 ]
 
 EIGEN_FLOOR = 1e-6  # eigenvalues at or below this (times the largest, by default) are dropped (METHOD.md 3.3)
@@ -151,18 +151,22 @@ def robust_direction(mean_diff: np.ndarray, eigenvalues: np.ndarray, eps: float)
         return np.zeros_like(mean_diff), float("inf")
     mu_sq = mean_diff**2
     target = eps**2 * mu_sq.sum()
+    nu = solve_multiplier(lambda nu: float((mu_sq / (1 + nu * eigenvalues) ** 2).sum()), target, eps, eigenvalues.min())
+    return mean_diff / (1 + nu * eigenvalues), nu
+
+
+def solve_multiplier(shrunk_norm_sq: Callable[[float], float], target: float, eps: float, smallest: float) -> float:
+    """The ``nu`` at which ``shrunk_norm_sq(nu)`` (falling from ``||mu||^2``) meets ``target = (eps ||mu||)^2``."""
 
     def excess(log_nu: float) -> float:
-        return float((mu_sq / (1 + np.exp(log_nu) * eigenvalues) ** 2).sum() - target)
+        return shrunk_norm_sq(float(np.exp(log_nu))) - target
 
     # Search in log(nu): eigenvalues span many decades, and the root may sit anywhere among them.
-    upper = np.log((1 / eps - 1) / eigenvalues.min()) + 1
+    upper = np.log((1 / eps - 1) / smallest) + 1
     lower = upper - 1
     while excess(lower) < 0:
         lower -= 8
-    log_nu = brentq(excess, lower, upper, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=500)
-    nu = float(np.exp(log_nu))
-    return mean_diff / (1 + nu * eigenvalues), nu
+    return float(np.exp(brentq(excess, lower, upper, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=500)))
 
 
 def evaluate_probe(
@@ -222,19 +226,4 @@ def score_margins(
         correct = (margin > 0) == y
         bound = float(np.abs(margin[correct]).mean() / norm) if correct.any() and norm > 0 else 0.0
         results.append(ProbeResult(scale, eps, float(correct.mean()), bound, rank, nu))
-    return results
-
-
-def probe_tasks(
-    tasks: Iterable[tuple[float, tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]],
-    eps_values: tuple[float, ...],
-    eigen_floor: str = "relative",
-) -> list[ProbeResult]:
-    """Fit once per task and evaluate every eps; ``tasks`` yields (scale, (train h, y), (test h, y)).
-
-    On an accelerator: synbench.linalg.device_probe_tasks, same arguments and results.
-    """
-    results = []
-    for scale, train, test in tasks:
-        results.extend(evaluate_probe(fit_probe(*train, eigen_floor=eigen_floor), *test, scale, eps_values))
     return results

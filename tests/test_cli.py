@@ -281,3 +281,23 @@ def test_controls_of_one_size_score_alike_whatever_their_shape_next_to_a_signal_
     for (model, eps, threshold), score in scores.items():
         if model == "identity:256":
             assert abs(score - scores[("identity:1x16x16", eps, threshold)]) <= 1e-9
+
+
+def test_a_finished_batch_reruns_without_starting_prefect(tmp_path):
+    """Every model already published (here by the notebook API): the batch prints its outcome and the
+    board, writes nothing and never configures Prefect (no .prefect folder); a new model would."""
+    from synbench.api import evaluate
+
+    spec = tmp_path / "tiny.toml"
+    spec.write_text("scales = [1.0, 3.0]\nn_train = 64\nn_test = 64\nblock_size = 32\neps = [0]\n")
+    root = tmp_path / "root"
+    for ref in ("identity:1x4x4", "noise:1x4x4"):
+        evaluate(ref, spec=str(spec), root=str(root), ci_replicates=4)
+    before = sorted((str(path), path.stat().st_size) for path in root.rglob("*"))
+    args = ("--spec", str(spec), "--root", str(root), "--ci-replicates", "4")
+    rerun = synbench("batch", "identity:1x4x4", "noise:1x4x4", *args)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "all 2 models are already published for this spec and code version" in rerun.stdout
+    assert rerun.stdout.count(" ok ") == 2 and "noise:1x4x4" in rerun.stdout.split("nothing to run")[1]
+    assert sorted((str(path), path.stat().st_size) for path in root.rglob("*")) == before
+    assert not (root / ".prefect").exists()

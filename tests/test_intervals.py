@@ -22,7 +22,7 @@ from synbench.intervals import (
     with_intervals,
 )
 from synbench.leaderboard import read_board
-from synbench.probe import probe_tasks
+from synbench.probe_solve import probe_tasks
 from synbench.score import empirical_curves, reference_curve, score_rows
 from synbench.spec import BenchmarkSpec, load_spec
 from synbench.tables import format_board, summary_records

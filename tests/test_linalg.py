@@ -8,7 +8,8 @@ import torch
 
 from synbench.intervals import _cpu_replicates, half_sample, replicate_tasks
 from synbench.linalg import accelerated, device_fit, device_probe_tasks, device_replicates
-from synbench.probe import evaluate_probe, fit_probe, probe_tasks
+from synbench.probe import evaluate_probe, fit_probe
+from synbench.probe_solve import probe_tasks
 
 EPS = (0.0, 0.1, 0.3, 0.5)
 

@@ -9,7 +9,8 @@ from torch import nn
 
 import synbench
 from synbench.oracle import robust_weights, simulate_oracle
-from synbench.probe import probe_tasks, robust_direction
+from synbench.probe import robust_direction
+from synbench.probe_solve import probe_tasks
 from synbench.score import THRESHOLD_GRID, add_dimension_matched, area, empirical_curves, power_flags
 from synbench.spec import BenchmarkSpec
 

@@ -1,0 +1,211 @@
+"""Stage 3 as the pipeline runs it: the probe of probe.py by tridiagonal solves (issue 21).
+
+Every quantity the probe reports is a function of the pooled covariance applied to one vector
+(docs/METHOD.md section 3, "How it is computed"), so the covariance (or, with fewer samples than
+features, the Gram matrix) is reduced to tridiagonal form once and each function costs O(p) per
+trial of the eps-solve: the results of evaluate_probe(fit_probe(...)) to rounding, at about half
+the cost. Pure: arrays in, arrays out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+from .probe import (
+    EIGEN_FLOOR,
+    ProbeResult,
+    class_mask,
+    score_margins,
+    solve_multiplier,
+)
+from .tridiagonal import TridiagonalForm, tridiagonal_form
+
+__all__ = ["Solved", "probe_tasks", "fit_and_evaluate", "solve_from_covariance", "solve_from_gram"]
+
+
+def probe_tasks(
+    tasks: Iterable[tuple[float, tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]],
+    eps_values: tuple[float, ...],
+    eigen_floor: str = "relative",
+) -> list[ProbeResult]:
+    """Fit once per task and evaluate every eps; ``tasks`` yields (scale, (train h, y), (test h, y)).
+
+    On an accelerator: synbench.linalg.device_probe_tasks, same arguments and results.
+    """
+    results = []
+    for scale, train, test in tasks:
+        results.extend(fit_and_evaluate(train, test, scale, eps_values, eigen_floor))
+    return results
+
+
+@dataclass(frozen=True)
+class Solved:
+    """The probe's directions in feature space for every eps, its eigenbasis never formed."""
+
+    directions: np.ndarray  # ndarray of shape (p, len(eps))
+    norms: np.ndarray  # mu~^T w~ of every eps
+    nus: list[float]
+    rank: int
+    centre: np.ndarray  # c = (m1 + m0) / 2
+
+    def evaluate(
+        self, features: np.ndarray, labels: np.ndarray, scale: float, eps_values: tuple[float, ...]
+    ) -> list[ProbeResult]:
+        """Test accuracy and bound of every eps (METHOD.md 3.5-3.6)."""
+        if self.rank == 0:  # features carry no variance: every margin is zero
+            accuracy = float((~np.asarray(labels).astype(bool)).mean())
+            return [ProbeResult(scale, eps, accuracy, 0.0, 0, float("nan")) for eps in eps_values]
+        # (x - c)^T w as x^T w - c^T w: no (n, p) temporary; margins are O(spread), c^T w no larger than x^T w
+        margins = np.asarray(features, dtype=np.float64) @ self.directions - self.centre @ self.directions
+        return score_margins(margins, labels, self.norms, scale, eps_values, self.nus, self.rank)
+
+
+def fit_and_evaluate(
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    scale: float,
+    eps_values: tuple[float, ...],
+    eigen_floor: str = "relative",
+) -> list[ProbeResult]:
+    """evaluate_probe(fit_probe(*train), *test, ...), the same results to rounding at about half the
+    cost: the matrix is tridiagonalised, never eigendecomposed with eigenvectors (synbench.tridiagonal)."""
+    y = class_mask(train[1])
+    first = int(y.sum())
+    # class 1 first (the order of samples is immaterial to the probe): each class a block of rows
+    centred = np.asarray(train[0])[np.argsort(~y, kind="stable")].astype(np.float64)
+    mean1, mean0 = centred[:first].mean(axis=0), centred[first:].mean(axis=0)
+    centred[:first] -= mean1
+    centred[first:] -= mean0
+    if len(centred) < centred.shape[1]:
+        gram = scipy.linalg.blas.dsyrk(1.0, centred, trans=0, lower=1)
+        solved = solve_from_gram(centred, gram, first, mean1, mean0, eps_values, eigen_floor)
+    else:
+        covariance = scipy.linalg.blas.dsyrk(1.0 / (len(centred) - 2), centred.T, trans=0, lower=1)
+        solved = solve_from_covariance(covariance, mean1, mean0, eps_values, eigen_floor)
+    return solved.evaluate(*test, scale, eps_values)
+
+
+def solve_from_covariance(
+    covariance: np.ndarray, mean1: np.ndarray, mean0: np.ndarray, eps_values: tuple[float, ...], eigen_floor: str
+) -> Solved:
+    """The probe from the pooled covariance (lower triangle read)."""
+    form = tridiagonal_form(covariance)
+    directions, norms, nus, rank = _solve(form, (mean1 - mean0) / 2, None, eps_values, eigen_floor, deflated=0)
+    return Solved(directions, norms, nus, rank, (mean1 + mean0) / 2)
+
+
+def solve_from_gram(
+    centred: np.ndarray,
+    gram: np.ndarray,
+    first: int,
+    mean1: np.ndarray,
+    mean0: np.ndarray,
+    eps_values: tuple[float, ...],
+    eigen_floor: str,
+) -> Solved:
+    """The probe from the Gram matrix ``centred centred^T`` of class-centred samples, class 1 in the
+    ``first`` rows; its lower triangle is read and overwritten.
+
+    Class-centring leaves each class's indicator vector in the Gram matrix's null space; those two
+    known directions are lifted above the spectrum (the sample-space vector ``centred (m1 - m0)`` is
+    orthogonal to them, so no result changes) rather than found and dropped by the floor.
+    """
+    dof = len(centred) - 2
+    gram /= dof
+    lift = 2 * np.trace(gram)  # above every eigenvalue
+    gram[:first, :first] += lift / first
+    gram[first:, first:] += lift / (len(gram) - first)
+    form = tridiagonal_form(gram)
+    directions, norms, nus, rank = _solve(form, centred @ (mean1 - mean0) / 2, dof, eps_values, eigen_floor, 2)
+    return Solved(centred.T @ directions, norms, nus, rank, (mean1 + mean0) / 2)
+
+
+def _solve(
+    form: TridiagonalForm,
+    vector: np.ndarray,
+    dof: int | None,
+    eps_values: tuple[float, ...],
+    eigen_floor: str,
+    deflated: int,
+) -> tuple[np.ndarray, np.ndarray, list[float], int]:
+    """Directions in the matrix's space, norms, nus and rank (METHOD.md 3.4 as functions of T).
+
+    ``dof`` given, the matrix is a Gram matrix over dof and ``vector`` lives in sample space: every
+    function picks up a factor ``T^-1 / dof`` (as in gram_spectrum); its ``deflated`` largest
+    eigenvalues are not the matrix's own.
+    """
+    own = len(form.diagonal) - deflated
+    largest = form.eigenvalue(own - 1)
+    kept = _KeptSpace(form, EIGEN_FLOOR * max(largest, 0.0) if eigen_floor == "relative" else EIGEN_FLOOR)
+    rank = own - kept.dropped
+    if rank == 0:
+        return np.zeros((len(vector), len(eps_values))), np.zeros(len(eps_values)), [float("nan")] * len(eps_values), 0
+    b = kept.project(form.to_tridiagonal(vector[:, None]))
+    dual = b if dof is None else kept.inverse(b) / dof
+    total = float(b[:, 0] @ dual[:, 0])  # ||mu~||^2
+    both = np.hstack([b, dual])
+    columns, nus = [], []
+    for eps in eps_values:
+        if not 0 <= eps < 1:
+            raise ValueError(f"eps must lie in [0, 1); got {eps}")
+        if eps == 0 or total == 0:
+            columns.append(kept.inverse(dual) if eps == 0 else np.zeros_like(dual))
+            nus.append(float("inf"))
+            continue
+
+        def shrunk_norm_sq(nu: float) -> float:  # mu~^T diag(1 / (1 + nu lam))^2 mu~
+            shrunk = kept.shrink(nu, both)
+            return float(shrunk[:, 0] @ shrunk[:, 1])
+
+        nu = solve_multiplier(shrunk_norm_sq, eps**2 * total, eps, kept.smallest)
+        columns.append(nu * kept.shrink(nu, dual))
+        nus.append(nu)
+    directions = np.hstack(columns)
+    return form.to_original(directions), b[:, 0] @ directions, nus, rank
+
+
+class _KeptSpace:
+    """Functions of T on the span of the eigenvectors that the floor keeps (METHOD.md 3.3).
+
+    The few eigenvectors under the floor are computed (O(n) each) and projected out. ``T^-1`` there
+    is reached by iterative refinement on ``T + tau I``, ``tau`` a hundredth of the smallest kept
+    eigenvalue: each step shrinks the error a hundredfold, and the shift keeps a tiny or rounded-
+    negative dropped eigenvalue from ever being divided by.
+    """
+
+    def __init__(self, form: TridiagonalForm, floor: float) -> None:
+        self.form = form
+        dropped_values, self.dropped_vectors = form.lowest(floor)
+        self.dropped = len(dropped_values)
+        self.smallest = form.eigenvalue(self.dropped) if self.dropped < len(form.diagonal) else float("nan")
+        self.shift = 0.01 * self.smallest if self.dropped else 0.0
+
+    def project(self, vectors: np.ndarray) -> np.ndarray:
+        if not self.dropped:
+            return vectors
+        return vectors - self.dropped_vectors @ (self.dropped_vectors.T @ vectors)
+
+    def shrink(self, nu: float, vectors: np.ndarray) -> np.ndarray:
+        """``(I + nu T)^-1 vectors`` for vectors in the kept space."""
+        return self.project(self.form.solve(1.0, nu, vectors))
+
+    def inverse(self, vectors: np.ndarray) -> np.ndarray:
+        """``T^-1 vectors`` for vectors in the kept space."""
+        if not self.dropped:
+            return self.form.solve(0.0, 1.0, vectors)
+        solution = np.zeros_like(vectors)
+        residual = vectors
+        for _ in range(_REFINEMENT_STEPS):
+            step = self.project(self.form.solve(self.shift, 1.0, residual))
+            solution = solution + step
+            residual = vectors - self.project(self.form.multiply(solution))
+            if np.abs(step).max() <= 1e-15 * np.abs(solution).max():
+                break
+        return solution
+
+
+_REFINEMENT_STEPS = 12  # a hundredfold each: from 1 to under 1e-16 of the solution in 8, and a margin
