@@ -119,7 +119,8 @@ def _already_published(args: argparse.Namespace, spec, root: Path, refs: list[st
         part = part_path(root, fingerprint, spec, ref, intervals)
         if (intervals is not None and not intervals.is_file()) or not part.is_file():
             return None
-        outcomes.append({"model": ref, "fingerprint": fingerprint, "status": "ok", "part": str(part)})
+        found = {"fingerprint": fingerprint, "part": str(part), "written_chunks": 0, "skipped_chunks": "all"}
+        outcomes.append({"model": ref, "status": "ok", **found})
     return outcomes
 
 

@@ -15,7 +15,7 @@ from synbench.references import parse_reference
 from synbench.spec import BenchmarkSpec
 
 PACKAGE = Path(__file__).parents[1] / "synbench"
-MATH_MODULES = ("probe", "score", "generate")
+MATH_MODULES = ("probe", "probe_solve", "tridiagonal", "score", "generate")
 
 
 def _imports(module: Path) -> set[str]:
