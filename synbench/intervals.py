@@ -147,7 +147,7 @@ def _half_from_gram(offsets, gram, means, y, half, eps_values, eigen_floor) -> S
 
     The half is taken class 1 first, so every class-constant term is a block of the matrix and the
     correction runs in place, without an (m, m) temporary."""
-    in_class1 = y[half]
+    in_class1 = class_mask(y[half])  # a half holding one class is the user's to fix (n_train too small)
     half = np.concatenate([half[in_class1], half[~in_class1]])
     first = int(in_class1.sum())
     blocks = (slice(0, first), slice(first, None))

@@ -19,10 +19,11 @@ from .probe import (
     EIGEN_FLOOR,
     ProbeResult,
     class_mask,
+    eps_weights,
     score_margins,
     solve_multiplier,
 )
-from .tridiagonal import TridiagonalForm, tridiagonal_form
+from .tridiagonal import NotPositiveDefinite, TridiagonalForm, tridiagonal_form
 
 __all__ = ["Solved", "probe_tasks", "fit_and_evaluate", "solve_from_covariance", "solve_from_gram"]
 
@@ -59,8 +60,9 @@ class Solved:
         if self.rank == 0:  # features carry no variance: every margin is zero
             accuracy = float((~np.asarray(labels).astype(bool)).mean())
             return [ProbeResult(scale, eps, accuracy, 0.0, 0, float("nan")) for eps in eps_values]
-        # (x - c)^T w as x^T w - c^T w: no (n, p) temporary; margins are O(spread), c^T w no larger than x^T w
-        margins = np.asarray(features, dtype=np.float64) @ self.directions - self.centre @ self.directions
+        shifted = np.array(features, dtype=np.float64)  # a copy, centred in place
+        shifted -= self.centre
+        margins = shifted @ self.directions
         return score_margins(margins, labels, self.norms, scale, eps_values, self.nus, self.rank)
 
 
@@ -116,7 +118,9 @@ def solve_from_gram(
     """
     dof = len(centred) - 2
     gram /= dof
-    lift = 2 * np.trace(gram)  # above every eigenvalue
+    # above every eigenvalue, and no further (the reduction's rounding scales with the largest): the
+    # Frobenius norm bounds the spectrum, and x 1.5 covers a matrix whose lower triangle alone is filled
+    lift = 1.5 * np.linalg.norm(gram)
     gram[:first, :first] += lift / first
     gram[first:, first:] += lift / (len(gram) - first)
     form = tridiagonal_form(gram)
@@ -136,22 +140,36 @@ def _solve(
 
     ``dof`` given, the matrix is a Gram matrix over dof and ``vector`` lives in sample space: every
     function picks up a factor ``T^-1 / dof`` (as in gram_spectrum); its ``deflated`` largest
-    eigenvalues are not the matrix's own.
+    eigenvalues are not the matrix's own. Where the floor drops most of the spectrum, or rounding
+    left a dropped eigenvalue too negative for the shifted solves, the kept eigenvectors of T are
+    computed instead (the eigendecomposition route, on T).
     """
+    for eps in eps_values:
+        if not 0 <= eps < 1:
+            raise ValueError(f"eps must lie in [0, 1); got {eps}")
     own = len(form.diagonal) - deflated
     largest = form.eigenvalue(own - 1)
-    kept = _KeptSpace(form, EIGEN_FLOOR * max(largest, 0.0) if eigen_floor == "relative" else EIGEN_FLOOR)
-    rank = own - kept.dropped
+    floor = EIGEN_FLOOR * max(largest, 0.0) if eigen_floor == "relative" else EIGEN_FLOOR
+    dropped = form.count_at_most(floor)
+    rank = max(own - dropped, 0)
     if rank == 0:
         return np.zeros((len(vector), len(eps_values))), np.zeros(len(eps_values)), [float("nan")] * len(eps_values), 0
+    if dropped < rank:
+        try:
+            return _by_solves(_KeptSpace(form, dropped), vector, dof, eps_values) + (rank,)
+        except NotPositiveDefinite:
+            pass
+    return _by_eigenvectors(form, vector, dof, eps_values, dropped, own)
+
+
+def _by_solves(kept: _KeptSpace, vector, dof, eps_values) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    form = kept.form
     b = kept.project(form.to_tridiagonal(vector[:, None]))
     dual = b if dof is None else kept.inverse(b) / dof
     total = float(b[:, 0] @ dual[:, 0])  # ||mu~||^2
     both = np.hstack([b, dual])
     columns, nus = [], []
     for eps in eps_values:
-        if not 0 <= eps < 1:
-            raise ValueError(f"eps must lie in [0, 1); got {eps}")
         if eps == 0 or total == 0:
             columns.append(kept.inverse(dual) if eps == 0 else np.zeros_like(dual))
             nus.append(float("inf"))
@@ -165,7 +183,17 @@ def _solve(
         columns.append(nu * kept.shrink(nu, dual))
         nus.append(nu)
     directions = np.hstack(columns)
-    return form.to_original(directions), b[:, 0] @ directions, nus, rank
+    return form.to_original(directions), b[:, 0] @ directions, nus
+
+
+def _by_eigenvectors(form, vector, dof, eps_values, first, own) -> tuple[np.ndarray, np.ndarray, list[float], int]:
+    eigenvalues, vectors = form.eigenpairs(first, own - 1)
+    coefficients = form.to_original(vectors)
+    if dof is not None:
+        coefficients /= np.sqrt(dof * eigenvalues)
+    half_mean_diff = coefficients.T @ vector
+    weights, nus = eps_weights(half_mean_diff, eigenvalues, eps_values)
+    return coefficients @ weights, half_mean_diff @ weights, nus, len(eigenvalues)
 
 
 class _KeptSpace:
@@ -173,16 +201,16 @@ class _KeptSpace:
 
     The few eigenvectors under the floor are computed (O(n) each) and projected out. ``T^-1`` there
     is reached by iterative refinement on ``T + tau I``, ``tau`` a hundredth of the smallest kept
-    eigenvalue: each step shrinks the error a hundredfold, and the shift keeps a tiny or rounded-
-    negative dropped eigenvalue from ever being divided by.
+    eigenvalue: each step shrinks the error a hundredfold, and the shift keeps a tiny dropped
+    eigenvalue from ever being divided by (one that rounding left below ``-tau`` raises
+    NotPositiveDefinite).
     """
 
-    def __init__(self, form: TridiagonalForm, floor: float) -> None:
-        self.form = form
-        dropped_values, self.dropped_vectors = form.lowest(floor)
-        self.dropped = len(dropped_values)
-        self.smallest = form.eigenvalue(self.dropped) if self.dropped < len(form.diagonal) else float("nan")
-        self.shift = 0.01 * self.smallest if self.dropped else 0.0
+    def __init__(self, form: TridiagonalForm, dropped: int) -> None:
+        self.form, self.dropped = form, dropped
+        self.dropped_vectors = form.eigenpairs(0, dropped - 1)[1]
+        self.smallest = form.eigenvalue(dropped)
+        self.shift = 0.01 * self.smallest if dropped else 0.0
 
     def project(self, vectors: np.ndarray) -> np.ndarray:
         if not self.dropped:

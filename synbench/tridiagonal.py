@@ -19,7 +19,11 @@ import numpy as np
 import scipy.linalg
 from scipy.linalg import lapack
 
-__all__ = ["TridiagonalForm", "tridiagonal_form"]
+__all__ = ["NotPositiveDefinite", "TridiagonalForm", "tridiagonal_form"]
+
+
+class NotPositiveDefinite(RuntimeError):
+    """A shifted solve met a matrix that rounding left indefinite."""
 
 
 @dataclass(frozen=True)
@@ -57,29 +61,45 @@ class TridiagonalForm:
 
     def eigenvalue(self, index: int) -> float:
         """The ``index``-th smallest eigenvalue (0-based), by bisection on T."""
+        if len(self.diagonal) == 1:
+            return float(self.diagonal[0])
         by_index, position = 2, index + 1  # scipy's code for dstebz's RANGE = 'I'; a 1-based index
         _, values, _, _, info = lapack.dstebz(
             self.diagonal, self.off_diagonal, by_index, 0, 0, position, position, 0, "E"
         )
-        if info:
-            raise RuntimeError(f"LAPACK dstebz failed (info={info})")
+        if info:  # bisection gives up inside a large cluster of equal eigenvalues: take them all
+            return float(self.eigenvalues()[index])
         return float(values[0])
 
-    def lowest(self, bound: float) -> tuple[np.ndarray, np.ndarray]:
-        """The eigenvalues at or below ``bound`` (ascending) and their eigenvectors of T, shape (n, count)."""
+    def eigenvalues(self) -> np.ndarray:
+        """Every eigenvalue of T, ascending (O(n^2))."""
+        return scipy.linalg.eigvalsh_tridiagonal(self.diagonal, self.off_diagonal)
+
+    def count_at_most(self, bound: float) -> int:
+        """How many eigenvalues are at or below ``bound``."""
         radius = np.abs(np.concatenate([self.off_diagonal, [0.0]])) + np.abs(np.concatenate([[0.0], self.off_diagonal]))
         below_all = float((self.diagonal - radius).min()) - 1.0  # Gershgorin: no eigenvalue under it
         if bound <= below_all:
-            return np.empty(0), np.empty((len(self.diagonal), 0))
+            return 0
+        if len(self.diagonal) == 1:
+            return int(self.diagonal[0] <= bound)
         by_value = 1  # scipy's code for dstebz's RANGE = 'V': the eigenvalues in (vl, vu]
         count, _, _, _, info = lapack.dstebz(self.diagonal, self.off_diagonal, by_value, below_all, bound, 1, 1, 0, "E")
-        if info:
-            raise RuntimeError(f"LAPACK dstebz failed (info={info})")
-        if count == 0:
+        return int((self.eigenvalues() <= bound).sum()) if info else int(count)
+
+    def eigenpairs(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+        """Eigenvalues ``first`` to ``last`` (0-based, ascending) and their eigenvectors of T, shape (n, count)."""
+        if last < first:
             return np.empty(0), np.empty((len(self.diagonal), 0))
-        return scipy.linalg.eigh_tridiagonal(
-            self.diagonal, self.off_diagonal, select="i", select_range=(0, count - 1), lapack_driver="stemr"
-        )
+        if len(self.diagonal) == 1:
+            return self.diagonal.copy(), np.ones((1, 1))
+        try:
+            return scipy.linalg.eigh_tridiagonal(
+                self.diagonal, self.off_diagonal, select="i", select_range=(first, last), lapack_driver="stemr"
+            )
+        except np.linalg.LinAlgError:  # MRRR can fail on large exact clusters; the dense solver does not
+            dense = np.diag(self.diagonal) + np.diag(self.off_diagonal, -1)
+            return scipy.linalg.eigh(dense, lower=True, subset_by_index=(first, last))
 
     def multiply(self, vectors: np.ndarray) -> np.ndarray:
         """``T @ vectors`` for vectors of shape (n, k)."""
@@ -90,9 +110,14 @@ class TridiagonalForm:
 
     def solve(self, shift: float, scale: float, rhs: np.ndarray) -> np.ndarray:
         """``(shift I + scale T)^-1 rhs``; ``shift I + scale T`` must be positive definite."""
-        _, _, solution, info = lapack.dptsv(shift + scale * self.diagonal, scale * self.off_diagonal, rhs)
+        pivots = shift + scale * self.diagonal
+        if len(pivots) == 1:  # dptsv wants a sub-diagonal
+            if pivots[0] <= 0:
+                raise NotPositiveDefinite("the shifted 1 x 1 matrix is not positive")
+            return np.asarray(rhs, dtype=np.float64) / pivots[0]
+        _, _, solution, info = lapack.dptsv(pivots, scale * self.off_diagonal, rhs)
         if info:
-            raise RuntimeError(f"LAPACK dptsv: the shifted tridiagonal matrix is not positive definite (info={info})")
+            raise NotPositiveDefinite(f"LAPACK dptsv: the shifted tridiagonal matrix is not positive definite ({info})")
         return solution
 
 

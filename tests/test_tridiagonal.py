@@ -71,5 +71,73 @@ def test_tridiagonal_form_reproduces_the_matrix(rng):
     assert np.allclose(form.to_tridiagonal(q), np.eye(30), atol=1e-12)
     assert np.allclose(form.multiply(np.eye(30)), tridiagonal)
     assert form.eigenvalue(0) == pytest.approx(np.linalg.eigvalsh(matrix)[0], rel=1e-10)
-    values, vectors = form.lowest(np.linalg.eigvalsh(matrix)[2:4].mean())
+    assert form.count_at_most(np.linalg.eigvalsh(matrix)[2:4].mean()) == 3
+    values, vectors = form.eigenpairs(0, 2)
     assert len(values) == 3 and np.allclose(tridiagonal @ vectors, vectors * values, atol=1e-9)
+
+
+def _whitened(rng, n, p):
+    """Features whose pooled covariance is exactly the identity: one cluster of p equal eigenvalues."""
+    features, labels = _features(rng, n, p)
+    features = features.astype(np.float64)
+    y = labels == 1
+    means = features[y].mean(axis=0), features[~y].mean(axis=0)
+    centred = features - np.where(y[:, None], *means)
+    root = np.linalg.cholesky(centred.T @ centred / (n - 2))
+    return np.linalg.solve(root, centred.T).T + np.where(y[:, None], 1.0, -1.0) * 0.3, labels
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["one feature", "constant, Gram route", "equal eigenvalues", "tiny eps"],
+)
+def test_edge_cases_give_the_eigendecomposition_results(rng, case):
+    """Found by attacking the solves: each crashed or disagreed before it was handled."""
+    eps, floor = EPS, "relative"
+    if case == "one feature":
+        train = test = (np.array([[0.3], [1.2], [-0.4], [2.0]]), np.array([0, 1, 0, 1]))
+    elif case == "constant, Gram route":  # every eigenvalue under the floor, and eps 0 alone
+        train = test = (np.full((10, 20), 2.0), np.repeat([0, 1], 5))
+        eps = (0.0,)
+    elif case == "equal eigenvalues":  # bisection gives up inside the cluster
+        train, test = _whitened(rng, 120, 60), _whitened(rng, 120, 60)
+    else:
+        train, test = _features(rng, 60, 120, rank=50), _features(rng, 200, 120, rank=50)
+        eps = (0.0, 1e-8, 1e-3)
+    fast = fit_and_evaluate(train, test, 1.0, eps, floor)
+    _assert_same(fast, evaluate_probe(fit_probe(*train, eigen_floor=floor), *test, 1.0, eps))
+
+
+@pytest.mark.parametrize(("n", "p"), [(600, 40), (60, 90)])
+def test_an_indefinite_shifted_solve_falls_back_to_eigenvectors(rng, monkeypatch, n, p):
+    """A dropped eigenvalue that rounding pushed below the solves' shift (absolute floor at a large
+    spread, eps near 0) makes a shifted solve indefinite: the kept eigenvectors of T answer instead."""
+    from synbench import tridiagonal
+
+    def indefinite(*args):
+        raise tridiagonal.NotPositiveDefinite("forced")
+
+    train, test = _features(rng, n, p, rank=30), _features(rng, 300, p, rank=30)
+    reference = evaluate_probe(fit_probe(*train), *test, 1.0, EPS)
+    monkeypatch.setattr(tridiagonal.TridiagonalForm, "solve", indefinite)
+    _assert_same(fit_and_evaluate(train, test, 1.0, EPS), reference)
+
+
+def test_margins_keep_their_digits_under_a_large_offset(rng):
+    train, test = _features(rng, 600, 40), _features(rng, 400, 40)
+    offset = 1e8
+    fast = fit_and_evaluate((train[0] + offset, train[1]), (test[0] + offset, test[1]), 1.0, EPS)
+    reference = evaluate_probe(fit_probe(train[0] + offset, train[1]), test[0] + offset, test[1], 1.0, EPS)
+    _assert_same(fast, reference)
+
+
+def test_a_half_sample_holding_one_class_is_refused_on_both_routes(rng):
+    from synbench.errors import DataError
+    from synbench.intervals import replicate_tasks
+
+    for p in (10, 50):  # covariance route, then the Gram route (20 per half < 50 features)
+        features, _ = _features(rng, 40, p)
+        labels = np.zeros(40, dtype=np.uint8)
+        labels[[3, 17]] = 1  # some halves draw neither
+        with pytest.raises(DataError, match="holds a single class"):
+            replicate_tasks([(1.0, (features, labels), (features, labels))], EPS, 0, 6)
