@@ -99,7 +99,7 @@ def _start_prefect(args: argparse.Namespace, root: Path) -> None:
 
 
 def _already_published(args: argparse.Namespace, spec, root: Path, refs: list[str]) -> list[dict] | None:
-    """The outcomes of a batch whose every model already has its part for this spec, code version and
+    """The outcomes of a run or batch whose every model already has its part for this spec, code version and
     interval count, found without starting Prefect (its server start is most of a no-op rerun); None
     as soon as one model has work left, or cannot be loaded (the flow then reports it with the rest)."""
     from .curves import part_path
@@ -204,13 +204,17 @@ def _print_board(root: Path, spec_hash: str) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     _stop_on_sigterm()
     spec, root, (model_ref,) = _prepare(args, [args.model_ref], resolve=True)
-    _start_prefect(args, root)
-    from synbench_flows.benchmark import benchmark
-
     start = time.monotonic()
-    bar, progress = _progress()
-    with bar:
-        outcome = benchmark(model_ref, **_flow_parameters(args, spec, root), progress=progress)
+    finished = _already_published(args, spec, root, [model_ref])
+    if finished:
+        (outcome,) = finished
+    else:
+        _start_prefect(args, root)
+        from synbench_flows.benchmark import benchmark
+
+        bar, progress = _progress()
+        with bar:
+            outcome = benchmark(model_ref, **_flow_parameters(args, spec, root), progress=progress)
     print(
         f"{model_ref}: fingerprint {outcome['fingerprint']}, {outcome['written_chunks']} chunks written, "
         f"{outcome['skipped_chunks']} reused, {time.monotonic() - start:.1f} s"

@@ -284,8 +284,8 @@ def test_controls_of_one_size_score_alike_whatever_their_shape_next_to_a_signal_
 
 
 def test_a_finished_batch_reruns_without_starting_prefect(tmp_path):
-    """Every model already published (here by the notebook API): the batch prints its outcome and the
-    board, writes nothing and never configures Prefect (no .prefect folder); a new model would."""
+    """Every model already published (here by the notebook API): the batch, or a run of one of them,
+    prints its outcome and the board, writes nothing and never configures Prefect (no .prefect folder)."""
     from synbench.api import evaluate
 
     spec = tmp_path / "tiny.toml"
@@ -299,5 +299,8 @@ def test_a_finished_batch_reruns_without_starting_prefect(tmp_path):
     assert rerun.returncode == 0, rerun.stderr
     assert "all 2 models are already published for this spec and code version" in rerun.stdout
     assert rerun.stdout.count(" ok ") == 2 and "noise:1x4x4" in rerun.stdout.split("nothing to run")[1]
+    single = synbench("run", "noise:1x4x4", *args)
+    assert single.returncode == 0, single.stderr
+    assert "0 chunks written, all reused" in single.stdout and "identity:1x4x4" in single.stdout  # the board
     assert sorted((str(path), path.stat().st_size) for path in root.rglob("*")) == before
     assert not (root / ".prefect").exists()
