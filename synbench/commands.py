@@ -107,8 +107,7 @@ def _already_published(args: argparse.Namespace, spec, root: Path, refs: list[st
     from .references import absolute_reference
     from .stages import replicates_path
 
-    replicates = _ci_replicates(args)
-    outcomes = []
+    replicates, outcomes = _ci_replicates(args), []
     for ref in refs:
         ref = absolute_reference(ref)
         try:
