@@ -58,7 +58,7 @@ def _prepare(args: argparse.Namespace, refs: list[str], models_file: str | None 
 
     ``resolve`` loads every model now (``run``: fail before work starts); a batch only parses
     its references so that one bad model is reported without stopping the others.
-    Returns the spec, the root and the model references (command line first, then the file's).
+    Returns the spec, the root, the model references (command line first, then the file's), fingerprints.
     """
     from .encoders import ALLOW_PY_ENV, resolve_encoder
     from .extract import resolve_device
@@ -82,11 +82,13 @@ def _prepare(args: argparse.Namespace, refs: list[str], models_file: str | None 
     if any(ref.startswith("py:") for ref in refs + from_file):
         os.environ[ALLOW_PY_ENV] = "1"  # the user named or allowed them on this command line
     allow_command_line_root(args.root)
+    fingerprints = {}  # of the models loaded here, so that _already_published need not load them again
     for ref in listed if resolve else []:
         encoder = resolve_encoder(ref, spec.input_shape, **_preprocess_overrides(args))
         _describe(encoder)
         check_resources(spec, encoder.preprocess.dim, encoder.feature_dim, args.root, ref)
-    return spec, open_root(args.root), listed
+        fingerprints[ref] = encoder.fingerprint
+    return spec, open_root(args.root), listed, fingerprints
 
 
 def _start_prefect(args: argparse.Namespace, root: Path) -> None:
@@ -98,20 +100,18 @@ def _start_prefect(args: argparse.Namespace, root: Path) -> None:
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # dask's INFO lines, read at its import
 
 
-def _already_published(args: argparse.Namespace, spec, root: Path, refs: list[str]) -> list[dict] | None:
-    """The outcomes of a run or batch whose every model already has its part for this spec, code version and
-    interval count, found without starting Prefect (its server start is most of a no-op rerun); None
-    as soon as one model has work left, or cannot be loaded (the flow then reports it with the rest)."""
+def _already_published(args: argparse.Namespace, spec, root: Path, refs: list[str], fingerprints: dict) -> list | None:
+    """The outcomes of a run or batch whose every model has its part for this spec, code version and interval
+    count, found without Prefect (whose start is most of a no-op rerun); None once a model has work left or fails."""
     from .curves import part_path
     from .encoders import resolve_encoder
     from .references import absolute_reference
     from .stages import replicates_path
 
-    replicates, outcomes = _ci_replicates(args), []
-    for ref in refs:
-        ref = absolute_reference(ref)
+    replicates, overrides, outcomes = _ci_replicates(args), _preprocess_overrides(args), []
+    for ref in map(absolute_reference, refs):  # as the flows store them (listed references already are)
         try:
-            fingerprint = resolve_encoder(ref, spec.input_shape, **_preprocess_overrides(args)).fingerprint
+            fingerprint = fingerprints.get(ref) or resolve_encoder(ref, spec.input_shape, **overrides).fingerprint
         except Exception:
             return None
         intervals = replicates_path(root, fingerprint, spec, replicates) if replicates else None
@@ -202,9 +202,9 @@ def _print_board(root: Path, spec_hash: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     _stop_on_sigterm()
-    spec, root, (model_ref,) = _prepare(args, [args.model_ref], resolve=True)
+    spec, root, (model_ref,), fingerprints = _prepare(args, [args.model_ref], resolve=True)
     start = time.monotonic()
-    finished = _already_published(args, spec, root, [model_ref])
+    finished = _already_published(args, spec, root, [model_ref], fingerprints)
     if finished:
         (outcome,) = finished
     else:
@@ -223,8 +223,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _batch(args: argparse.Namespace, refs: list[str], models_file: str | None) -> tuple[list[dict], object, Path]:
-    spec, root, listed = _prepare(args, refs, models_file)
-    finished = _already_published(args, spec, root, listed)
+    spec, root, listed, fingerprints = _prepare(args, refs, models_file)
+    finished = _already_published(args, spec, root, listed, fingerprints)
     if finished is not None:
         print(f"all {len(finished)} models are already published for this spec and code version: nothing to run")
         return finished, spec, root

@@ -12,7 +12,7 @@ The halves depend only on the spec's seed, the task and the replicate: every mod
 the same halves, which makes differences between models paired.
 
 Every refit is exact (the same probe as probe.fit_probe on the half, to rounding), solved by
-tridiagonal solves rather than eigenvectors (probe.fit_and_evaluate). Where a half has fewer points
+tridiagonal solves rather than eigenvectors (probe_solve.fit_and_evaluate). Where a half has fewer points
 than features, it is made from the Gram matrix of the whole split, computed once per task: the
 half's Gram is a sub-matrix of it up to a rank-2 re-centring, and is half-size by half-size
 instead of p x p (issue 21).

@@ -22,10 +22,10 @@ __all__ = [
     "kept_from",
     "fit_from_gram",
     "gram_spectrum",
-    "evaluate_directions",
     "eps_weights",
     "score_margins",
     "solve_multiplier",
+    "check_eps",
 ]
 
 EIGEN_FLOOR = 1e-6  # eigenvalues at or below this (times the largest, by default) are dropped (METHOD.md 3.3)
@@ -145,14 +145,19 @@ def robust_direction(mean_diff: np.ndarray, eigenvalues: np.ndarray, eps: float)
     from ``||mu||^2`` at ``nu = 0``, and every term is below ``eps^2 mu_i^2`` once
     ``nu >= (1/eps - 1) / min(lam)``, which brackets the root.
     """
-    if not 0 <= eps < 1:
-        raise ValueError(f"eps must lie in [0, 1); got {eps}")
+    check_eps(eps)
     if eps == 0 or not mean_diff.any():
         return np.zeros_like(mean_diff), float("inf")
     mu_sq = mean_diff**2
     target = eps**2 * mu_sq.sum()
     nu = solve_multiplier(lambda nu: float((mu_sq / (1 + nu * eigenvalues) ** 2).sum()), target, eps, eigenvalues.min())
     return mean_diff / (1 + nu * eigenvalues), nu
+
+
+def check_eps(eps: float) -> None:
+    """eps must lie in [0, 1): eps >= 1 makes the classifier degenerate (METHOD.md 3.4)."""
+    if not 0 <= eps < 1:
+        raise ValueError(f"eps must lie in [0, 1); got {eps}")
 
 
 def solve_multiplier(shrunk_norm_sq: Callable[[float], float], target: float, eps: float, smallest: float) -> float:
@@ -178,25 +183,12 @@ def evaluate_probe(
         features: test representations, ndarray of shape (n_samples, p).
         labels: ndarray of shape (n_samples,), values in {0, 1}.
     """
-    return evaluate_directions(lambda weights: probe.basis @ weights, probe, features, labels, scale, eps_values)
-
-
-def evaluate_directions(
-    to_features: Callable[[np.ndarray], np.ndarray],
-    probe: FittedProbe,
-    features: np.ndarray,
-    labels: np.ndarray,
-    scale: float,
-    eps_values: tuple[float, ...],
-) -> list[ProbeResult]:
-    """evaluate_probe with ``to_features`` mapping (rank, len(eps)) weights to (p, len(eps)) directions,
-    for a basis kept factored (``probe.basis`` is then not read)."""
     if probe.rank == 0:  # features carry no variance: every margin is zero
         accuracy = float((~np.asarray(labels).astype(bool)).mean())
         return [ProbeResult(scale, eps, accuracy, 0.0, 0, float("nan")) for eps in eps_values]
     weights, nus = eps_weights(probe.half_mean_diff, probe.eigenvalues, eps_values)
     # margins in feature space, every eps in one (n, p) @ (p, len(eps)) product
-    margins = (np.asarray(features, dtype=np.float64) - probe.centre) @ to_features(weights)
+    margins = (np.asarray(features, dtype=np.float64) - probe.centre) @ (probe.basis @ weights)
     return score_margins(margins, labels, probe.half_mean_diff @ weights, scale, eps_values, nus, probe.rank)
 
 

@@ -18,6 +18,7 @@ import scipy.linalg
 from .probe import (
     EIGEN_FLOOR,
     ProbeResult,
+    check_eps,
     class_mask,
     eps_weights,
     score_margins,
@@ -56,10 +57,7 @@ class Solved:
     def evaluate(
         self, features: np.ndarray, labels: np.ndarray, scale: float, eps_values: tuple[float, ...]
     ) -> list[ProbeResult]:
-        """Test accuracy and bound of every eps (METHOD.md 3.5-3.6)."""
-        if self.rank == 0:  # features carry no variance: every margin is zero
-            accuracy = float((~np.asarray(labels).astype(bool)).mean())
-            return [ProbeResult(scale, eps, accuracy, 0.0, 0, float("nan")) for eps in eps_values]
+        """Test accuracy and bound of every eps (METHOD.md 3.5-3.6); rank 0 has zero directions and norms."""
         shifted = np.array(features, dtype=np.float64)  # a copy, centred in place
         shifted -= self.centre
         margins = shifted @ self.directions
@@ -145,8 +143,7 @@ def _solve(
     computed instead (the eigendecomposition route, on T).
     """
     for eps in eps_values:
-        if not 0 <= eps < 1:
-            raise ValueError(f"eps must lie in [0, 1); got {eps}")
+        check_eps(eps)
     own = len(form.diagonal) - deflated
     largest = form.eigenvalue(own - 1)
     floor = EIGEN_FLOOR * max(largest, 0.0) if eigen_floor == "relative" else EIGEN_FLOOR

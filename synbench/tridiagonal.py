@@ -1,14 +1,6 @@
-"""The probe without eigenvectors (issue 21); pure: arrays in, arrays out.
-
-Every quantity the probe reports is a function of the pooled covariance applied to one vector: the
-eps = 0 direction is ``Sigma^-1 d``, the robust one ``nu (I + nu Sigma)^-1 d``, and ``nu`` solves
-``||(I + nu Sigma)^-1 d|| = eps ||d||`` (METHOD.md 3.4 written without the eigenbasis). With
-``Sigma = Q T Q^T`` (Householder tridiagonalisation, LAPACK's blocked ``sytrd``) each of them is a
-tridiagonal solve in O(p), and ``Q`` is applied to a handful of vectors only: about a quarter of
-the cost of the eigendecomposition with eigenvectors, and the same numbers to rounding.
-
-This holds where every eigenvalue is kept by the floor (METHOD.md 3.3); where one falls under it the
-dropped subspace must be removed exactly, and the caller takes the eigendecomposition instead.
+"""A symmetric matrix as ``Q T Q^T`` (LAPACK's blocked Householder ``sytrd``), kept factored: ``Q``
+applied to a few vectors, eigenvalues by bisection, eigenpairs of T, shifted tridiagonal solves in
+O(n). What the probe makes of it is in probe_solve.py. Pure: arrays in, arrays out.
 """
 
 from __future__ import annotations
