@@ -12,7 +12,7 @@ The halves depend only on the spec's seed, the task and the replicate: every mod
 the same halves, which makes differences between models paired.
 
 Every refit is exact (the same probe as probe.fit_probe on the half, to rounding), solved by
-tridiagonal solves rather than eigenvectors (probe_solve.fit_and_evaluate). Where a half has fewer points
+tridiagonal solves rather than eigenvectors (probe_solve.fit). Where a half has fewer points
 than features, it is made from the Gram matrix of the whole split, computed once per task: the
 half's Gram is a sub-matrix of it up to a rank-2 re-centring, and is half-size by half-size
 instead of p x p (issue 21).
@@ -20,18 +20,17 @@ instead of p x p (issue 21).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import scipy.linalg
 from scipy.stats import t as student_t
-from threadpoolctl import threadpool_limits
 
 from .errors import SpecError
 from .probe import ProbeResult, class_mask
-from .probe_solve import Solved, fit_and_evaluate, solve_from_gram
+from .probe_solve import Solved, fit, solve_in_sample_space
 from .score import empirical_curves, synbench_score
+from .threads import lapack_threads
 
 __all__ = [
     "CI_METHODS",
@@ -118,52 +117,71 @@ def _accelerated(device: str) -> bool:
 def _cpu_replicates(train, test, halves, scale, eps_values, eigen_floor) -> list[list[ProbeResult]]:
     """Exact refits; where a half has fewer points than features, from one Gram matrix shared by all halves."""
     h, y = np.asarray(train[0], dtype=np.float64), class_mask(train[1])
-    test_h, test_y = np.asarray(test[0], dtype=np.float64), np.asarray(test[1])
-    half_size = len(y) // 2
-    if half_size < h.shape[1]:
-        means = h[y].mean(axis=0), h[~y].mean(axis=0)
-        offsets = h - np.where(y[:, None], *means)  # centred by the full split's class means
-        gram = offsets @ offsets.T
+    means = h[y].mean(axis=0), h[~y].mean(axis=0)
+    centre = (means[0] + means[1]) / 2
+    # the test split centred once by the whole train split's centre; a half's centre is a small shift from it
+    test_offsets, test_y = np.asfortranarray(np.asarray(test[0], dtype=np.float64) - centre), np.asarray(test[1])
+    by_gram = len(y) // 2 < h.shape[1]
+    if by_gram:
+        order = np.argsort(~y, kind="stable")  # class 1 first: a sorted half is then class 1 first too
+        position = np.empty_like(order)
+        position[order] = np.arange(len(order))
+        offsets = np.asfortranarray(h[order] - np.where(y[order, None], *means))  # by the split's class means
+        # upper triangle filled (the lower of its transpose): the transposed sub-matrix of sorted rows is
+        # then lower-filled and Fortran-ordered, as sytrd takes it
+        upper = scipy.linalg.blas.dsyrk(1.0, offsets, lower=1).T
 
     def refit(pair: tuple[np.ndarray, np.ndarray]) -> list[ProbeResult]:
         train_half, test_half = pair
-        test_split = test_h[test_half], test_y[test_half]
-        if half_size < h.shape[1]:
-            solved = _half_from_gram(offsets, gram, means, y, train_half, eps_values, eigen_floor)
-            return solved.evaluate(*test_split, scale, eps_values)
-        return fit_and_evaluate((h[train_half], y[train_half]), test_split, scale, eps_values, eigen_floor)
+        if by_gram:
+            first = int(class_mask(y[train_half]).sum())  # a half holding one class is the user's to fix
+            rows = np.sort(position[train_half])
+            solved = _half_from_gram(offsets, upper, means, rows, first, eps_values, eigen_floor)
+        else:
+            solved = fit((h[train_half], y[train_half]), eps_values, eigen_floor)
+        margins = _product(test_offsets, solved.directions)[test_half] + (centre - solved.centre) @ solved.directions
+        return solved.score(margins, test_y[test_half], scale, eps_values)
 
-    # One BLAS thread per refit and the refits side by side: LAPACK on a few-hundred-wide matrix
-    # gains little from threads (and loses much on a shared machine); each result is then computed
-    # by one thread whatever the scheduling, so it does not depend on the worker count.
-    workers = max(1, min(len(os.sched_getaffinity(0)), len(halves)))
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(refit, halves))
+    # One refit at a time, scipy's LAPACK on every core: two reductions side by side gain nothing on
+    # 2 cores (55 ms each against 52 ms alone at 1024), one on two threads takes 35 ms.
+    with lapack_threads():
+        return [refit(pair) for pair in halves]
 
 
-def _half_from_gram(offsets, gram, means, y, half, eps_values, eigen_floor) -> Solved:
-    """Refit on ``half`` from the full split's Gram: re-centring by the half's class means is a
-    rank-2 correction, ``G = H K H`` with ``H = I - Z (Z^T Z)^-1 Z^T`` (Z: one-hot classes).
+def _half_from_gram(offsets, upper, means, rows, first, eps_values, eigen_floor) -> Solved:
+    """Refit on the sorted ``rows`` of the class-sorted split (class 1 in the ``first`` of them) from
+    the split's Gram matrix ``offsets offsets^T`` (``upper`` triangle filled).
 
-    The half is taken class 1 first, so every class-constant term is a block of the matrix and the
-    correction runs in place, without an (m, m) temporary."""
-    in_class1 = class_mask(y[half])  # a half holding one class is the user's to fix (n_train too small)
-    half = np.concatenate([half[in_class1], half[~in_class1]])
-    first = int(in_class1.sum())
+    Re-centring by the half's class means is a rank-2 correction: with ``s_a`` the half's class-a mean
+    minus the split's, ``G_ij = K_ij - o_i . s_b(j) - s_a(i) . o_j + s_a(i) . s_b(j)``; only the lower
+    triangle, which the reduction reads, is corrected, and nothing of size (m, p) is copied."""
     blocks = (slice(0, first), slice(first, None))
-    # copies, both re-centred in place; the symmetric sub-matrix transposed is Fortran-ordered, as sytrd takes it
-    centred, matrix = offsets[half], gram[np.ix_(half, half)].T
-    shifts = [centred[rows].mean(axis=0) for rows in blocks]  # the half's class means minus the full split's
-    by_class = [matrix[:, rows].mean(axis=1) for rows in blocks]  # K_i. averaged over each class
-    between = [[by_class[b][rows].mean() for b in range(2)] for rows in blocks]
-    for a, rows in enumerate(blocks):
-        centred[rows] -= shifts[a]
-        matrix[rows] -= by_class[a]
-        matrix[:, rows] -= by_class[a][:, None]
-        for b, columns in enumerate(blocks):
-            matrix[rows, columns] += between[a][b]
+    weights = np.zeros((2, len(offsets)))
+    weights[0, rows[:first]] = 1 / first
+    weights[1, rows[first:]] = 1 / (len(rows) - first)
+    shifts = _product(weights, offsets)  # (2, p): the half's class means minus the split's
     mean1, mean0 = means[0] + shifts[0], means[1] + shifts[1]
-    return solve_from_gram(centred, matrix, first, mean1, mean0, eps_values, eigen_floor)
+    half_diff = (mean1 - mean0) / 2
+    projected = _product(offsets, np.column_stack([shifts.T, half_diff]))[rows]  # (m, 3): o_i . s_b, o_i . d / 2
+    between = shifts @ shifts.T
+    matrix = upper.take(rows, axis=0).take(rows, axis=1).T
+    for a, b in ((0, 0), (1, 0), (1, 1)):  # the blocks on and below the diagonal
+        block = matrix[blocks[a], blocks[b]]
+        block -= projected[blocks[a], b][:, None]
+        block -= (projected[blocks[b], a] - between[a, b])[None, :]
+    sample_vector = projected[:, 2].copy()
+    sample_vector[blocks[0]] -= shifts[0] @ half_diff
+    sample_vector[blocks[1]] -= shifts[1] @ half_diff
+    combinations, norms, nus, rank = solve_in_sample_space(matrix, first, sample_vector, eps_values, eigen_floor)
+    placed = np.zeros((len(offsets), combinations.shape[1]))
+    placed[rows] = combinations
+    sums = np.stack([combinations[blocks[0]].sum(axis=0), combinations[blocks[1]].sum(axis=0)])
+    return Solved(_product(offsets, placed, True) - shifts.T @ sums, norms, nus, rank, (mean1 + mean0) / 2)
+
+
+def _product(a: np.ndarray, b: np.ndarray, transpose_a: bool = False) -> np.ndarray:
+    """``a @ b`` (``a.T @ b``) by scipy's BLAS, the reductions' pool (synbench.threads); ``a`` Fortran-ordered."""
+    return scipy.linalg.blas.dgemm(1.0, a, b, trans_a=transpose_a)
 
 
 def replicate_curves(pairs: Sequence[tuple[int, ProbeResult]]) -> dict[float, np.ndarray]:

@@ -24,9 +24,18 @@ from .probe import (
     score_margins,
     solve_multiplier,
 )
+from .threads import lapack_threads
 from .tridiagonal import NotPositiveDefinite, TridiagonalForm, tridiagonal_form
 
-__all__ = ["Solved", "probe_tasks", "fit_and_evaluate", "solve_from_covariance", "solve_from_gram"]
+__all__ = [
+    "Solved",
+    "probe_tasks",
+    "fit",
+    "fit_and_evaluate",
+    "solve_from_covariance",
+    "solve_from_gram",
+    "solve_in_sample_space",
+]
 
 
 def probe_tasks(
@@ -60,7 +69,12 @@ class Solved:
         """Test accuracy and bound of every eps (METHOD.md 3.5-3.6); rank 0 has zero directions and norms."""
         shifted = np.array(features, dtype=np.float64)  # a copy, centred in place
         shifted -= self.centre
-        margins = shifted @ self.directions
+        return self.score(shifted @ self.directions, labels, scale, eps_values)
+
+    def score(
+        self, margins: np.ndarray, labels: np.ndarray, scale: float, eps_values: tuple[float, ...]
+    ) -> list[ProbeResult]:
+        """``evaluate`` from the margins ``(x - centre) @ directions`` of the test samples."""
         return score_margins(margins, labels, self.norms, scale, eps_values, self.nus, self.rank)
 
 
@@ -73,20 +87,25 @@ def fit_and_evaluate(
 ) -> list[ProbeResult]:
     """evaluate_probe(fit_probe(*train), *test, ...), the same results to rounding at about half the
     cost: the matrix is tridiagonalised, never eigendecomposed with eigenvectors (synbench.tridiagonal)."""
+    with lapack_threads():
+        return fit(train, eps_values, eigen_floor).evaluate(*test, scale, eps_values)
+
+
+def fit(train: tuple[np.ndarray, np.ndarray], eps_values: tuple[float, ...], eigen_floor: str = "relative") -> Solved:
+    """The probe on ``train`` (features, labels) for every eps, by the covariance or, with fewer samples
+    than features, the Gram matrix."""
     y = class_mask(train[1])
     first = int(y.sum())
     # class 1 first (the order of samples is immaterial to the probe): each class a block of rows
-    centred = np.asarray(train[0])[np.argsort(~y, kind="stable")].astype(np.float64)
+    centred = np.asarray(train[0])[np.argsort(~y, kind="stable")].astype(np.float64, copy=False)
     mean1, mean0 = centred[:first].mean(axis=0), centred[first:].mean(axis=0)
     centred[:first] -= mean1
     centred[first:] -= mean0
     if len(centred) < centred.shape[1]:
         gram = scipy.linalg.blas.dsyrk(1.0, centred, trans=0, lower=1)
-        solved = solve_from_gram(centred, gram, first, mean1, mean0, eps_values, eigen_floor)
-    else:
-        covariance = scipy.linalg.blas.dsyrk(1.0 / (len(centred) - 2), centred.T, trans=0, lower=1)
-        solved = solve_from_covariance(covariance, mean1, mean0, eps_values, eigen_floor)
-    return solved.evaluate(*test, scale, eps_values)
+        return solve_from_gram(centred, gram, first, mean1, mean0, eps_values, eigen_floor)
+    covariance = scipy.linalg.blas.dsyrk(1.0 / (len(centred) - 2), centred.T, trans=0, lower=1)
+    return solve_from_covariance(covariance, mean1, mean0, eps_values, eigen_floor)
 
 
 def solve_from_covariance(
@@ -108,22 +127,32 @@ def solve_from_gram(
     eigen_floor: str,
 ) -> Solved:
     """The probe from the Gram matrix ``centred centred^T`` of class-centred samples, class 1 in the
-    ``first`` rows; its lower triangle is read and overwritten.
+    ``first`` rows; its lower triangle is read and overwritten."""
+    combinations, norms, nus, rank = solve_in_sample_space(
+        gram, first, centred @ (mean1 - mean0) / 2, eps_values, eigen_floor
+    )
+    return Solved(centred.T @ combinations, norms, nus, rank, (mean1 + mean0) / 2)
+
+
+def solve_in_sample_space(
+    gram: np.ndarray, first: int, sample_vector: np.ndarray, eps_values: tuple[float, ...], eigen_floor: str
+) -> tuple[np.ndarray, np.ndarray, list[float], int]:
+    """The probe's directions as combinations of the class-centred samples (``w = centred^T c``), their
+    norms, nus and rank, from their Gram matrix (lower triangle read and overwritten; class 1 in the
+    ``first`` rows) and ``sample_vector = centred (m1 - m0) / 2``.
 
     Class-centring leaves each class's indicator vector in the Gram matrix's null space; those two
-    known directions are lifted above the spectrum (the sample-space vector ``centred (m1 - m0)`` is
-    orthogonal to them, so no result changes) rather than found and dropped by the floor.
+    known directions are lifted above the spectrum (``sample_vector`` is orthogonal to them, so no
+    result changes) rather than found and dropped by the floor.
     """
-    dof = len(centred) - 2
+    dof = len(gram) - 2
     gram /= dof
     # above every eigenvalue, and no further (the reduction's rounding scales with the largest): the
     # Frobenius norm bounds the spectrum, and x 1.5 covers a matrix whose lower triangle alone is filled
     lift = 1.5 * np.linalg.norm(gram)
     gram[:first, :first] += lift / first
     gram[first:, first:] += lift / (len(gram) - first)
-    form = tridiagonal_form(gram)
-    directions, norms, nus, rank = _solve(form, centred @ (mean1 - mean0) / 2, dof, eps_values, eigen_floor, 2)
-    return Solved(centred.T @ directions, norms, nus, rank, (mean1 + mean0) / 2)
+    return _solve(tridiagonal_form(gram), sample_vector, dof, eps_values, eigen_floor, 2)
 
 
 def _solve(

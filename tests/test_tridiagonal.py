@@ -141,3 +141,25 @@ def test_a_half_sample_holding_one_class_is_refused_on_both_routes(rng):
         labels[[3, 17]] = 1  # some halves draw neither
         with pytest.raises(DataError, match="holds a single class"):
             replicate_tasks([(1.0, (features, labels), (features, labels))], EPS, 0, 6)
+
+
+def test_numpy_blas_is_held_to_one_thread_while_lapack_runs():
+    """numpy's own OpenBLAS spinning beside scipy's LAPACK halves the probe's speed (synbench.threads)."""
+    from threadpoolctl import threadpool_info
+
+    from synbench.threads import _pools, lapack_threads
+
+    def counts() -> dict[str, int]:
+        return {lib["filepath"]: lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    held = {lib.filepath for lib in _pools()[0].lib_controllers}
+    before = counts()
+    with lapack_threads():
+        inside = counts()
+    with lapack_threads(1):
+        single = counts()
+    assert counts() == before  # restored
+    assert inside == {path: 1 if path in held else threads for path, threads in before.items()}
+    assert set(single.values()) == {1}
+    if len(before) > 1:  # numpy's and scipy's wheels each bring one: numpy's is found
+        assert len(held) == 1
