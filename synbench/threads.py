@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 
 import numpy as np
 import scipy.linalg  # noqa: F401  (loads scipy's BLAS, so that the controller below sees it)
@@ -22,24 +23,44 @@ __all__ = ["lapack_threads"]
 
 
 @functools.cache
-def _pools() -> tuple[ThreadpoolController, ThreadpoolController]:
-    """numpy's own BLAS libraries, and every other BLAS library loaded (scipy's among them)."""
+def _numpy_blas() -> ThreadpoolController:
+    """numpy's own BLAS libraries, where another BLAS (scipy's) is loaded beside them; else none."""
     controller = ThreadpoolController().select(user_api="blas")
     numpy_home = os.path.dirname(np.__file__)
     bundled = (numpy_home + os.sep, numpy_home + ".libs" + os.sep)  # inside the package, or beside it (wheels)
     paths = [lib.filepath for lib in controller.lib_controllers]
     own = [path for path in paths if path.startswith(bundled)]
-    others = [path for path in paths if path not in own]
-    return controller.select(filepath=own if others else []), controller.select(filepath=others)
+    return controller.select(filepath=own if len(own) < len(paths) else [])
+
+
+class _Hold:
+    """Counts the blocks inside ``lapack_threads`` (stages may run in several threads at once): the first
+    sets numpy's BLAS to one thread, the last one out restores it."""
+
+    def __init__(self) -> None:
+        self.lock, self.inside, self.limiter = threading.Lock(), 0, None
+
+    def enter(self) -> None:
+        with self.lock:
+            if not self.inside:
+                self.limiter = _numpy_blas().limit(limits=1)
+            self.inside += 1
+
+    def leave(self) -> None:
+        with self.lock:
+            self.inside -= 1
+            if not self.inside:
+                self.limiter.restore_original_limits()
+
+
+_HOLD = _Hold()
 
 
 @contextmanager
-def lapack_threads(threads: int | None = None) -> Iterator[None]:
-    """Within the block numpy's own BLAS runs on one thread and the others on ``threads`` (None: as
-    configured). Thread counts are process-wide: they are restored on leaving."""
-    numpy_blas, other_blas = _pools()
-    with ExitStack() as stack:
-        stack.enter_context(numpy_blas.limit(limits=1))
-        if threads is not None:
-            stack.enter_context(other_blas.limit(limits=threads))
+def lapack_threads() -> Iterator[None]:
+    """Within the block numpy's own BLAS runs on one thread; scipy's keeps its threads."""
+    _HOLD.enter()
+    try:
         yield
+    finally:
+        _HOLD.leave()

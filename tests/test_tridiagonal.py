@@ -144,22 +144,36 @@ def test_a_half_sample_holding_one_class_is_refused_on_both_routes(rng):
 
 
 def test_numpy_blas_is_held_to_one_thread_while_lapack_runs():
-    """numpy's own OpenBLAS spinning beside scipy's LAPACK halves the probe's speed (synbench.threads)."""
+    """numpy's own OpenBLAS spinning beside scipy's LAPACK halves the probe's speed (synbench.threads);
+    blocks in several threads at once restore the counts only when the last one leaves."""
+    import threading
+
     from threadpoolctl import threadpool_info
 
-    from synbench.threads import _pools, lapack_threads
+    from synbench.threads import _numpy_blas, lapack_threads
 
     def counts() -> dict[str, int]:
         return {lib["filepath"]: lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
 
-    held = {lib.filepath for lib in _pools()[0].lib_controllers}
+    held = {lib.filepath for lib in _numpy_blas().lib_controllers}
     before = counts()
+    expected = {path: 1 if path in held else threads for path, threads in before.items()}
+    entered, release, seen = threading.Barrier(2), threading.Event(), []
+
+    def other_stage() -> None:
+        with lapack_threads():
+            entered.wait()
+            release.wait()
+        seen.append(counts())  # after it left, while the main thread's block still runs
+
+    worker = threading.Thread(target=other_stage)
+    worker.start()
     with lapack_threads():
-        inside = counts()
-    with lapack_threads(1):
-        single = counts()
-    assert counts() == before  # restored
-    assert inside == {path: 1 if path in held else threads for path, threads in before.items()}
-    assert set(single.values()) == {1}
+        entered.wait()
+        release.set()
+        worker.join()
+        assert counts() == expected
+    assert seen == [expected]
+    assert counts() == before  # restored by the last one out
     if len(before) > 1:  # numpy's and scipy's wheels each bring one: numpy's is found
         assert len(held) == 1
