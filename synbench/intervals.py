@@ -26,11 +26,11 @@ import numpy as np
 import scipy.linalg
 from scipy.stats import t as student_t
 
+from .blas import product
 from .errors import SpecError
 from .probe import ProbeResult, class_mask
 from .probe_solve import Solved, fit, solve_in_sample_space
 from .score import empirical_curves, synbench_score
-from .threads import lapack_threads
 
 __all__ = [
     "CI_METHODS",
@@ -139,13 +139,13 @@ def _cpu_replicates(train, test, halves, scale, eps_values, eigen_floor) -> list
             solved = _half_from_gram(offsets, upper, means, rows, first, eps_values, eigen_floor)
         else:
             solved = fit((h[train_half], y[train_half]), eps_values, eigen_floor)
-        margins = _product(test_offsets, solved.directions)[test_half] + (centre - solved.centre) @ solved.directions
+        shift = product(solved.directions, (centre - solved.centre)[:, None], True)[:, 0]
+        margins = product(test_offsets, solved.directions)[test_half] + shift
         return solved.score(margins, test_y[test_half], scale, eps_values)
 
     # One refit at a time, scipy's LAPACK on every core: two reductions side by side gain nothing on
-    # 2 cores (55 ms each against 52 ms alone at 1024), one on two threads takes 35 ms.
-    with lapack_threads():
-        return [refit(pair) for pair in halves]
+    # 2 cores (55 ms each against 52 ms alone at 1024), one on two threads takes 35 ms (synbench.blas).
+    return [refit(pair) for pair in halves]
 
 
 def _half_from_gram(offsets, upper, means, rows, first, eps_values, eigen_floor) -> Solved:
@@ -159,10 +159,10 @@ def _half_from_gram(offsets, upper, means, rows, first, eps_values, eigen_floor)
     weights = np.zeros((2, len(offsets)))
     weights[0, rows[:first]] = 1 / first
     weights[1, rows[first:]] = 1 / (len(rows) - first)
-    shifts = _product(weights, offsets)  # (2, p): the half's class means minus the split's
+    shifts = product(weights, offsets)  # (2, p): the half's class means minus the split's
     mean1, mean0 = means[0] + shifts[0], means[1] + shifts[1]
     half_diff = (mean1 - mean0) / 2
-    projected = _product(offsets, np.column_stack([shifts.T, half_diff]))[rows]  # (m, 3): o_i . s_b, o_i . d / 2
+    projected = product(offsets, np.column_stack([shifts.T, half_diff]))[rows]  # (m, 3): o_i . s_b, o_i . d / 2
     between = shifts @ shifts.T
     matrix = upper.take(rows, axis=0).take(rows, axis=1).T
     for a, b in ((0, 0), (1, 0), (1, 1)):  # the blocks on and below the diagonal
@@ -176,12 +176,7 @@ def _half_from_gram(offsets, upper, means, rows, first, eps_values, eigen_floor)
     placed = np.zeros((len(offsets), combinations.shape[1]))
     placed[rows] = combinations
     sums = np.stack([combinations[blocks[0]].sum(axis=0), combinations[blocks[1]].sum(axis=0)])
-    return Solved(_product(offsets, placed, True) - shifts.T @ sums, norms, nus, rank, (mean1 + mean0) / 2)
-
-
-def _product(a: np.ndarray, b: np.ndarray, transpose_a: bool = False) -> np.ndarray:
-    """``a @ b`` (``a.T @ b``) by scipy's BLAS, the reductions' pool (synbench.threads); ``a`` Fortran-ordered."""
-    return scipy.linalg.blas.dgemm(1.0, a, b, trans_a=transpose_a)
+    return Solved(product(offsets, placed, True) - shifts.T @ sums, norms, nus, rank, (mean1 + mean0) / 2)
 
 
 def replicate_curves(pairs: Sequence[tuple[int, ProbeResult]]) -> dict[float, np.ndarray]:

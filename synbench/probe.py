@@ -196,7 +196,8 @@ def eps_weights(
     half_mean_diff: np.ndarray, eigenvalues: np.ndarray, eps_values: tuple[float, ...]
 ) -> tuple[np.ndarray, list[float]]:
     """``w~ = diag(1/lam1) (mu~ - z*)`` of every eps as the columns of an (r, len(eps)) ndarray, and each ``nu``."""
-    solved = [robust_direction(half_mean_diff, eigenvalues, eps) for eps in eps_values]
+    # float(eps): a float32 eps (read from a float32 column) would round eps^2 in float32
+    solved = [robust_direction(half_mean_diff, eigenvalues, float(eps)) for eps in eps_values]
     weights = np.stack([(half_mean_diff - z) / eigenvalues for z, _ in solved], axis=1)
     return weights, [nu for _, nu in solved]
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
+from .blas import frobenius_norm, product
 from .probe import (
     EIGEN_FLOOR,
     ProbeResult,
@@ -24,7 +25,6 @@ from .probe import (
     score_margins,
     solve_multiplier,
 )
-from .threads import lapack_threads
 from .tridiagonal import NotPositiveDefinite, TridiagonalForm, tridiagonal_form
 
 __all__ = [
@@ -69,7 +69,7 @@ class Solved:
         """Test accuracy and bound of every eps (METHOD.md 3.5-3.6); rank 0 has zero directions and norms."""
         shifted = np.array(features, dtype=np.float64)  # a copy, centred in place
         shifted -= self.centre
-        return self.score(shifted @ self.directions, labels, scale, eps_values)
+        return self.score(product(self.directions, shifted.T, True).T, labels, scale, eps_values)
 
     def score(
         self, margins: np.ndarray, labels: np.ndarray, scale: float, eps_values: tuple[float, ...]
@@ -87,8 +87,7 @@ def fit_and_evaluate(
 ) -> list[ProbeResult]:
     """evaluate_probe(fit_probe(*train), *test, ...), the same results to rounding at about half the
     cost: the matrix is tridiagonalised, never eigendecomposed with eigenvectors (synbench.tridiagonal)."""
-    with lapack_threads():
-        return fit(train, eps_values, eigen_floor).evaluate(*test, scale, eps_values)
+    return fit(train, eps_values, eigen_floor).evaluate(*test, scale, eps_values)
 
 
 def fit(train: tuple[np.ndarray, np.ndarray], eps_values: tuple[float, ...], eigen_floor: str = "relative") -> Solved:
@@ -129,9 +128,9 @@ def solve_from_gram(
     """The probe from the Gram matrix ``centred centred^T`` of class-centred samples, class 1 in the
     ``first`` rows; its lower triangle is read and overwritten."""
     combinations, norms, nus, rank = solve_in_sample_space(
-        gram, first, centred @ (mean1 - mean0) / 2, eps_values, eigen_floor
+        gram, first, product(centred.T, (mean1 - mean0)[:, None] / 2, True)[:, 0], eps_values, eigen_floor
     )
-    return Solved(centred.T @ combinations, norms, nus, rank, (mean1 + mean0) / 2)
+    return Solved(product(centred.T, combinations), norms, nus, rank, (mean1 + mean0) / 2)
 
 
 def solve_in_sample_space(
@@ -149,7 +148,7 @@ def solve_in_sample_space(
     gram /= dof
     # above every eigenvalue, and no further (the reduction's rounding scales with the largest): the
     # Frobenius norm bounds the spectrum, and x 1.5 covers a matrix whose lower triangle alone is filled
-    lift = 1.5 * np.linalg.norm(gram)
+    lift = 1.5 * frobenius_norm(gram)
     gram[:first, :first] += lift / first
     gram[first:, first:] += lift / (len(gram) - first)
     return _solve(tridiagonal_form(gram), sample_vector, dof, eps_values, eigen_floor, 2)
@@ -173,19 +172,20 @@ def _solve(
     """
     for eps in eps_values:
         check_eps(eps)
+    eps_values = tuple(float(eps) for eps in eps_values)  # a float32 eps would round eps^2 ||mu||^2
     own = len(form.diagonal) - deflated
     largest = form.eigenvalue(own - 1)
     floor = EIGEN_FLOOR * max(largest, 0.0) if eigen_floor == "relative" else EIGEN_FLOOR
     dropped = form.count_at_most(floor)
     rank = max(own - dropped, 0)
     if rank == 0:
-        return np.zeros((len(vector), len(eps_values))), np.zeros(len(eps_values)), [float("nan")] * len(eps_values), 0
+        return _nothing_kept(len(vector), len(eps_values))
     if dropped < rank:
         try:
             return _by_solves(_KeptSpace(form, dropped), vector, dof, eps_values) + (rank,)
         except NotPositiveDefinite:
             pass
-    return _by_eigenvectors(form, vector, dof, eps_values, dropped, own)
+    return _by_eigenvectors(form, vector, dof, eps_values, dropped, own, floor)
 
 
 def _by_solves(kept: _KeptSpace, vector, dof, eps_values) -> tuple[np.ndarray, np.ndarray, list[float]]:
@@ -212,14 +212,25 @@ def _by_solves(kept: _KeptSpace, vector, dof, eps_values) -> tuple[np.ndarray, n
     return form.to_original(directions), b[:, 0] @ directions, nus
 
 
-def _by_eigenvectors(form, vector, dof, eps_values, first, own) -> tuple[np.ndarray, np.ndarray, list[float], int]:
+def _by_eigenvectors(
+    form, vector, dof, eps_values, first, own, floor
+) -> tuple[np.ndarray, np.ndarray, list[float], int]:
     eigenvalues, vectors = form.eigenpairs(first, own - 1)
+    kept = eigenvalues > floor  # MRRR's values may disagree with the bisection count at a spectrum's rounding level
+    eigenvalues, vectors = eigenvalues[kept], vectors[:, kept]
+    if not len(eigenvalues):
+        return _nothing_kept(len(vector), len(eps_values))
     coefficients = form.to_original(vectors)
     if dof is not None:
         coefficients /= np.sqrt(dof * eigenvalues)
     half_mean_diff = coefficients.T @ vector
     weights, nus = eps_weights(half_mean_diff, eigenvalues, eps_values)
     return coefficients @ weights, half_mean_diff @ weights, nus, len(eigenvalues)
+
+
+def _nothing_kept(size: int, count: int) -> tuple[np.ndarray, np.ndarray, list[float], int]:
+    """Rank 0: zero directions and norms, no nu."""
+    return np.zeros((size, count)), np.zeros(count), [float("nan")] * count, 0
 
 
 class _KeptSpace:

@@ -85,12 +85,23 @@ class TridiagonalForm:
             return np.empty(0), np.empty((len(self.diagonal), 0))
         if len(self.diagonal) == 1:
             return self.diagonal.copy(), np.ones((1, 1))
-        # one vector: bisection and inverse iteration, several times faster than MRRR (stemr) on a
-        # spectrum with a cluster at zero; several: MRRR, which keeps them orthogonal
-        driver = "stebz" if first == last else "stemr"
-        try:
+        largest = max(float(np.abs(self.diagonal).max()), float(np.abs(self.off_diagonal).max()))
+        if first == last and 0 < largest < np.inf:
+            # one vector: bisection and inverse iteration, several times faster than MRRR (stemr) on a
+            # spectrum with a cluster at zero; on T scaled to entries of at most 1, as inverse iteration
+            # returns NaN (entries over ~1e150) or the wrong pair (under ~1e-155) at extreme magnitudes
+            values, vectors = scipy.linalg.eigh_tridiagonal(
+                self.diagonal / largest,
+                self.off_diagonal / largest,
+                select="i",
+                select_range=(first, last),
+                lapack_driver="stebz",
+            )
+            if np.isfinite(vectors).all():
+                return values * largest, vectors
+        try:  # several vectors: MRRR, which keeps them orthogonal
             return scipy.linalg.eigh_tridiagonal(
-                self.diagonal, self.off_diagonal, select="i", select_range=(first, last), lapack_driver=driver
+                self.diagonal, self.off_diagonal, select="i", select_range=(first, last), lapack_driver="stemr"
             )
         except np.linalg.LinAlgError:  # MRRR can fail on large exact clusters; the dense solver does not
             dense = np.diag(self.diagonal) + np.diag(self.off_diagonal, -1)
