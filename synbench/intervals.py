@@ -11,11 +11,8 @@ probe), so the interval is centred on the point estimate and takes only their sp
 The halves depend only on the spec's seed, the task and the replicate: every model of a spec sees
 the same halves, which makes differences between models paired.
 
-Every refit is exact (the same probe as probe.fit_probe on the half, to rounding), solved by
-tridiagonal solves rather than eigenvectors (probe_solve.fit). Where a half has fewer points
-than features, it is made from the Gram matrix of the whole split, computed once per task: the
-half's Gram is a sub-matrix of it up to a rank-2 re-centring, and is half-size by half-size
-instead of p x p (issue 21).
+Every refit is exact (the same probe as probe.fit_probe on the half, to rounding); how the CPU
+makes them cheaply is in refits.py.
 """
 
 from __future__ import annotations
@@ -23,13 +20,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-import scipy.linalg
 from scipy.stats import t as student_t
 
-from .blas import product
 from .errors import SpecError
-from .probe import ProbeResult, class_mask
-from .probe_solve import Solved, fit, solve_in_sample_space
+from .probe import ProbeResult
+from .refits import cpu_replicates
 from .score import empirical_curves, synbench_score
 
 __all__ = [
@@ -99,9 +94,7 @@ def replicate_tasks(
                 (train_h, train_y), (test_h, test_y), halves, scale, eps_values, eigen_floor, device
             )
         else:
-            per_replicate = _cpu_replicates(
-                (train_h, train_y), (test_h, test_y), halves, scale, eps_values, eigen_floor
-            )
+            per_replicate = cpu_replicates((train_h, train_y), (test_h, test_y), halves, scale, eps_values, eigen_floor)
         out.extend((r, result) for r, results in enumerate(per_replicate) for result in results)
     return out
 
@@ -112,71 +105,6 @@ def _accelerated(device: str) -> bool:
     from .linalg import accelerated  # imports torch: only where a device is asked for
 
     return accelerated(device)
-
-
-def _cpu_replicates(train, test, halves, scale, eps_values, eigen_floor) -> list[list[ProbeResult]]:
-    """Exact refits; where a half has fewer points than features, from one Gram matrix shared by all halves."""
-    h, y = np.asarray(train[0], dtype=np.float64), class_mask(train[1])
-    means = h[y].mean(axis=0), h[~y].mean(axis=0)
-    centre = (means[0] + means[1]) / 2
-    # the test split centred once by the whole train split's centre; a half's centre is a small shift from it
-    test_offsets, test_y = np.asfortranarray(np.asarray(test[0], dtype=np.float64) - centre), np.asarray(test[1])
-    by_gram = len(y) // 2 < h.shape[1]
-    if by_gram:
-        order = np.argsort(~y, kind="stable")  # class 1 first: a sorted half is then class 1 first too
-        position = np.empty_like(order)
-        position[order] = np.arange(len(order))
-        offsets = np.asfortranarray(h[order] - np.where(y[order, None], *means))  # by the split's class means
-        # upper triangle filled (the lower of its transpose): the transposed sub-matrix of sorted rows is
-        # then lower-filled and Fortran-ordered, as sytrd takes it
-        upper = scipy.linalg.blas.dsyrk(1.0, offsets, lower=1).T
-
-    def refit(pair: tuple[np.ndarray, np.ndarray]) -> list[ProbeResult]:
-        train_half, test_half = pair
-        if by_gram:
-            first = int(class_mask(y[train_half]).sum())  # a half holding one class is the user's to fix
-            rows = np.sort(position[train_half])
-            solved = _half_from_gram(offsets, upper, means, rows, first, eps_values, eigen_floor)
-        else:
-            solved = fit((h[train_half], y[train_half]), eps_values, eigen_floor)
-        shift = product(solved.directions, (centre - solved.centre)[:, None], True)[:, 0]
-        margins = product(test_offsets, solved.directions)[test_half] + shift
-        return solved.score(margins, test_y[test_half], scale, eps_values)
-
-    # One refit at a time, scipy's LAPACK on every core: two reductions side by side gain nothing on
-    # 2 cores (55 ms each against 52 ms alone at 1024), one on two threads takes 35 ms (synbench.blas).
-    return [refit(pair) for pair in halves]
-
-
-def _half_from_gram(offsets, upper, means, rows, first, eps_values, eigen_floor) -> Solved:
-    """Refit on the sorted ``rows`` of the class-sorted split (class 1 in the ``first`` of them) from
-    the split's Gram matrix ``offsets offsets^T`` (``upper`` triangle filled).
-
-    Re-centring by the half's class means is a rank-2 correction: with ``s_a`` the half's class-a mean
-    minus the split's, ``G_ij = K_ij - o_i . s_b(j) - s_a(i) . o_j + s_a(i) . s_b(j)``; only the lower
-    triangle, which the reduction reads, is corrected, and nothing of size (m, p) is copied."""
-    blocks = (slice(0, first), slice(first, None))
-    weights = np.zeros((2, len(offsets)))
-    weights[0, rows[:first]] = 1 / first
-    weights[1, rows[first:]] = 1 / (len(rows) - first)
-    shifts = product(weights, offsets)  # (2, p): the half's class means minus the split's
-    mean1, mean0 = means[0] + shifts[0], means[1] + shifts[1]
-    half_diff = (mean1 - mean0) / 2
-    projected = product(offsets, np.column_stack([shifts.T, half_diff]))[rows]  # (m, 3): o_i . s_b, o_i . d / 2
-    between = shifts @ shifts.T
-    matrix = upper.take(rows, axis=0).take(rows, axis=1).T
-    for a, b in ((0, 0), (1, 0), (1, 1)):  # the blocks on and below the diagonal
-        block = matrix[blocks[a], blocks[b]]
-        block -= projected[blocks[a], b][:, None]
-        block -= (projected[blocks[b], a] - between[a, b])[None, :]
-    sample_vector = projected[:, 2].copy()
-    sample_vector[blocks[0]] -= shifts[0] @ half_diff
-    sample_vector[blocks[1]] -= shifts[1] @ half_diff
-    combinations, norms, nus, rank = solve_in_sample_space(matrix, first, sample_vector, eps_values, eigen_floor)
-    placed = np.zeros((len(offsets), combinations.shape[1]))
-    placed[rows] = combinations
-    sums = np.stack([combinations[blocks[0]].sum(axis=0), combinations[blocks[1]].sum(axis=0)])
-    return Solved(product(offsets, placed, True) - shifts.T @ sums, norms, nus, rank, (mean1 + mean0) / 2)
 
 
 def replicate_curves(pairs: Sequence[tuple[int, ProbeResult]]) -> dict[float, np.ndarray]:

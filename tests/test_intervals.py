@@ -38,8 +38,10 @@ def test_half_samples_are_seeded_halves_without_duplicates():
 
 @pytest.mark.parametrize("n, p", [(64, 40), (96, 20)])
 def test_replicates_are_exact_refits_on_the_halves(n, p):
-    """The shared-Gram path (half smaller than p) and the covariance path equal fit_probe on each half."""
+    """The shared-Gram path (half smaller than p) and the covariance path equal fit_probe on each half,
+    in the first chunk of replicates whose products are taken together and in the next."""
     from synbench.probe import evaluate_probe, fit_probe
+    from synbench.refits import CHUNK
 
     rng = np.random.default_rng(5)
     mixing = rng.normal(size=(p, p)) * np.linspace(0.1, 3, p)
@@ -50,9 +52,10 @@ def test_replicates_are_exact_refits_on_the_halves(n, p):
 
     (train_h, train_y), (test_h, test_y) = split(), split()
     eps_values = (0.0, 0.2, 0.5)
-    pairs = replicate_tasks([(0.7, (train_h, train_y), (test_h, test_y))], eps_values, seed=3, replicates=4)
-    assert [r for r, _ in pairs] == [r for r in range(4) for _ in eps_values]
-    for replicate in range(4):
+    count = CHUNK + 2
+    pairs = replicate_tasks([(0.7, (train_h, train_y), (test_h, test_y))], eps_values, seed=3, replicates=count)
+    assert [r for r, _ in pairs] == [r for r in range(count) for _ in eps_values]
+    for replicate in (0, 1, 2, count - 2, count - 1):
         train, test = half_sample(3, 0, 0, replicate, n), half_sample(3, 0, 1, replicate, n)
         probe = fit_probe(train_h[train], train_y[train], route="covariance")
         expected = evaluate_probe(probe, test_h[test], test_y[test], 0.7, eps_values)

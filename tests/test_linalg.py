@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from synbench.intervals import _cpu_replicates, half_sample, replicate_tasks
+from synbench.intervals import half_sample, replicate_tasks
 from synbench.linalg import accelerated, device_fit, device_probe_tasks, device_replicates
 from synbench.probe import evaluate_probe, fit_probe
 from synbench.probe_solve import probe_tasks
+from synbench.refits import cpu_replicates
 
 EPS = (0.0, 0.1, 0.3, 0.5)
 
@@ -47,7 +48,7 @@ def test_torch_replicates_agree_with_numpy(n, p, device="cpu"):
     train, test = _task(rng, n, p)
     halves = [(half_sample(2, 0, 0, r, n), half_sample(2, 0, 1, r, n)) for r in range(5)]
     on_torch = device_replicates(train, test, halves, 1.5, EPS, "relative", device)
-    on_numpy = _cpu_replicates(train, test, halves, 1.5, EPS, "relative")
+    on_numpy = cpu_replicates(train, test, halves, 1.5, EPS, "relative")
     assert len(on_torch) == len(on_numpy) == 5
     for a, b in zip(on_torch, on_numpy, strict=True):
         _agree(a, b)
