@@ -70,9 +70,9 @@ class _Split:
         self.means = sorted_features[:first].mean(axis=0), sorted_features[first:].mean(axis=0)
         sorted_features[:first] -= self.means[0]
         sorted_features[first:] -= self.means[1]
-        self.offsets = np.asfortranarray(sorted_features)
-        self.upper = None
+        self.offsets, self.upper = sorted_features, None  # C order: a half's rows are gathered whole
         if len(labels) // 2 < features.shape[1]:
+            self.offsets = np.asfortranarray(sorted_features)  # read in place by the products with it
             # upper triangle filled (the lower of its transpose): the transposed sub-matrix of sorted rows
             # is then lower-filled and Fortran-ordered, as sytrd takes it
             self.upper = scipy.linalg.blas.dsyrk(1.0, self.offsets, lower=1).T
