@@ -1,13 +1,13 @@
 """Cost of the score intervals (issues 12, 21): half-sample replicates against the probe stage, same run.
 
 For p in {768, 1280, 2048} and n in {512, 2048} (train + test of that size each, 6 eps, 40
-replicates), times per task: the probe stage (one fit, every eps; median of 3), the intervals as
-shipped (replicate_tasks: exact refits by tridiagonal solves, the Gram route with one Gram matrix
-shared by every half where a half has fewer points than features), and the refits as release 0
-made them (a p x p covariance eigendecomposed per half), timed on a few replicates and scaled to
-40. Prints the ratios to the probe stage; the target (issue 21) is intervals <= 2x the probe stage.
+replicates), times per task (medians of alternating rounds): the probe stage (one fit, every
+eps), the intervals as shipped (replicate_tasks: exact refits by tridiagonal solves, the Gram
+route with one Gram matrix shared by every half where a half has fewer points than features),
+and the refits as release 0 made them (a p x p covariance eigendecomposed per half), timed on a
+few replicates and scaled to 40. Prints the ratios to the probe stage; the target (issue 21) is intervals <= 2x the probe stage.
 
-    python benchmarks/bench_intervals.py [--sizes 768x2048,1280x512] [--old-replicates 4]
+    python benchmarks/bench_intervals.py [--sizes 768x2048,1280x512] [--rounds 3] [--old-replicates 4]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from synbench.probe import evaluate_probe, fit_probe
 from synbench.probe_solve import probe_tasks
 
 EPS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+PAUSE = 0.3  # s before each timing: BLAS threads left spinning by the previous one go idle
 SIZES = "768x512,768x2048,1280x512,1280x2048,2048x512,2048x2048"
 
 
@@ -48,6 +49,7 @@ def old_refits(work: tuple, replicates: int) -> float:
 
 
 def _seconds(function, *args) -> float:
+    time.sleep(PAUSE)
     start = time.perf_counter()
     function(*args)
     return time.perf_counter() - start
@@ -56,6 +58,7 @@ def _seconds(function, *args) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=SIZES, help="comma-separated PxN: features x samples per split")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating timings of each; medians printed")
     parser.add_argument("--old-replicates", type=int, default=3, help="release-0 refits timed per size (0: skip)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -64,10 +67,11 @@ def main() -> None:
     for size in args.sizes.split(","):
         p, n = (int(part) for part in size.split("x"))
         work = task(rng, p, n)
-        probe_s = float(np.median([_seconds(probe_tasks, [work], EPS) for _ in range(3)]))
-        start = time.perf_counter()
-        replicate_tasks([work], EPS, 0, DEFAULT_REPLICATES)
-        replicate_s = time.perf_counter() - start
+        probes, intervals = [], []
+        for _ in range(args.rounds):  # alternating, so that a slow spell of a shared machine hits both
+            probes.append(_seconds(probe_tasks, [work], EPS))
+            intervals.append(_seconds(replicate_tasks, [work], EPS, 0, DEFAULT_REPLICATES))
+        probe_s, replicate_s = float(np.median(probes)), float(np.median(intervals))
         old = "skipped"
         if args.old_replicates:
             old_s = old_refits(work, args.old_replicates) * DEFAULT_REPLICATES

@@ -53,11 +53,11 @@ class _Split:
     """A train split sorted class 1 first and centred by its class means, once for all its halves.
 
     A half's scatter matrices follow from the split's offsets ``o_i`` (each sample minus its class mean
-    in the split) and the shifts ``s_a`` of the half's class means from the split's: the covariance is
-    ``sum o_i o_i^T - sum_a m_a s_a s_a^T`` over the half's rows, and its Gram matrix is a sub-matrix of
-    the split's, ``G_ij = K_ij - o_i . s_b(j) - s_a(i) . o_j + s_a(i) . s_b(j)``. Where a half has fewer
-    points than features, its refit takes the Gram route from the split's Gram matrix, computed once;
-    nothing of size (m, p) is copied per half there.
+    in the split) and the shifts ``s_a`` of the half's class means from the split's: its covariance is
+    that of its rows ``o_i - s_a(i)``, and its Gram matrix a sub-matrix of the split's re-centred,
+    ``G_ij = K_ij - o_i . s_b(j) - s_a(i) . o_j + s_a(i) . s_b(j)``. Where a half has fewer points than
+    features, its refit takes this Gram route from the split's Gram matrix, computed once; nothing of
+    size (m, p) is copied per half there.
     """
 
     def __init__(self, features: np.ndarray, labels: np.ndarray) -> None:
@@ -96,10 +96,10 @@ class _Split:
 
     def _by_covariance(self, rows, first, shifts, eps_values, eigen_floor) -> Solved:
         """fit() on the half on the sorted ``rows`` (class 1 in the ``first`` of them)."""
-        dof = len(rows) - 2
-        covariance = scipy.linalg.blas.dsyrk(1.0 / dof, self.offsets[rows].T, lower=1)
-        weighted = np.sqrt([first, len(rows) - first])[:, None] * shifts
-        covariance = scipy.linalg.blas.dsyrk(-1.0 / dof, weighted.T, beta=1.0, c=covariance, lower=1, overwrite_c=1)
+        centred = self.offsets[rows]
+        centred[:first] -= shifts[0]  # re-centred row by row: the downdate sum o o^T - m s s^T would lose
+        centred[first:] -= shifts[1]  # digits where a far outlier of the split moved its class mean
+        covariance = scipy.linalg.blas.dsyrk(1.0 / (len(rows) - 2), centred.T, lower=1)
         return solve_from_covariance(
             covariance, self.means[0] + shifts[0], self.means[1] + shifts[1], eps_values, eigen_floor
         )

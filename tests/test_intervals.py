@@ -66,6 +66,30 @@ def test_replicates_are_exact_refits_on_the_halves(n, p):
         assert np.allclose([g.nu for g in got[1:]], [e.nu for e in expected[1:]], rtol=1e-7)
 
 
+def test_a_far_outlier_costs_the_covariance_route_no_digits_in_the_halves_without_it():
+    """Halves re-centre their rows rather than downdate the split's scatter (which lost 5e-3 here)."""
+    from synbench.probe import evaluate_probe, fit_probe
+
+    rng = np.random.default_rng(1)
+    labels = (rng.random(96) < 0.5).astype(np.uint8)
+    features = rng.normal(size=(96, 20)) @ rng.normal(size=(20, 20)) + np.where(labels[:, None] == 1, 0.4, -0.4)
+    test = features[::-1].copy(), labels[::-1].copy()
+    features[5] += 1e8
+    pairs = replicate_tasks([(0.7, (features, labels), test)], (0.0, 0.5), seed=3, replicates=8)
+    compared = 0
+    for replicate in range(8):
+        train, held = half_sample(3, 0, 0, replicate, 96), half_sample(3, 0, 1, replicate, 96)
+        if 5 in train:
+            continue
+        probe = fit_probe(features[train], labels[train], route="covariance")
+        expected = evaluate_probe(probe, test[0][held], test[1][held], 0.7, (0.0, 0.5))
+        got = [result for r, result in pairs if r == replicate]
+        assert [g.accuracy for g in got] == [e.accuracy for e in expected]
+        assert np.allclose([g.bound for g in got], [e.bound for e in expected], rtol=1e-8)
+        compared += 1
+    assert compared >= 2
+
+
 def test_interval_is_centred_on_the_point_estimate_and_clipped_at_zero():
     replicates = [0.70, 0.72, 0.74, 0.76, 0.78]  # their mean (0.74) is not the point estimate
     low, high = interval(0.8, replicates)
