@@ -1,10 +1,10 @@
 """Half-sample refits of the probe on the CPU (intervals.py, METHOD.md section 6); pure: arrays in, arrays out.
 
 Every refit is exact (the same probe as probe.fit_probe on the half, to rounding), solved by
-tridiagonal solves rather than eigenvectors (probe_solve). The split is sorted and centred once for
-all its halves; where a half has fewer points than features, its refit is made from the Gram matrix
-of the whole split, computed once per task: the half's Gram is a sub-matrix of it up to a rank-2
-re-centring, and is half-size by half-size instead of p x p (issue 21).
+tridiagonal solves rather than eigenvectors (probe_solve). Where a half has fewer points than
+features, its refit is made from the Gram matrix of the whole split, computed once per task: the
+half's Gram is a sub-matrix of it up to a rank-2 re-centring, and is half-size by half-size instead
+of p x p (issue 21).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import scipy.linalg
 
 from .blas import product
 from .probe import ProbeResult, class_mask
-from .probe_solve import Solved, solve_from_covariance, solve_in_sample_space
+from .probe_solve import Solved, fit, solve_in_sample_space
 
 __all__ = ["CHUNK", "cpu_replicates"]
 
@@ -50,35 +50,34 @@ def _blocks(width: int, count: int) -> list[slice]:
 
 
 class _Split:
-    """A train split sorted class 1 first and centred by its class means, once for all its halves.
+    """A train split, prepared once for the refits of all its halves.
 
-    A half's scatter matrices follow from the split's offsets ``o_i`` (each sample minus its class mean
-    in the split) and the shifts ``s_a`` of the half's class means from the split's: its covariance is
-    that of its rows ``o_i - s_a(i)``, and its Gram matrix a sub-matrix of the split's re-centred,
-    ``G_ij = K_ij - o_i . s_b(j) - s_a(i) . o_j + s_a(i) . s_b(j)``. Where a half has fewer points than
-    features, its refit takes this Gram route from the split's Gram matrix, computed once; nothing of
-    size (m, p) is copied per half there.
+    Where a half has more points than features, a refit is probe_solve.fit on its rows. Otherwise it
+    takes the Gram route from the split's Gram matrix, computed once: with the split sorted class 1
+    first, ``o_i`` each sample minus its class mean in the split and ``s_a`` the shift of the half's
+    class-a mean from the split's, the half's Gram matrix is a sub-matrix of the split's re-centred,
+    ``G_ij = K_ij - o_i . s_b(j) - s_a(i) . o_j + s_a(i) . s_b(j)``; nothing of size (m, p) is copied
+    per half.
     """
 
     def __init__(self, features: np.ndarray, labels: np.ndarray) -> None:
-        order = np.argsort(~labels, kind="stable")  # class 1 first: a sorted half is then class 1 first too
-        self.position = np.empty_like(order)
-        self.position[order] = np.arange(len(order))
-        self.labels = labels
-        sorted_features = np.asarray(features)[order].astype(np.float64, copy=False)
-        first = int(labels.sum())
-        self.means = sorted_features[:first].mean(axis=0), sorted_features[first:].mean(axis=0)
-        sorted_features[:first] -= self.means[0]
-        sorted_features[first:] -= self.means[1]
-        self.offsets, self.upper = sorted_features, None  # C order: a half's rows are gathered whole
-        if len(labels) // 2 < features.shape[1]:
-            self.offsets = np.asfortranarray(sorted_features)  # read in place by the products with it
+        self.features, self.labels = np.asarray(features, dtype=np.float64), labels
+        self.means = self.features[labels].mean(axis=0), self.features[~labels].mean(axis=0)
+        self.upper = None
+        if len(labels) // 2 < self.features.shape[1]:
+            order = np.argsort(~labels, kind="stable")  # class 1 first: a sorted half is then class 1 first too
+            self.position = np.empty_like(order)
+            self.position[order] = np.arange(len(order))
+            # by the split's class means, Fortran-ordered: read in place by the products with it
+            self.offsets = np.asfortranarray(self.features[order] - np.where(labels[order, None], *self.means))
             # upper triangle filled (the lower of its transpose): the transposed sub-matrix of sorted rows
             # is then lower-filled and Fortran-ordered, as sytrd takes it
             self.upper = scipy.linalg.blas.dsyrk(1.0, self.offsets, lower=1).T
 
     def refits(self, train_halves: list[np.ndarray], eps_values, eigen_floor) -> list[Solved]:
         """The probe refitted on each half (indices into the split)."""
+        if self.upper is None:
+            return [fit((self.features[half], self.labels[half]), eps_values, eigen_floor) for half in train_halves]
         count, (n, p) = len(train_halves), self.offsets.shape
         rows = [np.sort(self.position[half]) for half in train_halves]
         firsts = [int(class_mask(self.labels[half]).sum()) for half in train_halves]  # one class: a DataError
@@ -87,22 +86,7 @@ class _Split:
             weights[2 * i, kept[:first]] = 1 / first
             weights[2 * i + 1, kept[first:]] = 1 / (len(kept) - first)
         shifts = product(weights, self.offsets).reshape(count, 2, p)  # each half's class means minus the split's
-        if self.upper is None:
-            return [
-                self._by_covariance(kept, first, own, eps_values, eigen_floor)
-                for kept, first, own in zip(rows, firsts, shifts, strict=True)
-            ]
         return self._by_gram(rows, firsts, shifts, eps_values, eigen_floor)
-
-    def _by_covariance(self, rows, first, shifts, eps_values, eigen_floor) -> Solved:
-        """fit() on the half on the sorted ``rows`` (class 1 in the ``first`` of them)."""
-        centred = self.offsets[rows]
-        centred[:first] -= shifts[0]  # re-centred row by row: the downdate sum o o^T - m s s^T would lose
-        centred[first:] -= shifts[1]  # digits where a far outlier of the split moved its class mean
-        covariance = scipy.linalg.blas.dsyrk(1.0 / (len(rows) - 2), centred.T, lower=1)
-        return solve_from_covariance(
-            covariance, self.means[0] + shifts[0], self.means[1] + shifts[1], eps_values, eigen_floor
-        )
 
     def _by_gram(self, rows, firsts, shifts, eps_values, eigen_floor) -> list[Solved]:
         count, (n, p) = len(rows), self.offsets.shape
