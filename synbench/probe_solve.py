@@ -161,6 +161,7 @@ def _solve(
     eps_values: tuple[float, ...],
     eigen_floor: str,
     deflated: int,
+    floor_exponent: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, list[float], int]:
     """Directions in the matrix's space, norms, nus and rank (METHOD.md 3.4 as functions of T).
 
@@ -168,14 +169,27 @@ def _solve(
     function picks up a factor ``T^-1 / dof`` (as in gram_spectrum); its ``deflated`` largest
     eigenvalues are not the matrix's own. Where the floor drops most of the spectrum, or rounding
     left a dropped eigenvalue too negative for the shifted solves, the kept eigenvectors of T are
-    computed instead (the eigendecomposition route, on T).
+    computed instead (the eigendecomposition route, on T). ``floor_exponent``: T is the matrix times
+    2^floor_exponent, and so is the absolute floor.
     """
     for eps in eps_values:
         check_eps(eps)
     eps_values = tuple(float(eps) for eps in eps_values)  # a float32 eps would round eps^2 ||mu||^2
+    exponent = form.extreme_exponent()
+    if exponent:
+        # T scaled by a power of two (exactly), as its O(n) solves square its entries (under ~1e-154 they
+        # vanish): a covariance scaled by 1 / c scales directions, norms and nu by c; a Gram matrix and its
+        # sample vector (both quadratic in the features) scale directions and nu by c, norms not at all
+        if dof is not None:
+            vector = np.ldexp(vector, -exponent)
+        scaled = form.scaled(-exponent)
+        directions, norms, nus, rank = _solve(scaled, vector, dof, eps_values, eigen_floor, deflated, -exponent)
+        norms = np.ldexp(norms, -exponent) if dof is None else norms
+        return np.ldexp(directions, -exponent), norms, [float(np.ldexp(nu, -exponent)) for nu in nus], rank
     own = len(form.diagonal) - deflated
     largest = form.eigenvalue(own - 1)
-    floor = EIGEN_FLOOR * max(largest, 0.0) if eigen_floor == "relative" else EIGEN_FLOOR
+    relative = eigen_floor == "relative"
+    floor = EIGEN_FLOOR * max(largest, 0.0) if relative else float(np.ldexp(EIGEN_FLOOR, floor_exponent))
     dropped = form.count_at_most(floor)
     rank = max(own - dropped, 0)
     if rank == 0:

@@ -5,7 +5,7 @@ O(n). What the probe makes of it is in probe_solve.py. Pure: arrays in, arrays o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.linalg
@@ -105,6 +105,18 @@ class TridiagonalForm:
         except np.linalg.LinAlgError:  # MRRR can fail on large exact clusters; the dense solver does not
             dense = np.diag(self.diagonal) + np.diag(self.off_diagonal, -1)
             return scipy.linalg.eigh(dense, lower=True, subset_by_index=(first, last))
+
+    def scaled(self, exponent: int) -> TridiagonalForm:
+        """The same reflectors with T times 2^exponent (exact)."""
+        return replace(
+            self, diagonal=np.ldexp(self.diagonal, exponent), off_diagonal=np.ldexp(self.off_diagonal, exponent)
+        )
+
+    def extreme_exponent(self) -> int:
+        """The binary exponent of T's largest entry where it lies outside 2^-256 .. 2^256 (about 1e-77 ..
+        1e77), else 0."""
+        largest = max(float(np.abs(self.diagonal).max()), float(np.abs(self.off_diagonal).max(initial=0.0)))
+        return int(np.frexp(largest)[1]) if 0 < largest < np.inf and not 2.0**-256 <= largest <= 2.0**256 else 0
 
     def multiply(self, vectors: np.ndarray) -> np.ndarray:
         """``T @ vectors`` for vectors of shape (n, k)."""

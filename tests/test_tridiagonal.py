@@ -192,3 +192,17 @@ def test_products_by_scipys_blas_equal_numpys(rng):
     for layout in (a, np.asfortranarray(a)):
         assert np.allclose(product(layout, b), a @ b, rtol=1e-12, atol=1e-12)
         assert np.allclose(product(layout, c, True), a.T @ c, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(("n", "p"), [(300, 40), (60, 90)])  # covariance route, Gram route
+@pytest.mark.parametrize("magnitude", [1e-100, 1e60])
+def test_scaling_the_features_to_extreme_magnitudes_changes_nothing(rng, n, p, magnitude):
+    """T is solved scaled by a power of two where its entries leave 1e-77..1e77: its O(n) solves square
+    them (features x 1e-100 made brentq fail; the Gram route's norm underflowed to 0)."""
+    (train_h, train_y), (test_h, test_y) = _features(rng, n, p), _features(rng, 200, p)
+    train_h, test_h = train_h.astype(np.float64), test_h.astype(np.float64)
+    plain = fit_and_evaluate((train_h, train_y), (test_h, test_y), 1.0, EPS)
+    scaled = fit_and_evaluate((train_h * magnitude, train_y), (test_h * magnitude, test_y), 1.0, EPS)
+    assert [(r.rank, r.accuracy) for r in scaled] == [(r.rank, r.accuracy) for r in plain]
+    assert np.allclose([r.bound for r in scaled], [r.bound for r in plain], rtol=1e-9, atol=0)
+    assert np.allclose([r.nu * magnitude**2 for r in scaled[1:]], [r.nu for r in plain[1:]], rtol=1e-9)
