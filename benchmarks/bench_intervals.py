@@ -5,7 +5,8 @@ replicates), times per task (medians of alternating rounds): the probe stage (on
 eps), the intervals as shipped (replicate_tasks: exact refits by tridiagonal solves, the Gram
 route with one Gram matrix shared by every half where a half has fewer points than features),
 and the refits as release 0 made them (a p x p covariance eigendecomposed per half), timed on a
-few replicates and scaled to 40. Prints the ratios to the probe stage; the target (issue 21) is intervals <= 2x the probe stage.
+few replicates and scaled to 40. Prints the ratios to the probe stage; the target (issue 21) is
+intervals <= 2x the probe stage.
 
     python benchmarks/bench_intervals.py [--sizes 768x2048,1280x512] [--rounds 3] [--old-replicates 4]
 """

@@ -13,7 +13,7 @@ from torch import nn
 
 from .curves import curves_stored, publish_scores
 from .encoders import Encoder, encoder_from_module, resolve_encoder
-from .extract import extract_features
+from .extract import extract_features, resolve_device
 from .intervals import DEFAULT_REPLICATES, check_replicates
 from .leaderboard import read_board
 from .references import EncoderRef, absolute_reference
@@ -87,9 +87,10 @@ def evaluate(
         root_path = open_root(location(scratch if root is None else root))
         write_recipe(spec_obj, root_path)
         extract_features(encoder, spec_obj, root_path, device=device, dtype=dtype)
-        probe_path = probe_stored(root_path, encoder.fingerprint, spec_obj)
+        linalg_device = str(resolve_device(device))  # the probe and its refits run where the features were made
+        probe_path = probe_stored(root_path, encoder.fingerprint, spec_obj, linalg_device)
         curves_path = curves_stored(root_path, probe_path, spec_obj)
-        replicates = replicates_stored(root_path, encoder.fingerprint, spec_obj, ci_replicates)
+        replicates = replicates_stored(root_path, encoder.fingerprint, spec_obj, ci_replicates, linalg_device)
         publish_scores(root_path, encoder.fingerprint, spec_obj, curves_path, label, replicates)
         board = read_board(root_path, spec=spec_obj.spec_hash, warn=False)
         return board[board["model_fingerprint"] == encoder.fingerprint].reset_index(drop=True)
