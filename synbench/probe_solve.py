@@ -177,15 +177,18 @@ def _solve(
     eps_values = tuple(float(eps) for eps in eps_values)  # a float32 eps would round eps^2 ||mu||^2
     exponent = form.extreme_exponent()
     if exponent:
-        # T scaled by a power of two (exactly), as its O(n) solves square its entries (under ~1e-154 they
-        # vanish): a covariance scaled by 1 / c scales directions, norms and nu by c; a Gram matrix and its
-        # sample vector (both quadratic in the features) scale directions and nu by c, norms not at all
-        if dof is not None:
-            vector = np.ldexp(vector, -exponent)
+        # T and the vector scaled by powers of two (exactly), as the O(n) solves square T's entries (under
+        # ~1e-154 they vanish). With T / 2^e and the vector / 2^k, nu scales by 2^e, directions by
+        # 2^(power e - k) and norms by 2^(power e - 2k): power 1 for a covariance, 2 for a Gram matrix
+        # (its vector is quadratic in the features too, so k = e there; half of it for a covariance's)
+        power, shift = (1, exponent // 2) if dof is None else (2, exponent)
         scaled = form.scaled(-exponent)
-        directions, norms, nus, rank = _solve(scaled, vector, dof, eps_values, eigen_floor, deflated, -exponent)
-        norms = np.ldexp(norms, -exponent) if dof is None else norms
-        return np.ldexp(directions, -exponent), norms, [float(np.ldexp(nu, -exponent)) for nu in nus], rank
+        directions, norms, nus, rank = _solve(
+            scaled, np.ldexp(vector, -shift), dof, eps_values, eigen_floor, deflated, -exponent
+        )
+        directions = np.ldexp(directions, shift - power * exponent)
+        norms = np.ldexp(norms, 2 * shift - power * exponent)
+        return directions, norms, [float(np.ldexp(nu, -exponent)) for nu in nus], rank
     own = len(form.diagonal) - deflated
     largest = form.eigenvalue(own - 1)
     relative = eigen_floor == "relative"
