@@ -167,7 +167,8 @@ def solve_multiplier(shrunk_norm_sq: Callable[[float], float], target: float, ep
         return shrunk_norm_sq(float(np.exp(log_nu))) - target
 
     # Search in log(nu): eigenvalues span many decades, and the root may sit anywhere among them.
-    upper = np.log((1 / eps - 1) / smallest) + 1
+    ratio = (1 / eps - 1) / smallest  # summed as logs where it overflows (a tiny spectrum, a tiny eps)
+    upper = (np.log(ratio) if ratio < np.inf else np.log(1 / eps - 1) - np.log(smallest)) + 1
     lower = upper - 1
     while excess(lower) < 0:
         lower -= 8
