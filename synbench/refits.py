@@ -89,6 +89,7 @@ class _Split:
         return self._by_gram(rows, firsts, shifts, eps_values, eigen_floor)
 
     def _by_gram(self, rows, firsts, shifts, eps_values, eigen_floor) -> list[Solved]:
+        """The refits on the sorted ``rows`` of each half (class 1 in its ``first``), ``shifts`` (count, 2, p)."""
         count, (n, p) = len(rows), self.offsets.shape
         half_diffs = (self.means[0] - self.means[1] + shifts[:, 0] - shifts[:, 1]) / 2
         # o_i . s_1, o_i . s_0 and o_i . d / 2 of every row i, three adjacent columns a half
