@@ -78,6 +78,9 @@ class _Split:
         """The probe refitted on each half (indices into the split)."""
         if self.upper is None:
             return [fit((self.features[half], self.labels[half]), eps_values, eigen_floor) for half in train_halves]
+        return self._by_gram(train_halves, eps_values, eigen_floor)
+
+    def _by_gram(self, train_halves, eps_values, eigen_floor) -> list[Solved]:
         count, (n, p) = len(train_halves), self.offsets.shape
         rows = [np.sort(self.position[half]) for half in train_halves]
         firsts = [int(class_mask(self.labels[half]).sum()) for half in train_halves]  # one class: a DataError
@@ -86,11 +89,6 @@ class _Split:
             weights[2 * i, kept[:first]] = 1 / first
             weights[2 * i + 1, kept[first:]] = 1 / (len(kept) - first)
         shifts = product(weights, self.offsets).reshape(count, 2, p)  # each half's class means minus the split's
-        return self._by_gram(rows, firsts, shifts, eps_values, eigen_floor)
-
-    def _by_gram(self, rows, firsts, shifts, eps_values, eigen_floor) -> list[Solved]:
-        """The refits on the sorted ``rows`` of each half (class 1 in its ``first``), ``shifts`` (count, 2, p)."""
-        count, (n, p) = len(rows), self.offsets.shape
         half_diffs = (self.means[0] - self.means[1] + shifts[:, 0] - shifts[:, 1]) / 2
         # o_i . s_1, o_i . s_0 and o_i . d / 2 of every row i, three adjacent columns a half
         projected = product(self.offsets, np.concatenate([shifts, half_diffs[:, None]], axis=1).reshape(-1, p).T)
