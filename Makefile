@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-slow lint bench realzoo
+.PHONY: demo test test-slow lint bench realzoo docs
 
 $(BIN)/synbench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,3 +31,7 @@ lint: $(BIN)/synbench
 bench: $(BIN)/synbench
 	$(BIN)/python benchmarks/bench_probe.py
 	$(BIN)/python benchmarks/bench_extract.py
+
+# The docs site (MkDocs, offline) into site/; strict: a broken link or a page left out of the nav fails.
+docs: $(BIN)/synbench
+	$(BIN)/mkdocs build --strict --site-dir site

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from synbench.encoders import resolve_encoder
-from synbench.extract import extract_features, resolve_device
-from synbench.generate import block_inputs, counter_normals
-from synbench.spec import SPLITS, load_spec
-from synbench.store import open_root
+from synbench.core.spec import SPLITS, load_spec
+from synbench.method.generate import block_inputs, counter_normals
+from synbench.models.encoders import resolve_encoder
+from synbench.stages.extract import extract_features, resolve_device
+from synbench.store.roots import open_root
 
 
 def _sync(device: torch.device) -> None:

@@ -18,9 +18,9 @@ import time
 
 import numpy as np
 
-from synbench.intervals import DEFAULT_REPLICATES, half_sample, replicate_tasks
-from synbench.probe import evaluate_probe, fit_probe
-from synbench.probe_solve import probe_tasks
+from synbench.method.intervals import DEFAULT_REPLICATES, half_sample, replicate_tasks
+from synbench.method.probe import evaluate_probe, fit_probe
+from synbench.method.probe_solve import probe_tasks
 
 EPS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 PAUSE = 0.3  # s before each timing: BLAS threads left spinning by the previous one go idle

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from synbench.probe import fit_probe, robust_direction
-from synbench.probe_solve import fit_and_evaluate
+from synbench.method.probe import fit_probe, robust_direction
+from synbench.method.probe_solve import fit_and_evaluate
 
 P, N, EPS = 768, 2048, (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 ROUNDS = 5

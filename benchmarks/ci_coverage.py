@@ -16,12 +16,12 @@ import time
 import numpy as np
 import pandas as pd
 
-from synbench.encoders import resolve_encoder
-from synbench.generate import block_inputs
-from synbench.intervals import DEFAULT_REPLICATES, replicate_curves, replicate_tasks, with_intervals
-from synbench.probe_solve import probe_tasks
-from synbench.score import empirical_curves, reference_curve, score_rows
-from synbench.spec import load_spec
+from synbench.core.spec import load_spec
+from synbench.method.generate import block_inputs
+from synbench.method.intervals import DEFAULT_REPLICATES, replicate_curves, replicate_tasks, with_intervals
+from synbench.method.probe_solve import probe_tasks
+from synbench.method.score import empirical_curves, reference_curve, score_rows
+from synbench.models.encoders import resolve_encoder
 
 
 def identity_tasks(spec, encoder) -> list:

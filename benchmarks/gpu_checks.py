@@ -32,13 +32,13 @@ import numpy as np
 import torch
 
 from synbench.api import evaluate
-from synbench.encoders import resolve_encoder
-from synbench.generate import block_inputs
-from synbench.intervals import DEFAULT_REPLICATES, half_sample
-from synbench.linalg import device_probe_tasks, device_replicates
-from synbench.probe_solve import probe_tasks
-from synbench.refits import cpu_replicates
-from synbench.spec import load_spec
+from synbench.core.spec import load_spec
+from synbench.method.generate import block_inputs
+from synbench.method.intervals import DEFAULT_REPLICATES, half_sample
+from synbench.method.linalg import device_probe_tasks, device_replicates
+from synbench.method.probe_solve import probe_tasks
+from synbench.method.refits import cpu_replicates
+from synbench.models.encoders import resolve_encoder
 
 EPS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 

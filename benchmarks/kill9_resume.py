@@ -27,12 +27,12 @@ from pathlib import Path
 
 RUN = """
 import sys
-from synbench.encoders import resolve_encoder
-from synbench.extract import extract_features
-from synbench.curves import curves_stored, publish_scores
-from synbench.stages import probe_stored
-from synbench.spec import BenchmarkSpec
-from synbench.store import open_root
+from synbench.models.encoders import resolve_encoder
+from synbench.stages.extract import extract_features
+from synbench.stages.curves import curves_stored, publish_scores
+from synbench.stages.probes import probe_stored
+from synbench.core.spec import BenchmarkSpec
+from synbench.store.roots import open_root
 root = open_root(sys.argv[1])
 scales = (0.3, 0.7, 1.0, 1.5, 2.0, 3.0)
 spec = BenchmarkSpec(name="kill9", scales=scales, n_train=512, n_test=512, block_size=32, eps=(0.0, 0.2))
@@ -67,7 +67,7 @@ def scores(root: Path) -> list[tuple]:
 
 REPAIR = """
 import sys
-from synbench.audit import audit_root
+from synbench.audit.root import audit_root
 report = audit_root(sys.argv[1], repair=True)
 sys.exit(0 if report.ok else 1)
 """

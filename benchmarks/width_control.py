@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
-from synbench.oracle import simulate_oracle
-from synbench.probe_solve import probe_tasks
-from synbench.score import add_dimension_matched, empirical_curves, power_flags, reference_curve, score_rows
+from synbench.method.oracle import simulate_oracle
+from synbench.method.probe_solve import probe_tasks
+from synbench.method.score import add_dimension_matched, empirical_curves, power_flags, reference_curve, score_rows
 
 
 def lossless_tasks(rng: np.random.Generator, width: int, n: int, scales: tuple[float, ...]) -> list:

@@ -21,19 +21,19 @@ from synbench_flows.tasks import (
     replicates_task,
 )
 
-from synbench.audit import audit_root
-from synbench.errors import SynBenchError
-from synbench.extract import resolve_device
-from synbench.intervals import DEFAULT_REPLICATES, check_replicates
-from synbench.leaderboard import read_board, write_snapshot
-from synbench.progress import stage
-from synbench.references import absolute_reference, expand_series, read_model_list
-from synbench.spec import BenchmarkSpec, load_spec
-from synbench.store import location, open_root
-from synbench.tables import summary_table
+from synbench.audit.root import audit_root
+from synbench.board.read import read_board, write_snapshot
+from synbench.board.tables import summary_table
+from synbench.core.errors import SynBenchError
+from synbench.core.spec import BenchmarkSpec, load_spec
+from synbench.method.intervals import DEFAULT_REPLICATES, check_replicates
+from synbench.models.references import absolute_reference, expand_series, read_model_list
+from synbench.stages.extract import resolve_device
+from synbench.stages.progress import stage
+from synbench.store.roots import location, open_root
 
 # (model reference, blocks done, blocks total): the CLI's progress bar or plain lines; one with a ``stage`` method
-# (synbench.progress.PlainProgress) also hears each stage start and end; None in deployments
+# (synbench.stages.progress.PlainProgress) also hears each stage start and end; None in deployments
 Progress = Callable[[str, int, int], None] | None
 
 

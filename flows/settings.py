@@ -13,7 +13,7 @@ from pathlib import Path
 
 from synbench_flows.reaper import SESSION_ENV
 
-from synbench.store import is_remote
+from synbench.store.roots import is_remote
 
 
 def configure_prefect(root: Path, verbose: bool = False) -> None:

@@ -11,14 +11,13 @@ from pathlib import Path
 from prefect import task
 from prefect.tasks import exponential_backoff
 
-from synbench.curves import curves_path, curves_stored, part_path, publish_scores
-from synbench.encoders import resolve_encoder
-from synbench.errors import SynBenchError
-from synbench.extract import ProgressFn, extract_features
-from synbench.feature_store import open_feature_group
-from synbench.provenance import code_version
-from synbench.spec import BenchmarkSpec
-from synbench.stages import (
+from synbench.core.errors import SynBenchError
+from synbench.core.provenance import code_version
+from synbench.core.spec import BenchmarkSpec
+from synbench.models.encoders import resolve_encoder
+from synbench.stages.curves import curves_path, curves_stored, part_path, publish_scores
+from synbench.stages.extract import ProgressFn, extract_features
+from synbench.stages.probes import (
     probe_stored,
     probe_table_path,
     recipe_path,
@@ -26,7 +25,8 @@ from synbench.stages import (
     replicates_stored,
     write_recipe,
 )
-from synbench.store import location
+from synbench.store.features import open_feature_group
+from synbench.store.roots import location
 
 
 def _retry_unless_user_error(task, task_run, state) -> bool:

@@ -11,15 +11,15 @@ from os import PathLike
 import pandas as pd
 from torch import nn
 
-from .curves import curves_stored, publish_scores
-from .encoders import Encoder, encoder_from_module, resolve_encoder
-from .extract import extract_features, resolve_device
-from .intervals import DEFAULT_REPLICATES, check_replicates
-from .leaderboard import read_board
-from .references import EncoderRef, absolute_reference
-from .spec import BenchmarkSpec, load_spec
-from .stages import probe_stored, replicates_stored, write_recipe
-from .store import location, open_root
+from .board.read import read_board
+from .core.spec import BenchmarkSpec, load_spec
+from .method.intervals import DEFAULT_REPLICATES, check_replicates
+from .models.encoders import Encoder, encoder_from_module, resolve_encoder
+from .models.references import EncoderRef, absolute_reference
+from .stages.curves import curves_stored, publish_scores
+from .stages.extract import extract_features, resolve_device
+from .stages.probes import probe_stored, replicates_stored, write_recipe
+from .store.roots import location, open_root
 
 __all__ = ["evaluate"]
 

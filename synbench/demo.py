@@ -48,7 +48,7 @@ class DigitsCNN(nn.Module):
 
 def digits_cnn() -> nn.Module:
     """Factory for ``py:synbench.demo:digits_cnn[@weights.safetensors]`` (seeded random init)."""
-    from .encoders import seeded_init
+    from .models.encoders import seeded_init
 
     with seeded_init(0):
         return DigitsCNN()
@@ -56,7 +56,7 @@ def digits_cnn() -> nn.Module:
 
 def digits_cnn_narrow() -> nn.Module:
     """Factory for the narrow variant (4 and 8 channels, an 8-d representation)."""
-    from .encoders import seeded_init
+    from .models.encoders import seeded_init
 
     with seeded_init(0):
         return DigitsCNN(width=4)

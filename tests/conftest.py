@@ -13,8 +13,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))  # tests/encoders_for_tests.py for py: references
 sys.path.insert(0, str(Path(__file__).parents[1] / "examples"))  # examples/sequence_encoders.py
 
-from synbench.spec import BenchmarkSpec, load_spec  # noqa: E402
-from synbench.store import open_root  # noqa: E402
+from synbench.core.spec import BenchmarkSpec, load_spec  # noqa: E402
+from synbench.store.roots import open_root  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -35,7 +35,7 @@ def _files(root):
 def test_benchmark_twice_recomputes_nothing(harness, tmp_path, spec_file):
     from synbench_flows.benchmark import benchmark
 
-    from synbench.leaderboard import read_board
+    from synbench.board.read import read_board
 
     root = tmp_path / "root"
     first = benchmark("identity:3x4x4", spec=spec_file, root=str(root), device="cpu")
@@ -56,7 +56,7 @@ def test_batch_reports_failures_and_retries_transient_faults(harness, tmp_path, 
     from safetensors.torch import save_file
     from synbench_flows.benchmark import benchmark_batch
 
-    import synbench.stages as probe_module
+    import synbench.stages.probes as probe_module
 
     calls = {"n": 0}
     real_probe_group = probe_module.probe_group
@@ -104,7 +104,7 @@ def test_user_errors_are_not_retried(harness):
     from prefect.states import Failed
     from synbench_flows.tasks import _retry_unless_user_error
 
-    from synbench.errors import EncoderError
+    from synbench.core.errors import EncoderError
 
     user_state = Failed(data=EncoderError("bad model"))
     transient_state = Failed(data=OSError("disk hiccup"))
@@ -118,7 +118,7 @@ def test_no_flow_parameter_can_turn_on_py_encoders(harness, tmp_path, spec_file,
 
     from synbench_flows import benchmark as flows
 
-    from synbench.errors import EncoderError
+    from synbench.core.errors import EncoderError
 
     monkeypatch.delenv("SYNBENCH_ALLOW_PY", raising=False)
     for entry in (flows.benchmark, flows.benchmark_batch, flows.refresh_leaderboard):
@@ -133,7 +133,7 @@ def test_no_flow_parameter_can_turn_on_py_encoders(harness, tmp_path, spec_file,
 def test_flow_parameters_reach_only_the_folders_the_worker_allows(harness, tmp_path, monkeypatch):
     from synbench_flows.benchmark import audit_artifacts, refresh_leaderboard
 
-    from synbench.errors import SynBenchError
+    from synbench.core.errors import SynBenchError
 
     secrets = tmp_path / "secrets.env"
     secrets.write_text("AWS_SECRET_ACCESS_KEY=hunter2\n")

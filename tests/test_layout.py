@@ -10,21 +10,40 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synbench.errors import EncoderError, SpecError
-from synbench.references import parse_reference
-from synbench.spec import BenchmarkSpec
+from synbench.core.errors import EncoderError, SpecError
+from synbench.core.spec import BenchmarkSpec
+from synbench.models.references import parse_reference
 
 PACKAGE = Path(__file__).parents[1] / "synbench"
-MATH_MODULES = ("probe", "probe_solve", "tridiagonal", "score", "generate")
+# Each part and the parts it may import (besides itself); a top-level module counts as its own part.
+ALLOWED = {
+    "core": set(),
+    "method": {"core"},
+    "models": {"core"},
+    "store": {"core"},
+    "stages": {"core", "method", "models", "store"},
+    "board": {"core", "method", "models", "store", "stages"},
+    "agree": {"core", "method", "models", "store", "stages", "board"},
+    "audit": {"core", "method", "models", "store", "stages", "board", "agree"},
+    "demo": {"core", "models"},
+    "api": {"core", "method", "models", "store", "stages", "board"},
+    "cli": {"core", "method", "models", "store", "stages", "board", "agree", "audit", "demo", "api"},
+}
+FORBIDDEN_IN_MATH = {"zarr", "pandas", "pyarrow", "pathlib", "fsspec", "upath", "prefect"}
 
 
 def _imports(module: Path) -> set[str]:
-    """Every module a file imports, at any depth (function-level imports included)."""
+    """Every module a file imports, at any depth (function-level imports included), as absolute names."""
+    package = ".".join(module.relative_to(PACKAGE.parent).with_suffix("").parts[:-1])
     names = set()
     for node in ast.walk(ast.parse(module.read_text())):
         if isinstance(node, ast.ImportFrom):
-            if node.level:  # from .x import y / from . import x
-                names |= {node.module} if node.module else {alias.name for alias in node.names}
+            if node.level:  # from .x import y, from ..x import y, from . import x
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                if node.module:
+                    names.add(f"{base}.{node.module}")
+                else:
+                    names |= {f"{base}.{alias.name}" for alias in node.names}
             else:
                 names.add(node.module or "")
         elif isinstance(node, ast.Import):
@@ -32,13 +51,44 @@ def _imports(module: Path) -> set[str]:
     return names
 
 
+def _modules() -> dict[str, Path]:
+    return {
+        ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts): path
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "__init__.py"
+    }
+
+
+def _part(module: str) -> str:
+    return module.split(".")[1]
+
+
 def _internal_graph() -> dict[str, set[str]]:
-    modules = {p.stem for p in PACKAGE.glob("*.py")}
+    modules = _modules()
     graph = {}
-    for path in PACKAGE.glob("*.py"):
-        found = {name.removeprefix("synbench.") for name in _imports(path)}
-        graph[path.stem] = {name for name in found if name in modules and name != path.stem}
+    for name, path in modules.items():
+        graph[name] = {imported for imported in _imports(path) if imported in modules and imported != name}
     return graph
+
+
+def test_top_level_has_at_most_twelve_entries_and_every_part_says_what_it_holds():
+    entries = [p for p in PACKAGE.iterdir() if p.name != "__pycache__"]
+    assert len(entries) <= 12, sorted(p.name for p in entries)
+    parts = [p for p in entries if p.is_dir()]
+    assert {p.name for p in parts} | {"demo", "api"} == set(ALLOWED)
+    for part in parts:
+        init = part / "__init__.py"
+        tree = ast.parse(init.read_text())
+        docstring = ast.get_docstring(tree)
+        assert docstring and "Imports:" in docstring, part.name
+        assert not any(isinstance(node, ast.Import | ast.ImportFrom) for node in tree.body), part.name
+
+
+def test_parts_import_only_the_parts_below_them():
+    for name, imported in _internal_graph().items():
+        for target in imported:
+            if _part(target) != _part(name):
+                assert _part(target) in ALLOWED[_part(name)], f"{name} imports {target}"
 
 
 def test_no_import_cycle_among_synbench_modules():
@@ -53,24 +103,25 @@ def test_no_import_cycle_among_synbench_modules():
         visit(start, (start,))
 
 
-def test_math_modules_are_pure_and_no_module_imports_prefect():
-    for name in MATH_MODULES:
-        imported = _imports(PACKAGE / f"{name}.py")
-        assert not imported & {"zarr", "pandas", "pyarrow", "store", "stages", "pathlib"}, (name, imported)
-    for path in PACKAGE.glob("*.py"):
-        assert not any(name.startswith("prefect") for name in _imports(path)), path.name
+def test_math_is_pure_and_no_module_imports_prefect():
+    for name, path in _modules().items():
+        imported = {imported.split(".")[0] for imported in _imports(path)}
+        if _part(name) == "method":
+            assert not imported & FORBIDDEN_IN_MATH, (name, imported)
+            assert {_part(m) for m in _imports(path) if m.startswith("synbench.")} <= {"core", "method"}, name
+        assert "prefect" not in imported, name
 
 
 def test_every_module_stays_short():
-    for path in PACKAGE.glob("*.py"):
-        assert len(path.read_text().splitlines()) <= 300, path.name
+    for path in PACKAGE.rglob("*.py"):
+        assert len(path.read_text().splitlines()) <= 300, path
 
 
 def test_flows_install_under_our_own_name(tmp_path):
     code = (
         "import importlib.util, synbench_flows.benchmark\n"
         "print(importlib.util.find_spec('flows'))\n"
-        "from synbench.cli import main\n"
+        "from synbench.cli.main import main\n"
         "raise SystemExit(main(['leaderboard', '--root', 'nowhere']))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)

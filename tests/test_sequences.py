@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from synbench.agree import agree
+from synbench.agree.agreement import agree
 from synbench.api import evaluate
-from synbench.audit import audit_root
-from synbench.compare import compare_models
-from synbench.encoders import resolve_encoder
-from synbench.errors import DataError
-from synbench.feature_store import feature_group_path
-from synbench.leaderboard import read_board
-from synbench.spec import BenchmarkSpec
-from synbench.store import location
+from synbench.audit.root import audit_root
+from synbench.board.compare import compare_models
+from synbench.board.read import read_board
+from synbench.core.errors import DataError
+from synbench.core.spec import BenchmarkSpec
+from synbench.models.encoders import resolve_encoder
+from synbench.store.features import feature_group_path
+from synbench.store.roots import location
 
 SPEC = BenchmarkSpec(name="seq", scales=(0.5, 1.5, 2.5, 3.5), n_train=512, n_test=512, eps=(0.0, 0.2), block_size=128)
 EXAMPLES = {  # examples/sequence_encoders.py, on the tests' import path

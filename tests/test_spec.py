@@ -3,8 +3,8 @@ import sys
 
 import pytest
 
-from synbench.errors import SpecError
-from synbench.spec import PRESETS, BenchmarkSpec, load_spec
+from synbench.core.errors import SpecError
+from synbench.core.spec import PRESETS, BenchmarkSpec, load_spec
 
 
 def test_presets_match_the_method():
@@ -17,7 +17,7 @@ def test_presets_match_the_method():
 
 
 def test_spec_hash_is_stable_across_processes():
-    code = "from synbench.spec import load_spec; s = load_spec('quick'); print(s.spec_hash, s.data_hash)"
+    code = "from synbench.core.spec import load_spec; s = load_spec('quick'); print(s.spec_hash, s.data_hash)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     spec = load_spec("quick")
     assert out == [spec.spec_hash, spec.data_hash]

@@ -1,0 +1,71 @@
+"""What the audit recomputes from stored features, once per audit, and how a stored table is compared with it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import zarr
+
+from ..core.spec import BenchmarkSpec
+from ..method.intervals import replicate_tasks
+from ..method.probe import ProbeResult
+from ..stages.curves import oracle_frame
+from ..stages.probes import probe_group, stored_tasks
+from ..store.parquet import read_frame
+from ..store.roots import Location
+from .graph import SCORE_TOLERANCE
+
+__all__ = ["Groups", "Recompute", "differs", "read_or_none"]
+
+Groups = dict[tuple[str, str], tuple[zarr.Group, BenchmarkSpec]]
+
+
+class Recompute:
+    """Probe results per (group, eps list, floor), computed once per audit."""
+
+    def __init__(self, groups: Groups) -> None:
+        self.groups, self.cache = groups, {}
+
+    def spec(self, key: tuple[str, str], eps, floor: str, thresholds=None, name: str | None = None) -> BenchmarkSpec:
+        data_spec = self.groups[key][1]
+        changes = {"eps": sorted(float(e) for e in eps), "eigen_floor": floor}
+        if thresholds is not None:
+            changes["thresholds"] = sorted(float(t) for t in thresholds)
+        return BenchmarkSpec.from_dict({**data_spec.to_dict(), **changes, "name": name or data_spec.name})
+
+    def results(self, key: tuple[str, str], spec: BenchmarkSpec) -> list[ProbeResult]:
+        cache_key = (key, spec.eps, spec.eigen_floor)
+        if cache_key not in self.cache:
+            self.cache[cache_key] = probe_group(self.groups[key][0], spec)
+        return self.cache[cache_key]
+
+    def oracles(self, spec: BenchmarkSpec, ranks: list[int]) -> dict[int, pd.DataFrame]:
+        """The oracle table of every rank in ``ranks``, simulated afresh (METHOD.md 7.2)."""
+        for rank in set(ranks) - {0}:
+            if (spec.data_hash, spec.eps, spec.eigen_floor, rank) not in self.cache:
+                self.cache[(spec.data_hash, spec.eps, spec.eigen_floor, rank)] = oracle_frame(spec, rank)
+        return {rank: self.cache[(spec.data_hash, spec.eps, spec.eigen_floor, rank)] for rank in set(ranks) - {0}}
+
+    def replicates(self, key: tuple[str, str], spec: BenchmarkSpec, count: int) -> list[tuple[int, ProbeResult]]:
+        cache_key = (key, spec.eps, spec.eigen_floor, count)
+        if cache_key not in self.cache:
+            tasks = stored_tasks(self.groups[key][0], spec)
+            self.cache[cache_key] = replicate_tasks(tasks, spec.eps, spec.seed, count, spec.eigen_floor)
+        return self.cache[cache_key]
+
+
+def differs(stored: pd.DataFrame, expected: pd.DataFrame, keys: list[str], values: list[str]) -> bool:
+    if len(stored) != len(expected) or not set(keys + values) <= set(stored.columns):
+        return True
+    left = stored.sort_values(keys).reset_index(drop=True)
+    right = expected.sort_values(keys).reset_index(drop=True)
+    if not np.allclose(left[keys].to_numpy(float), right[keys].to_numpy(float), rtol=0, atol=1e-12):
+        return True
+    return not np.allclose(left[values].to_numpy(float), right[values].to_numpy(float), rtol=0, atol=SCORE_TOLERANCE)
+
+
+def read_or_none(file: Location) -> pd.DataFrame | None:
+    try:
+        return read_frame(file)
+    except Exception:  # reported as unreadable by the Parquet check
+        return None

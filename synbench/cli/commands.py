@@ -1,0 +1,300 @@
+"""What each ``synbench`` command does; ``main.py`` parses the arguments and maps errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+from ..core.errors import EXIT_FAILED, EXIT_OK, SynBenchError
+
+
+def _preprocess_overrides(args: argparse.Namespace) -> dict:
+    return {"mean": getattr(args, "mean", None), "std": getattr(args, "std", None)}
+
+
+def _flow_parameters(args: argparse.Namespace, spec, root: Path) -> dict:
+    """The command line as the flows' plain parameters (what a deployment run would pass)."""
+    return {
+        "spec": args.spec,
+        "eps": list(spec.eps),
+        "root": str(root),
+        "device": args.device,
+        "dtype": args.dtype,
+        "input_shape": list(spec.input_shape) if spec.input_shape else None,
+        "mean": list(args.mean) if getattr(args, "mean", None) else None,
+        "std": list(args.std) if getattr(args, "std", None) else None,
+        "ci_replicates": _ci_replicates(args),
+    }
+
+
+def _ci_replicates(args: argparse.Namespace) -> int:
+    from ..method.intervals import check_replicates
+
+    return 0 if args.ci == "none" else check_replicates(args.ci_replicates)
+
+
+def _describe(encoder) -> None:
+    """Say what the model will see; a fallback to timm's defaults is a warning the user can act on."""
+    print(f"{encoder.ref.text}: {encoder.preprocess.describe()}, {encoder.feature_dim} features")
+    if encoder.info.get("weights_rule"):
+        dropped = encoder.info["weights_dropped"]
+        left_out = f"; left out {len(dropped)} checkpoint tensors ({', '.join(dropped[:4])})" if dropped else ""
+        rule = encoder.info["weights_rule"]
+        print(f"{encoder.ref.text}: weights loaded {rule if rule == 'as saved' else 'by rule ' + rule}{left_out}")
+    if encoder.preprocess.source == "default":
+        print(
+            f"warning: {encoder.ref.text} declares no preprocessing (pretrained_cfg); using timm's defaults above. "
+            "Set them with --input-shape, --mean and --std.",
+            file=sys.stderr,
+        )
+
+
+def _prepare(args: argparse.Namespace, refs: list[str], models_file: str | None = None, resolve: bool = False):
+    """Validate the input before any file is written and open the root (``_start_prefect`` then points Prefect at it).
+
+    ``resolve`` loads every model now (``run``: fail before work starts); a batch only parses
+    its references so that one bad model is reported without stopping the others.
+    Returns the spec, the root, the model references (command line first, then the file's), fingerprints.
+    """
+    from ..core.spec import load_spec
+    from ..models.encoders import ALLOW_PY_ENV, resolve_encoder
+    from ..models.references import expand_series, is_own_code, parse_reference, read_model_list
+    from ..stages.extract import resolve_device
+    from ..store.resources import check_resources
+    from ..store.roots import open_root
+
+    spec = load_spec(args.spec, eps=args.eps, input_shape=getattr(args, "input_shape", None))
+    resolve_device(args.device)
+    _ci_replicates(args)
+    from_file = read_model_list(Path(models_file)) if models_file else []
+    for ref in refs + from_file:
+        user_code = parse_reference(ref).scheme == "py" and not is_own_code(parse_reference(ref))
+        if user_code and ref not in refs and not getattr(args, "allow_py", False):
+            raise SynBenchError(f"{models_file!r} names {ref!r}, which runs user code; pass --allow-py to allow it.")
+    # weights paths made absolute against this folder, checkpoint globs expanded: bad globs fail before any work
+    listed = list(dict.fromkeys(expanded for ref in refs + from_file for expanded in expand_series(ref)))
+    if resolve and len(listed) > 1:
+        raise SynBenchError(f"{refs[0]!r} names {len(listed)} checkpoints; benchmark a series with synbench batch.")
+    if any(ref.startswith("py:") for ref in refs + from_file):
+        os.environ[ALLOW_PY_ENV] = "1"  # the user named or allowed them on this command line
+    allow_command_line_root(args.root)
+    fingerprints = {}  # of the models loaded here, so that _already_published need not load them again
+    for ref in listed if resolve else []:
+        encoder = resolve_encoder(ref, spec.input_shape, **_preprocess_overrides(args))
+        _describe(encoder)
+        check_resources(spec, encoder.preprocess.dim, encoder.feature_dim, args.root, ref)
+        fingerprints[ref] = encoder.fingerprint
+    return spec, open_root(args.root), listed, fingerprints
+
+
+def _start_prefect(args: argparse.Namespace, root: Path) -> None:
+    from synbench_flows.settings import configure_prefect, stop_server_with_this_process
+
+    configure_prefect(root, verbose=args.verbose)
+    stop_server_with_this_process()
+    if not args.verbose:
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # dask's INFO lines, read at its import
+
+
+def _already_published(args: argparse.Namespace, spec, root: Path, refs: list[str], fingerprints: dict) -> list | None:
+    """The outcomes of a run or batch whose every model has its part for this spec, code version and interval
+    count, found without Prefect (whose start is most of a no-op rerun); None once a model has work left or fails."""
+    from ..models.encoders import resolve_encoder
+    from ..models.references import absolute_reference
+    from ..stages.curves import part_path
+    from ..stages.probes import replicates_path
+
+    replicates, overrides, outcomes = _ci_replicates(args), _preprocess_overrides(args), []
+    for ref in map(absolute_reference, refs):  # as the flows store them (listed references already are)
+        try:
+            fingerprint = fingerprints.get(ref) or resolve_encoder(ref, spec.input_shape, **overrides).fingerprint
+        except Exception:
+            return None
+        intervals = replicates_path(root, fingerprint, spec, replicates) if replicates else None
+        part = part_path(root, fingerprint, spec, ref, intervals)
+        if (intervals is not None and not intervals.is_file()) or not part.is_file():
+            return None
+        found = {"fingerprint": fingerprint, "part": str(part), "written_chunks": 0, "skipped_chunks": "all"}
+        outcomes.append({"model": ref, "status": "ok", **found})
+    return outcomes
+
+
+def allow_command_line_root(root: str) -> None:
+    """The flows accept paths only inside folders the process allows: here, the root on this command line
+    (a local folder, ``file://`` URLs included, by its absolute path; an object-store root by its URL)."""
+    from ..store.roots import is_remote, location
+
+    where = location(root)
+    os.environ["SYNBENCH_ALLOWED_PATHS"] = root if is_remote(where) else str(where.expanduser().absolute())
+
+
+_SIGNAL_SOCKETS: list = []
+_TERMINATED = "synbench: terminated (SIGTERM); finished work is kept: rerun the same command to resume."
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends the command within a moment, exit 143 with one line, whatever handler Prefect installs.
+
+    Python writes each signal's number to the wakeup socket from its C handler, whichever Python handler
+    is set (Prefect's own raises in the main thread, which then waits for the running tasks), so a
+    watcher thread sees it at once. Stored work survives a hard stop: each chunk, table and part is
+    written atomically and the next run resumes a partial feature group.
+    """
+    import shutil
+    import signal
+    import socket
+    import tempfile
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signals belong to the main thread
+        return
+    reader, writer = socket.socketpair()
+    _SIGNAL_SOCKETS[:] = [reader, writer]  # kept open for the life of the process
+    writer.setblocking(False)
+    signal.signal(signal.SIGTERM, lambda *_: None)  # a Python-level handler: Python then writes to the socket
+    signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+
+    def watch() -> None:
+        received = b""
+        while int(signal.SIGTERM) not in received:
+            received = reader.recv(64)
+            if not received:  # the socket closed: the process is ending anyway
+                return
+        print(_TERMINATED, file=sys.stderr, flush=True)
+        home = os.environ.get("PREFECT_HOME", "")
+        if Path(home).name.startswith("synbench-prefect-") and Path(home).parent == Path(tempfile.gettempdir()):
+            shutil.rmtree(home, ignore_errors=True)  # this process's own Prefect home (its atexit will not run)
+        os._exit(128 + signal.SIGTERM)
+
+    threading.Thread(target=watch, name="synbench-sigterm", daemon=True).start()
+
+
+def _progress():
+    """A rich progress bar and the callback that feeds it; plain lines (``PlainProgress``) when stderr is not a
+    terminal (a log file, a pipe)."""
+    if not sys.stderr.isatty():
+        from ..stages.progress import PlainProgress
+
+        return nullcontext(), PlainProgress()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    tasks: dict[str, object] = {}
+
+    def update(model: str, done: int, total: int) -> None:
+        if model not in tasks:
+            tasks[model] = bar.add_task(f"extract {model}", total=total)
+        bar.update(tasks[model], completed=done)
+
+    return bar, update
+
+
+def _print_board(root: Path, spec_hash: str) -> None:
+    from ..board.read import read_board
+    from ..board.tables import format_board
+
+    print(format_board(read_board(root, spec=spec_hash), "table"))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _stop_on_sigterm()
+    spec, root, (model_ref,), fingerprints = _prepare(args, [args.model_ref], resolve=True)
+    start = time.monotonic()
+    finished = _already_published(args, spec, root, [model_ref], fingerprints)
+    if finished:
+        (outcome,) = finished
+    else:
+        _start_prefect(args, root)
+        from synbench_flows.benchmark import benchmark
+
+        bar, progress = _progress()
+        with bar:
+            outcome = benchmark(model_ref, **_flow_parameters(args, spec, root), progress=progress)
+    print(
+        f"{model_ref}: fingerprint {outcome['fingerprint']}, {outcome['written_chunks']} chunks written, "
+        f"{outcome['skipped_chunks']} reused, {time.monotonic() - start:.1f} s"
+    )
+    _print_board(root, spec.spec_hash)
+    return EXIT_OK
+
+
+def _batch(args: argparse.Namespace, refs: list[str], models_file: str | None) -> tuple[list[dict], object, Path]:
+    spec, root, listed, fingerprints = _prepare(args, refs, models_file)
+    finished = _already_published(args, spec, root, listed, fingerprints)
+    if finished is not None:
+        print(f"all {len(finished)} models are already published for this spec and code version: nothing to run")
+        return finished, spec, root
+    _start_prefect(args, root)
+    from synbench_flows.benchmark import benchmark_batch, make_task_runner
+
+    runner = make_task_runner(args.workers, dask=args.dask, verbose=args.verbose)
+    bar, progress = _progress()
+    with bar:
+        outcomes = benchmark_batch.with_options(task_runner=runner)(
+            model_refs=listed, **_flow_parameters(args, spec, root), progress=progress
+        )
+    return outcomes, spec, root
+
+
+def _report_batch(outcomes: list[dict], root: Path, spec_hash: str) -> int:
+    """Per-model outcome table, then the board; exit 1 when any model failed."""
+    from tabulate import tabulate
+
+    table = [
+        [o["model"], o["status"], o.get("written_chunks", ""), o.get("skipped_chunks", ""), o.get("error", "")]
+        for o in outcomes
+    ]
+    headers = ["model", "status", "chunks written", "chunks reused", "error"]
+    print(tabulate(table, headers=headers, tablefmt="simple_outline"))
+    _print_board(root, spec_hash)
+    return EXIT_OK if all(o["status"] == "ok" for o in outcomes) else EXIT_FAILED
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    _stop_on_sigterm()
+    files = [r for r in args.models if ":" not in r]
+    for name in files:
+        if not Path(name).is_file():
+            raise SynBenchError(
+                f"model list {name!r} does not exist; check the path (model references look like random:resnet18)."
+            )
+    if len(files) > 1:
+        raise SynBenchError("pass at most one models file; list the other references directly.")
+    refs = [r for r in args.models if r not in files]
+    outcomes, spec, root = _batch(args, refs, files[0] if files else None)
+    return _report_batch(outcomes, root, spec.spec_hash)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ..board.page import write_reports
+    from ..board.read import read_board
+    from ..demo import demo_checkpoints, demo_models, train_demo_checkpoints
+    from ..store.roots import is_remote, open_root
+    from .board_commands import agreement_section
+
+    _stop_on_sigterm()
+    start = time.monotonic()
+    root = open_root(args.root)
+    if is_remote(root):
+        raise SynBenchError("the demo trains its checkpoints on local disk; pass a local folder with --root.")
+    folder = root / "checkpoints"
+    if not all(path.is_file() for path in demo_checkpoints(folder)):
+        accuracy = train_demo_checkpoints(folder)
+        print(
+            f"trained the digits CNNs in {time.monotonic() - start:.1f} s (held-out accuracy "
+            f"{accuracy['digits_cnn']:.3f}, narrow {accuracy['digits_cnn_narrow']:.3f}): {folder}"
+        )
+    args.spec, args.allow_py, args.workers, args.dask = args.spec or "demo", True, 1, None
+    outcomes, spec, root = _batch(args, demo_models(folder), None)
+    status = _report_batch(outcomes, root, spec.spec_hash)
+    args.data = "digits"
+    table, _, section = agreement_section(args, root, spec.spec_hash)
+    print(f"Agreement with a linear probe on scikit-learn's digits:\n{table}")
+    images, page = write_reports(root, read_board(root, spec=spec.spec_hash), section)
+    print(f"plots: {len(images)} PNG files in {page.parent}\nleaderboard page: {page}")
+    print(f"demo finished in {time.monotonic() - start:.1f} s")
+    return status
