@@ -5,7 +5,7 @@ A root is a local folder (a ``Path``: the embedded default) or an fsspec URL (``
 rename, one PUT of the final bytes makes a file appear whole. The store's other modules:
 ``features.py`` (Zarr), ``parquet.py`` (tables), ``locks.py`` (one writer per group).
 
-Layout under ROOT (documented in README):
+Layout under ROOT (documented in docs/storage/layout.md):
 
     synbench-root.json                     marks the folder as a SynBench root
     recipes/<data_hash>.json               stage 1: spec + label digests (no pixels)
