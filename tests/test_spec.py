@@ -35,6 +35,7 @@ def test_spec_hash_is_stable_across_processes():
         ({"eps": (0.0,)}, False),
         ({"thresholds": (0.6,)}, False),
         ({"eigen_floor": "absolute"}, False),
+        ({"covariance": "natural"}, True),
     ],
 )
 def test_every_result_field_changes_the_hash(change, data_changes):
@@ -55,6 +56,20 @@ def test_input_shapes_of_any_rank_and_image_hashes_as_before(tmp_path):
     # stored features of image specs stay valid: a 3-axis shape hashes exactly as before any rank was allowed
     assert load_spec("quick", input_shape=(3, 32, 32)).data_hash == "d2efa01eac4f85fc"
     assert load_spec("demo", input_shape=(1, 8, 8)).spec_hash == "ef7a8beb5b283d49"  # score version 3
+
+
+def test_the_covariance_field_hashes_only_where_it_is_not_the_default(tmp_path):
+    # the isotropic default leaves every hash made before the field existed as it was (stored roots stay valid)
+    assert (PRESETS["paper"].spec_hash, PRESETS["paper"].data_hash) == ("6d49ac847800bccf", "afc465d2f93d65bd")
+    assert (PRESETS["demo"].spec_hash, PRESETS["demo"].data_hash) == ("7c97492f21feb3ae", "09eee68643f3bad4")
+    path = tmp_path / "natural.toml"
+    path.write_text('base = "demo"\ncovariance = "natural"\n')
+    natural = load_spec(path)
+    assert natural.spectrum_exponent == 2.0 and BenchmarkSpec.from_dict(natural.to_dict()) == natural
+    assert natural.data_hash not in ("09eee68643f3bad4",) and natural.spec_hash != PRESETS["demo"].spec_hash
+    steeper = BenchmarkSpec.from_dict({**natural.to_dict(), "spectrum_exponent": 3})
+    assert steeper.data_hash != natural.data_hash and steeper.spec_hash != natural.spec_hash
+    assert BenchmarkSpec.from_dict({**natural.to_dict(), "spectrum_exponent": None}) == natural  # 2 by default
 
 
 def test_name_and_eps_order_do_not_change_the_hash():
@@ -93,6 +108,10 @@ def test_spec_file_overrides_its_base(tmp_path):
         ({"class_prior": 0.3}, r"class_prior 0.3 is not supported.*use class_prior = 0.5"),
         ({"eigen_floor": "none"}, r"eigen_floor must be one of relative, absolute"),
         ({"name": "x" * 100}, r"spec name .* must be 1-64 letters"),
+        ({"covariance": "pink"}, r"covariance must be one of isotropic, natural; got 'pink'"),
+        ({"spectrum_exponent": 1.0}, r"spectrum_exponent 1.0 applies to covariance = 'natural' only; remove it"),
+        ({"covariance": "natural", "spectrum_exponent": 5}, r"spectrum_exponent must lie in \[0, 4\]; got 5"),
+        ({"covariance": "natural", "spectrum_exponent": "steep"}, r"spectrum_exponent must be a number"),
     ],
 )
 def test_validation_names_the_fault_and_fix(overrides, message):

@@ -11,8 +11,8 @@ from ..board.read import part_schema_problem
 from ..core.provenance import utc_now
 from ..core.spec import BenchmarkSpec
 from ..method.intervals import DEFAULT_REPLICATES, replicate_curves, with_intervals
-from ..method.score import add_dimension_matched, empirical_curves, power_flags, reference_curve, score_rows
-from ..stages.curves import curves_stored, oracle_curves, publish_scores, task_ranks
+from ..method.score import add_dimension_matched, empirical_curves, power_flags, score_rows
+from ..stages.curves import curves_stored, oracle_curves, publish_scores, spec_reference, task_ranks
 from ..stages.probes import probe_stored, replicates_stored
 from ..store.parquet import edited, read_frame, read_table
 from ..store.roots import Location, quarantine
@@ -87,14 +87,14 @@ _MISSING = {"score_low": -1.0, "score_high": -1.0, "score_dm": -1.0, "score_dm_l
 
 def _expected_rows(recompute: Recompute, key: tuple[str, str], spec: BenchmarkSpec, count: int) -> pd.DataFrame:
     """Score rows with intervals, the dimension-matched score and the power flags, recomputed from the features."""
-    reference = reference_curve(spec.scales)
+    shape = recompute.shape(key, spec)
+    reference = spec_reference(spec, shape)
     results = recompute.results(key, spec)
     ranks = task_ranks(results, spec)
     rows = score_rows(empirical_curves(results), reference, spec.thresholds)
     curves = replicate_curves(recompute.replicates(key, spec, count)) if count else None
-    rows = add_dimension_matched(
-        with_intervals(rows, curves, reference), reference, oracle_curves(recompute.oracles(spec, ranks), spec, ranks)
-    )
+    oracle = oracle_curves(recompute.oracles(spec, ranks, shape), spec, ranks)
+    rows = add_dimension_matched(with_intervals(rows, curves, reference), reference, oracle)
     flags = power_flags(ranks, spec.n_train, int(recompute.groups[key][0].attrs.get("feature_dim", 0)))
     return pd.DataFrame(rows).assign(**flags).fillna(_MISSING)
 

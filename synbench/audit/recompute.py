@@ -9,7 +9,7 @@ import zarr
 from ..core.spec import BenchmarkSpec
 from ..method.intervals import replicate_tasks
 from ..method.probe import ProbeResult
-from ..stages.curves import oracle_frame
+from ..stages.curves import group_shape, oracle_frame
 from ..stages.probes import probe_group, stored_tasks
 from ..store.parquet import read_frame
 from ..store.roots import Location
@@ -39,12 +39,19 @@ class Recompute:
             self.cache[cache_key] = probe_group(self.groups[key][0], spec)
         return self.cache[cache_key]
 
-    def oracles(self, spec: BenchmarkSpec, ranks: list[int]) -> dict[int, pd.DataFrame]:
+    def shape(self, key: tuple[str, str], spec: BenchmarkSpec) -> tuple[int, ...] | None:
+        """The group's input shape where the spec's reference and oracle depend on it (natural), else None."""
+        return None if spec.covariance == "isotropic" else group_shape(self.groups[key][0])
+
+    def oracles(
+        self, spec: BenchmarkSpec, ranks: list[int], shape: tuple[int, ...] | None = None
+    ) -> dict[int, pd.DataFrame]:
         """The oracle table of every rank in ``ranks``, simulated afresh (METHOD.md 7.2)."""
-        for rank in set(ranks) - {0}:
-            if (spec.data_hash, spec.eps, spec.eigen_floor, rank) not in self.cache:
-                self.cache[(spec.data_hash, spec.eps, spec.eigen_floor, rank)] = oracle_frame(spec, rank)
-        return {rank: self.cache[(spec.data_hash, spec.eps, spec.eigen_floor, rank)] for rank in set(ranks) - {0}}
+        keys = {rank: (spec.data_hash, spec.eps, spec.eigen_floor, rank, shape) for rank in set(ranks) - {0}}
+        for rank, cache_key in keys.items():
+            if cache_key not in self.cache:
+                self.cache[cache_key] = oracle_frame(spec, rank, shape)
+        return {rank: self.cache[cache_key] for rank, cache_key in keys.items()}
 
     def replicates(self, key: tuple[str, str], spec: BenchmarkSpec, count: int) -> list[tuple[int, ProbeResult]]:
         cache_key = (key, spec.eps, spec.eigen_floor, count)

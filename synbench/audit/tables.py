@@ -15,7 +15,7 @@ from ..board.edit import removed_entries
 from ..board.read import part_files
 from ..core.provenance import utc_now
 from ..core.spec import BenchmarkSpec
-from ..stages.curves import curves_frame, curves_stored, oracle_curves, oracle_path, task_ranks
+from ..stages.curves import curves_frame, curves_stored, oracle_curves, oracle_path, spec_reference, task_ranks
 from ..stages.probes import probe_stored, replicates_stored, results_frame
 from ..store.roots import Location, is_remote, quarantine
 from .graph import SCORE_TOLERANCE, check_lineage
@@ -70,16 +70,17 @@ def _check_probe_tables(root: Location, recompute: Recompute, report, fixes: lis
         if differs(table, results_frame(results, floor), ["scale", "eps"], ["accuracy", "bound", "rank"]):
             wrong.append(file)
         ranks = task_ranks(results, spec)
-        oracles = recompute.oracles(spec, ranks)
+        shape = recompute.shape(key, spec)
+        oracles = recompute.oracles(spec, ranks, shape)
         for rank, expected_oracle in oracles.items():
-            path = oracle_path(root, spec, rank)
+            path = oracle_path(root, spec, rank, shape)
             stored_oracle = read_or_none(path) if path.is_file() else None
             keys = ["task", "eps", "accuracy_threshold"]
             if stored_oracle is not None and differs(stored_oracle, expected_oracle, keys, ["contribution"]):
                 wrong.append(path)
         curves = root / "curves" / file.name
         stored_curves = read_or_none(curves) if curves.is_file() else None
-        expected = curves_frame(results, spec.scales, oracle_curves(oracles, spec, ranks))
+        expected = curves_frame(results, spec_reference(spec, shape), oracle_curves(oracles, spec, ranks))
         keys, values = ["eps", "accuracy_threshold"], ["empirical", "reference", "oracle"]
         if stored_curves is not None and differs(stored_curves, expected, keys, values):
             wrong.append(curves)

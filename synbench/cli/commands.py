@@ -86,7 +86,7 @@ def _prepare(args: argparse.Namespace, refs: list[str], models_file: str | None 
     for ref in listed if resolve else []:
         encoder = resolve_encoder(ref, spec.input_shape, **_preprocess_overrides(args))
         _describe(encoder)
-        check_resources(spec, encoder.preprocess.dim, encoder.feature_dim, args.root, ref)
+        check_resources(spec, encoder.preprocess.input_shape, encoder.feature_dim, args.root, ref)
         fingerprints[ref] = encoder.fingerprint
     return spec, open_root(args.root), listed, fingerprints
 

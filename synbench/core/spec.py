@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from .covariance import check_covariance
 from .errors import SpecError
 from .provenance import GENERATOR_VERSION, SCORE_VERSION
 
@@ -84,6 +85,8 @@ class BenchmarkSpec:
     block_size: int = 256  # samples per generated block (and per stored chunk)
     input_shape: tuple[int, ...] | None = None  # override of the model's own: (d,), (C, T), (C, H, W), ...
     eigen_floor: str = "relative"  # drop eigenvalues <= 1e-6 x largest ("relative") or <= 1e-6 ("absolute")
+    covariance: str = "isotropic"  # noise: "isotropic" N(0, I) or "natural" 1/f^alpha with RGB correlation
+    spectrum_exponent: float | None = None  # alpha of "natural" (2 when unset); None for "isotropic"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scales", tuple(float(s) for s in self.scales))
@@ -98,6 +101,7 @@ class BenchmarkSpec:
                     f"input_shape must list integers; got {str(self.input_shape)[:60]}; use e.g. [2, 128]."
                 ) from None
         self._validate()
+        object.__setattr__(self, "spectrum_exponent", check_covariance(self.covariance, self.spectrum_exponent))
 
     def _validate(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
@@ -185,6 +189,8 @@ class BenchmarkSpec:
             raise SpecError(f"invalid spec value: {exc}.") from None
 
     def _hash(self, fields: tuple[str, ...], version: str) -> str:
+        # the isotropic default stays out of the payload: every hash made before the field existed still holds
+        fields += ("covariance", "spectrum_exponent") if self.covariance != "isotropic" else ()
         payload = {k: v for k, v in self.to_dict().items() if k in fields}
         payload["version"] = version
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))

@@ -17,8 +17,17 @@ import torch
 from ..core.inputs import Preprocess
 from ..core.provenance import GENERATOR_VERSION
 from ..core.spec import SPLITS, BenchmarkSpec
+from .natural import NaturalCovariance
 
-__all__ = ["block_seed", "block_labels", "block_inputs", "counter_normals", "label_digests", "make_recipe"]
+__all__ = [
+    "block_seed",
+    "block_labels",
+    "block_inputs",
+    "counter_normals",
+    "natural_noise",
+    "label_digests",
+    "make_recipe",
+]
 
 _MIX1, _MIX2 = 0x7FEB352D, 0x846CA68B - 2**32  # lowbias32 multipliers, as signed int32
 _MAX_DRAWS = 2**31  # counters are int32
@@ -92,7 +101,8 @@ def block_inputs(
     Returns labels (ndarray of shape (b,)) and inputs (float32 tensor of shape (b, *input_shape)):
     ``x = 0.5 + sgn(y) * s / sqrt(d) + n`` with ``n ~ N(0, I)``, then ``(x - mean_c) / std_c`` per
     channel (the first axis). The draws depend on ``d`` only, not on the shape: ``(256,)`` and
-    ``(1, 16, 16)`` get the same values in the same order.
+    ``(1, 16, 16)`` get the same values in the same order. A natural spec filters the same draws into
+    ``n ~ N(0, Sigma)`` and shifts by ``s c`` with ``c 1_d`` of Mahalanobis length 1 (METHOD.md 1).
     """
     device = torch.device(device)
     labels = block_labels(spec, scale_index, split, block_index)
@@ -101,6 +111,10 @@ def block_inputs(
     inputs = counter_normals(seed, math.prod(shape), device).view(shape)
     signs = torch.from_numpy(labels.astype(np.float32) * 2 - 1).to(device)
     shift = spec.scales[scale_index] / math.sqrt(preprocess.dim)
+    if spec.covariance == "natural":
+        covariance = NaturalCovariance(preprocess.input_shape, spec.spectrum_exponent)
+        inputs = natural_noise(inputs, covariance)
+        shift = spec.scales[scale_index] * covariance.unit_shift
     per_sample, per_channel = (-1, *[1] * len(preprocess.input_shape)), (1, -1, *[1] * (len(shape) - 2))
     inputs += 0.5
     inputs += (signs * shift).view(per_sample)
@@ -109,6 +123,15 @@ def block_inputs(
     inputs -= mean
     inputs /= std
     return labels, inputs
+
+
+def natural_noise(white: torch.Tensor, covariance: NaturalCovariance) -> torch.Tensor:
+    """``Sigma^(1/2) n`` for white noise of shape (b, C, H, W): ``sqrt(P)`` applied in the 2-D Fourier basis
+    (an FFT filter, O(d log d) per sample), then ``K^(1/2)`` across channels; float32, on ``white``'s device."""
+    amplitude = torch.from_numpy(covariance.amplitude()).to(white.device)
+    mixing = torch.from_numpy(covariance.channel_root()).to(white.device)
+    coloured = torch.fft.irfft2(torch.fft.rfft2(white) * amplitude, s=white.shape[-2:])
+    return torch.einsum("ij,bjhw->bihw", mixing, coloured).contiguous()
 
 
 def label_digests(spec: BenchmarkSpec) -> dict[str, str]:
@@ -127,7 +150,8 @@ def make_recipe(spec: BenchmarkSpec) -> dict:
     return {
         "data_hash": spec.data_hash,
         "generator_version": GENERATOR_VERSION,
-        "generator": "labels: numpy Philox; noise: lowbias32 counter hash + Box-Muller (device-independent)",
+        "generator": "labels: numpy Philox; noise: lowbias32 counter hash + Box-Muller (device-independent)"
+        + ("; natural: FFT filter sqrt(P(f)), then K^(1/2) across channels" if spec.covariance == "natural" else ""),
         "spec": spec.to_dict(),
         "label_digests": label_digests(spec),
     }

@@ -25,7 +25,7 @@ from scipy.stats import t as student_t
 from ..core.errors import SpecError
 from .probe import ProbeResult
 from .refits import cpu_replicates
-from .score import empirical_curves, synbench_score
+from .score import Reference, empirical_curves, reference_at, synbench_score
 
 __all__ = [
     "CI_METHODS",
@@ -130,7 +130,7 @@ def interval(score: float, replicate_scores: Sequence[float]) -> tuple[float, fl
     return max(score - half_width, 0.0), score + half_width
 
 
-def with_intervals(rows: Sequence[dict], curves: dict[float, np.ndarray] | None, reference: np.ndarray) -> list[dict]:
+def with_intervals(rows: Sequence[dict], curves: dict[float, np.ndarray] | None, reference: Reference) -> list[dict]:
     """Score rows (eps, threshold, score) with their interval and replicate scores; ``curves=None``: no interval."""
     out = []
     for row in rows:
@@ -138,7 +138,8 @@ def with_intervals(rows: Sequence[dict], curves: dict[float, np.ndarray] | None,
             extra = {"score_low": np.nan, "score_high": np.nan, "ci_method": "none", "ci_replicates": 0}
             out.append({**row, **extra, "score_replicates": []})
             continue
-        replicates = [synbench_score(curve, reference, row["threshold"]) for curve in curves[row["eps"]]]
+        at_eps = reference_at(reference, row["eps"])
+        replicates = [synbench_score(curve, at_eps, row["threshold"]) for curve in curves[row["eps"]]]
         low, high = interval(row["score"], replicates)
         extra = {"score_low": low, "score_high": high, "ci_method": CI_METHODS[0], "ci_replicates": len(replicates)}
         out.append({**row, **extra, "score_replicates": replicates})

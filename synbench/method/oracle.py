@@ -14,14 +14,18 @@ but without drawing the r-dimensional samples:
 
 Each draw's eigenvalues serve every task (common random numbers: each task's expectation is
 unchanged). Draws are seeded by the spec's seed, ``r`` and the draw index only.
+
+A natural spec's oracle (METHOD.md 7) has the inputs' own geometry of rank ``r`` instead of ``I_r``:
+features ``N(sgn(y) s m, diag(lam))`` with ``(lam, m)`` from ``natural.NaturalCovariance.sketch``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 from scipy.linalg import eigvalsh_tridiagonal
 
 from .probe import EIGEN_FLOOR
@@ -124,6 +128,25 @@ def _one_draw(
     centre = ((noise1 + noise0) / 2)[:, kept]
     mean = mean[:, kept]
     # test split: a margin is sgn(y) w.mu - w.c + ||w|| xi with xi ~ N(0, 1), the same samples for every eps
+    return _test_scores(rng, (mean_diff, centre, mean), eigenvalues, n_test, eps_values, _euclidean)
+
+
+def _euclidean(weights: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(weights, axis=1)
+
+
+def _test_scores(
+    rng: np.random.Generator,
+    statistics: tuple[np.ndarray, np.ndarray, np.ndarray],
+    eigenvalues: np.ndarray,
+    n_test: int,
+    eps_values: Sequence[float],
+    spread: Callable[[np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy and bound per (task, eps) from the fitted statistics ``mu~``, ``c`` and the true mean (rows: tasks,
+    in the kept eigenbasis); ``spread(w~)`` is each margin's noise sd (``||w~||`` for isotropic features)."""
+    mean_diff, centre, mean = statistics
+    tasks = len(mean_diff)
     test_positive = rng.random((tasks, n_test)) < 0.5
     xi = rng.normal(size=(tasks, n_test))
     accuracy, bound = np.zeros((tasks, len(eps_values))), np.zeros((tasks, len(eps_values)))
@@ -133,7 +156,7 @@ def _one_draw(
         weights = robust_weights(mean_diff, eigenvalues, eps)
         signal = (weights * mean).sum(axis=1, keepdims=True)
         offset = (weights * centre).sum(axis=1, keepdims=True)
-        margins = np.where(test_positive, signal, -signal) - offset + np.linalg.norm(weights, axis=1)[:, None] * xi
+        margins = np.where(test_positive, signal, -signal) - offset + spread(weights)[:, None] * xi
         correct = (margins > 0) == test_positive
         norm = np.abs((mean_diff * weights).sum(axis=1))
         accuracy[:, column] = correct.mean(axis=1)
@@ -141,6 +164,39 @@ def _one_draw(
             mean_margin = (np.abs(margins) * correct).sum(axis=1) / correct.sum(axis=1)
             bound[:, column] = np.where(correct.any(axis=1) & (norm > 0), mean_margin / norm, 0.0)
     return accuracy, bound
+
+
+def _one_natural_draw(
+    rng: np.random.Generator,
+    scales: np.ndarray,
+    n_train: int,
+    n_test: int,
+    eps_values: Sequence[float],
+    geometry: tuple[np.ndarray, np.ndarray],
+    eigen_floor: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``_one_draw`` for features ``N(sgn(y) s m, diag(lam))`` of a fixed geometry ``(lam, m)`` (METHOD.md 7).
+
+    The within-class scatter is Wishart(n_train - 2, diag(lam)): drawn as ``n_train - 2`` deviations and
+    eigendecomposed (O(r^3), no shortcut for an anisotropic scale); it serves every task as before.
+    """
+    variances, unit_mean = geometry
+    tasks, root = len(scales), np.sqrt(variances)
+    deviations = rng.normal(size=(n_train - 2, len(variances))) * root
+    scatter = scipy.linalg.blas.dsyrk(1.0 / (n_train - 2), deviations.T, trans=0, lower=0)
+    eigenvalues, vectors = scipy.linalg.eigh(scatter, lower=False, driver="evd", check_finite=False)
+    kept = _kept(eigenvalues, eigen_floor)
+    basis, eigenvalues = vectors[:, kept], eigenvalues[kept]
+    positives = np.clip(rng.binomial(n_train, 0.5, size=tasks), 1, n_train - 1)
+    noise1 = rng.normal(size=(tasks, len(root))) * root / np.sqrt(positives)[:, None]
+    noise0 = rng.normal(size=(tasks, len(root))) * root / np.sqrt(n_train - positives)[:, None]
+    mean = scales[:, None] * unit_mean
+    statistics = ((mean + (noise1 - noise0) / 2) @ basis, (noise1 + noise0) / 2 @ basis, mean @ basis)
+
+    def spread(weights: np.ndarray) -> np.ndarray:  # sd of w^T n for n ~ N(0, diag(lam)), w = basis w~
+        return np.sqrt(((weights @ basis.T) ** 2 * variances).sum(axis=1))
+
+    return _test_scores(rng, statistics, eigenvalues, n_test, eps_values, spread)
 
 
 def simulate_oracle(
@@ -153,16 +209,26 @@ def simulate_oracle(
     seed: int = 0,
     draws: int = ORACLE_DRAWS,
     grid: np.ndarray = THRESHOLD_GRID,
+    geometry: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> OracleCurves:
-    """Monte-Carlo estimate of ``E_r`` per task and eps (METHOD.md 7.2), a pure function of its arguments."""
+    """Monte-Carlo estimate of ``E_r`` per task and eps (METHOD.md 7.2), a pure function of its arguments.
+
+    ``geometry`` (eigenvalues, unit mean coordinates; each of shape (rank,)) replaces the isotropic
+    representation by one of that covariance and mean direction: a natural spec's (``NaturalCovariance.sketch``).
+    """
     if rank < 1:
         raise ValueError(f"the oracle needs a rank of at least 1; got {rank}")
+    if geometry is not None and not len(geometry[0]) == len(geometry[1]) == rank:
+        raise ValueError(f"the oracle's geometry must hold {rank} eigenvalues and mean coordinates")
     scale = np.asarray(scales, dtype=np.float64)
     contribution = np.zeros((len(scale), len(eps_values), len(grid)))
     draw_curves = np.zeros((draws, len(eps_values), len(grid)))
     for draw in range(draws):
         rng = np.random.default_rng([_STREAM, seed, rank, draw])
-        accuracy, bound = _one_draw(rng, scale, n_train, n_test, eps_values, rank, eigen_floor)
+        if geometry is None:
+            accuracy, bound = _one_draw(rng, scale, n_train, n_test, eps_values, rank, eigen_floor)
+        else:
+            accuracy, bound = _one_natural_draw(rng, scale, n_train, n_test, eps_values, geometry, eigen_floor)
         # bound(s, eps) * 1[acc(s, eps) > a] for every grid point a
         passed = bound[:, :, None] * (accuracy[:, :, None] > grid[None, None, :])
         contribution += passed / draws

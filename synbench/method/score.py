@@ -11,8 +11,10 @@ from .probe import ProbeResult
 
 __all__ = [
     "THRESHOLD_GRID",
+    "Reference",
     "reference_bound",
     "reference_curve",
+    "reference_at",
     "empirical_curve",
     "empirical_curves",
     "synbench_score",
@@ -29,6 +31,8 @@ UNDERPOWERED_RATIO = 0.5  # r / n_train at or above which the probe's error domi
 POWERED_RATIO = 0.25  # the r / n_train that n_train_needed brings a row to
 
 THRESHOLD_GRID = np.linspace(0.6, 1.0, 100)  # A in METHOD.md 4
+# E_ref on the grid: one curve for every eps (isotropic inputs), or one per eps (a natural spec, METHOD.md 2)
+Reference = np.ndarray | Mapping[float, np.ndarray]
 
 
 def _bound_at_scale(scale: np.ndarray) -> np.ndarray:
@@ -49,6 +53,11 @@ def reference_curve(scales: Sequence[float], grid: np.ndarray = THRESHOLD_GRID) 
     """Bayes-optimal curve on raw data: ndarray of shape (len(grid),)."""
     scale = np.asarray(scales, dtype=np.float64)
     return _curve(norm.cdf(scale), _bound_at_scale(scale), grid)
+
+
+def reference_at(reference: Reference, eps: float) -> np.ndarray:
+    """The reference curve that scores eps."""
+    return reference[eps] if isinstance(reference, Mapping) else reference
 
 
 def empirical_curve(results: Sequence[ProbeResult], grid: np.ndarray = THRESHOLD_GRID) -> np.ndarray:
@@ -89,10 +98,10 @@ def _mark_best(
     return rows
 
 
-def score_rows(curves: Mapping[float, np.ndarray], reference: np.ndarray, thresholds: Sequence[float]) -> list[dict]:
+def score_rows(curves: Mapping[float, np.ndarray], reference: Reference, thresholds: Sequence[float]) -> list[dict]:
     """Score of every (eps, threshold) from curves on the grid, ``best_eps`` marking the top eps per threshold."""
     rows = [
-        {"eps": float(eps), "threshold": float(t), "score": synbench_score(curve, reference, t)}
+        {"eps": float(eps), "threshold": float(t), "score": synbench_score(curve, reference_at(reference, eps), t)}
         for eps, curve in sorted(curves.items())
         for t in thresholds
     ]
@@ -104,7 +113,7 @@ def score_table(results: Sequence[ProbeResult], scales: Sequence[float], thresho
     return score_rows(empirical_curves(results), reference_curve(scales), thresholds)
 
 
-def add_dimension_matched(rows: list[dict], reference: np.ndarray, oracle: Mapping[float, np.ndarray]) -> list[dict]:
+def add_dimension_matched(rows: list[dict], reference: Reference, oracle: Mapping[float, np.ndarray]) -> list[dict]:
     """Add ``score_dm`` (METHOD.md 7.2) with its interval and replicates (7.4) to score rows; ``best_eps_dm``.
 
     ``score_dm = sum E / sum E_r = score x area(E_ref) / area(E_r)``: the paper score's interval and
@@ -112,7 +121,8 @@ def add_dimension_matched(rows: list[dict], reference: np.ndarray, oracle: Mappi
     """
     for row in rows:
         oracle_area = area(oracle[row["eps"]], row["threshold"]) if row["eps"] in oracle else 0.0
-        factor = area(reference, row["threshold"]) / oracle_area if oracle_area > 0 else float("nan")
+        reference_area = area(reference_at(reference, row["eps"]), row["threshold"])
+        factor = reference_area / oracle_area if oracle_area > 0 else float("nan")
         row["score_dm"] = row["score"] * factor
         for end in ("low", "high"):
             if f"score_{end}" in row:

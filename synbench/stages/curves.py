@@ -11,17 +11,21 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import zarr
 
 from ..core.provenance import SCORE_VERSION, code_version, utc_now, versions
 from ..core.spec import BenchmarkSpec
 from ..method.intervals import with_intervals
+from ..method.natural import NaturalCovariance, natural_reference
 from ..method.oracle import ORACLE_DRAWS, simulate_oracle
 from ..method.probe import ProbeResult
 from ..method.score import (
     THRESHOLD_GRID,
+    Reference,
     add_dimension_matched,
     empirical_curves,
     power_flags,
+    reference_at,
     reference_curve,
     score_rows,
 )
@@ -32,6 +36,9 @@ from ..store.roots import Location, content_key, location, safe_path
 from .probes import load_probe_table, load_replicate_curves, open_stored_group
 
 __all__ = [
+    "input_covariance",
+    "group_shape",
+    "spec_reference",
     "oracle_path",
     "oracle_stored",
     "oracle_frame",
@@ -50,18 +57,45 @@ __all__ = [
 ]
 
 
-def oracle_path(root: Location, spec: BenchmarkSpec, rank: int) -> Location:
-    """The dimension-matched oracle (METHOD.md 7.2) is a pure function of the spec's tasks, eps, floor and rank:
-    one file serves every model of that rank."""
-    key = content_key(
-        list(spec.scales), spec.n_train, spec.n_test, spec.seed, list(spec.eps), spec.eigen_floor, SCORE_VERSION
-    )
-    return safe_path(root, "oracles", f"{key}-r{rank}-k{ORACLE_DRAWS}.parquet")
+Shape = tuple[int, ...] | None  # the model's input shape: a natural spec's reference and oracle depend on it
 
 
-def oracle_frame(spec: BenchmarkSpec, rank: int) -> pd.DataFrame:
+def input_covariance(spec: BenchmarkSpec, shape: Shape) -> NaturalCovariance | None:
+    """The inputs' covariance where it is not the identity (a natural spec, METHOD.md 1), else None."""
+    if spec.covariance != "natural":
+        return None
+    if shape is None:
+        raise ValueError("a natural spec's reference and oracle need the model's input shape")
+    return NaturalCovariance(tuple(int(v) for v in shape), spec.spectrum_exponent)
+
+
+def group_shape(group: zarr.Group) -> tuple[int, ...]:
+    """The input shape a feature group's model was fed."""
+    return tuple(int(v) for v in group.attrs["preprocess"]["input_shape"])
+
+
+def spec_reference(spec: BenchmarkSpec, shape: Shape = None) -> Reference:
+    """``E_ref`` of METHOD.md 2: one curve (isotropic) or one per eps (natural)."""
+    covariance = input_covariance(spec, shape)
+    return reference_curve(spec.scales) if covariance is None else natural_reference(spec.scales, spec.eps, covariance)
+
+
+def oracle_path(root: Location, spec: BenchmarkSpec, rank: int, shape: Shape = None) -> Location:
+    """The dimension-matched oracle (METHOD.md 7.2) is a pure function of the spec's tasks, eps, floor and rank
+    (and, for a natural spec, its covariance and the input shape): one file serves every model of that rank."""
+    fields = [list(spec.scales), spec.n_train, spec.n_test, spec.seed, list(spec.eps), spec.eigen_floor, SCORE_VERSION]
+    if spec.covariance != "isotropic":
+        fields += [spec.covariance, spec.spectrum_exponent, list(shape or ())]
+    return safe_path(root, "oracles", f"{content_key(*fields)}-r{rank}-k{ORACLE_DRAWS}.parquet")
+
+
+def oracle_frame(spec: BenchmarkSpec, rank: int, shape: Shape = None) -> pd.DataFrame:
     """Long table of the oracle's expected contribution per (task, eps, grid point)."""
-    oracle = simulate_oracle(spec.scales, spec.n_train, spec.n_test, spec.eps, rank, spec.eigen_floor, spec.seed)
+    covariance = input_covariance(spec, shape)
+    geometry = None if covariance is None else covariance.sketch(rank)
+    oracle = simulate_oracle(
+        spec.scales, spec.n_train, spec.n_test, spec.eps, rank, spec.eigen_floor, spec.seed, geometry=geometry
+    )
     tasks, eps, grid = np.meshgrid(np.arange(len(spec.scales)), spec.eps, THRESHOLD_GRID, indexing="ij")
     return pd.DataFrame(
         {
@@ -73,11 +107,11 @@ def oracle_frame(spec: BenchmarkSpec, rank: int) -> pd.DataFrame:
     ).assign(rank=rank, draws=oracle.draws)
 
 
-def oracle_stored(root: Location, spec: BenchmarkSpec, rank: int) -> Location:
+def oracle_stored(root: Location, spec: BenchmarkSpec, rank: int, shape: Shape = None) -> Location:
     """Stage 4: the oracle of one rank, computed once per (spec, rank) and shared by every model."""
-    path = oracle_path(root, spec, rank)
+    path = oracle_path(root, spec, rank, shape)
     if not path.is_file():
-        atomic_write_parquet(path, oracle_frame(spec, rank))
+        atomic_write_parquet(path, oracle_frame(spec, rank, shape))
     return path
 
 
@@ -101,26 +135,25 @@ def oracle_curves(frames: dict[int, pd.DataFrame], spec: BenchmarkSpec, ranks: l
     return {eps: total[i] / len(ranks) for i, eps in enumerate(spec.eps)}
 
 
-def stored_oracles(root: Location, spec: BenchmarkSpec, ranks: list[int]) -> dict[int, pd.DataFrame]:
-    return {rank: read_frame(oracle_stored(root, spec, rank)) for rank in sorted(set(ranks) - {0})}
+def stored_oracles(
+    root: Location, spec: BenchmarkSpec, ranks: list[int], shape: Shape = None
+) -> dict[int, pd.DataFrame]:
+    return {rank: read_frame(oracle_stored(root, spec, rank, shape)) for rank in sorted(set(ranks) - {0})}
 
 
 def curves_path(root: Location, probe_path: Location) -> Location:
     return safe_path(root, "curves", probe_path.name)
 
 
-def curves_frame(
-    results: list[ProbeResult], scales: tuple[float, ...], oracle: dict[float, np.ndarray]
-) -> pd.DataFrame:
+def curves_frame(results: list[ProbeResult], reference: Reference, oracle: dict[float, np.ndarray]) -> pd.DataFrame:
     """Long table of the curves on the grid: columns eps, accuracy_threshold, empirical, reference, oracle."""
-    reference = reference_curve(scales)
     frames = [
         pd.DataFrame(
             {
                 "eps": eps,
                 "accuracy_threshold": THRESHOLD_GRID,
                 "empirical": curve,
-                "reference": reference,
+                "reference": reference_at(reference, eps),
                 "oracle": oracle[eps],
             }
         )
@@ -136,20 +169,25 @@ def curves_stored(root: Location, probe_path: Location, spec: BenchmarkSpec) -> 
     if not path.is_file():
         results = load_probe_table(probe_path)
         ranks = task_ranks(results, spec)
-        oracle = oracle_curves(stored_oracles(root, spec, ranks), spec, ranks)
-        oracles = [oracle_path(root, spec, rank) for rank in sorted(set(ranks) - {0})]
+        shape = None  # the model's input shape, read where the spec's reference and oracle depend on it
+        if spec.covariance != "isotropic":
+            shape = group_shape(open_stored_group(root, probe_path.name.split("-")[0], spec))
+        oracle = oracle_curves(stored_oracles(root, spec, ranks, shape), spec, ranks)
+        oracles = [oracle_path(root, spec, rank, shape) for rank in sorted(set(ranks) - {0})]
         parents = parents_of(root, probe_path, *oracles)
-        atomic_write_parquet(path, curves_frame(results, spec.scales, oracle), parents)
+        atomic_write_parquet(path, curves_frame(results, spec_reference(spec, shape), oracle), parents)
     return path
 
 
-def load_curves(path: Location) -> tuple[dict[float, np.ndarray], np.ndarray, dict[float, np.ndarray]]:
-    """Empirical curve per eps, the reference curve and the oracle curve per eps, from a stored curves table."""
+def load_curves(path: Location) -> tuple[dict[float, np.ndarray], dict[float, np.ndarray], dict[float, np.ndarray]]:
+    """Empirical, reference and oracle curve per eps, from a stored curves table (the reference depends on eps
+    for a natural spec only)."""
     frame = read_frame(path)
-    curves = {float(eps): part["empirical"].to_numpy() for eps, part in frame.groupby("eps", sort=True)}
-    oracle = {float(eps): part["oracle"].to_numpy() for eps, part in frame.groupby("eps", sort=True)}
-    reference = frame[frame["eps"] == frame["eps"].min()]["reference"].to_numpy()
-    return curves, reference, oracle
+    parts = list(frame.groupby("eps", sort=True))
+    return tuple({float(eps): part[column].to_numpy() for eps, part in parts} for column in _CURVES)
+
+
+_CURVES = ("empirical", "reference", "oracle")
 
 
 def scored_rows(curves_file: Location, replicates_file: Location | None, thresholds: Sequence[float]) -> list[dict]:

@@ -166,7 +166,7 @@ def extract_features(
     total = sum(spec.n_blocks(split) for split in SPLITS) * len(spec.scales)
     if existing is not None and existing.attrs.get("complete"):
         return _finished(key, path, total, existing)
-    check_resources(spec, encoder.preprocess.dim, encoder.feature_dim, root, encoder.ref.text)
+    check_resources(spec, encoder.preprocess.input_shape, encoder.feature_dim, root, encoder.ref.text)
     lock = path.parent / f".{spec.data_hash}.lock"
     try:
         with writer_lock(lock) as held:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.covariance import check_covariance_shape
 from ..core.errors import SpecError
 from ..core.spec import BenchmarkSpec
 from .roots import is_remote, location
@@ -31,7 +33,8 @@ class Estimate:
 
 def estimate(spec: BenchmarkSpec, input_dim: int, feature_dim: int) -> Estimate:
     probe = 3 * 8 * feature_dim**2 + 2 * 8 * max(spec.n_train, spec.n_test) * feature_dim
-    block = 3 * 4 * spec.block_size * input_dim
+    # a natural spec's FFT filter holds three more block-sized float32 temporaries (spectrum, filtered, mixed)
+    block = (3 if spec.covariance == "isotropic" else 6) * 4 * spec.block_size * input_dim
     disk = 4 * len(spec.scales) * (spec.n_train + spec.n_test) * (feature_dim + 1)
     return Estimate(probe, block, disk)
 
@@ -54,8 +57,13 @@ def _free_disk(root: Path) -> int:
     return shutil.disk_usage(existing).free
 
 
-def check_resources(spec: BenchmarkSpec, input_dim: int, feature_dim: int, root: str | os.PathLike, model: str) -> None:
-    """Refuse a benchmark whose memory or disk needs exceed what this machine has, saying by how much."""
+def check_resources(
+    spec: BenchmarkSpec, input_shape: tuple[int, ...], feature_dim: int, root: str | os.PathLike, model: str
+) -> None:
+    """Refuse a benchmark whose input shape the spec's covariance cannot take, or whose memory or disk needs
+    exceed what this machine has, saying by how much."""
+    check_covariance_shape(spec.covariance, tuple(input_shape), model)
+    input_dim = math.prod(input_shape)
     need = estimate(spec, input_dim, feature_dim)
     memory = _available_memory()
     if need.memory > memory:

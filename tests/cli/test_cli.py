@@ -89,6 +89,7 @@ def test_every_command_has_help(command):
         ),
         (["run", "noise:256", "--mean", "0.5"], "'noise:256' is a control fed raw inputs and takes no mean/std"),
         (["run", "identity:256", "--input-shape", "2,0"], "input shape '2,0' must be positive integers"),
+        (["run", "identity:2x128", "--spec", "SPEC_NATURAL"], "covariance = 'natural' needs an image input C x H x W"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(tmp_path, args, message):
@@ -99,12 +100,14 @@ def test_user_errors_exit_2_with_one_line(tmp_path, args, message):
     spec_1ch.write_text("input_shape = [1, 160, 160]\n")
     (tmp_path / "prior.toml").write_text("class_prior = 0.3\n")
     (tmp_path / "low.yaml").write_text("scales: [0.1, 0.2]\n")
+    (tmp_path / "natural.toml").write_text('covariance = "natural"\n')
     replace = {
         "ROOT_MISSING": str(tmp_path / "missing"),
         "ROOT_FOREIGN": str(foreign),
         "SPEC_1CH": str(spec_1ch),
         "SPEC_PRIOR": str(tmp_path / "prior.toml"),
         "SPEC_LOW": str(tmp_path / "low.yaml"),
+        "SPEC_NATURAL": str(tmp_path / "natural.toml"),
     }
     args = [replace.get(a, a) for a in args]
     if "--root" not in args:
