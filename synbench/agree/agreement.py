@@ -1,15 +1,16 @@
 """Does the score predict real linear probing? Features of a labelled data set, a linear probe, rank agreement.
 
 For every model on a spec's board: features of the real data (each model's own preprocessing)
-stored like the synthetic ones, a multinomial logistic-regression probe on standardised features
-(the data set's own held-out split, else one fixed, seeded, stratified 70/30 split; C = 1.0), and
-Kendall's tau and Spearman's rho between the SynBench score (best eps, per threshold) and the
-probe's held-out accuracy, over the models.
+stored like the synthetic ones, the probe's repeated stratified k-fold accuracy (``probing``; grouped
+by region where the data set groups its samples) with its interval, and Kendall's tau and Spearman's
+rho between the SynBench score (best eps, per threshold) and that accuracy, over the models, with
+bootstrap intervals (``statistics``); a data set on which the models cannot be told apart is reported
+as saturated instead. Tables written before k-fold (one 70/30 split, no intervals on tau and rho)
+are still read and recomputed as they were made.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from os import PathLike
 
@@ -27,19 +28,19 @@ from ..store.lineage import parents_of
 from ..store.locks import writer_lock
 from ..store.parquet import atomic_write_parquet
 from ..store.roots import Location, location, safe_path
+from .probing import KFOLD_METHOD, kfold_accuracy, probe_accuracy
 from .realdata import LabelledImages, load_images, prepare
 from .reruns import board_models
+from .statistics import SATURATED, bootstrap_agreement, rank_agreement, saturated
 
 __all__ = [
     "real_features",
-    "split_indices",
-    "probe_accuracy",
-    "wilson",
-    "rank_agreement",
     "board_models",
+    "accuracy_of",
     "key_values",
     "model_table",
     "agreement_stats",
+    "stats_view",
     "Agreement",
     "agreement",
     "store_agreement",
@@ -85,77 +86,20 @@ def real_features(encoder: Encoder, data: LabelledImages, root: Location, device
         return features
 
 
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial proportion."""
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(min(centre - half, p), 0.0), min(max(centre + half, p), 1.0)  # rounding at p = 0 or 1
-
-
-def split_indices(labels: np.ndarray, test: np.ndarray | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Train and test indices: the data set's own held-out mask, else a seeded stratified 70/30 split."""
-    if test is not None:
-        return np.flatnonzero(~test), np.flatnonzero(test)
-    from sklearn.model_selection import train_test_split
-
-    return train_test_split(np.arange(len(labels)), test_size=0.3, random_state=seed, stratify=labels)
-
-
-def probe_accuracy(features: np.ndarray, labels: np.ndarray, seed: int = 0, test: np.ndarray | None = None) -> dict:
-    """Held-out accuracy of a multinomial logistic regression on standardised features, with its 95% interval."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    train, held_out = split_indices(labels, test, seed)
-    test_y = labels[held_out]
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000))
-    probe.fit(features[train], labels[train])
-    correct = int((probe.predict(features[held_out]) == test_y).sum())
-    low, high = wilson(correct, len(test_y))
-    return {"accuracy": correct / len(test_y), "accuracy_low": low, "accuracy_high": high, "n_test": len(test_y)}
-
-
-def rank_agreement(scores: np.ndarray, accuracies: np.ndarray, seed: int = 0) -> dict:
-    """Kendall's tau (exact p-value when no ties) and Spearman's rho (permutation p-value) over models."""
-    from scipy import stats
-
-    if len(scores) < 3 or np.ptp(scores) == 0 or np.ptp(accuracies) == 0:
-        return {
-            "kendall_tau": float("nan"),
-            "kendall_p": float("nan"),
-            "spearman_rho": float("nan"),
-            "spearman_p": float("nan"),
-            "n_models": len(scores),
-        }
-    kendall = stats.kendalltau(scores, accuracies)
-    permutation = stats.permutation_test(
-        (scores, accuracies),
-        lambda x, y: stats.spearmanr(x, y).statistic,
-        permutation_type="pairings",
-        n_resamples=9999,
-        random_state=seed,
-    )
-    return {
-        "kendall_tau": float(kendall.statistic),
-        "kendall_p": float(kendall.pvalue),
-        "spearman_rho": float(permutation.statistic),
-        "spearman_p": float(permutation.pvalue),
-        "n_models": len(scores),
-    }
+_CARRIED = ("accuracy", "accuracy_low", "accuracy_high", "n_repeats", "correct_counts", "sample_groups")
+_NO_INTERVALS = {f"{name}_{end}": np.nan for name in ("kendall_tau", "spearman_rho") for end in ("low", "high")}
 
 
 def key_values(per_model: pd.DataFrame, key: RankKey) -> pd.DataFrame:
     """Each powered model's value of a rank key next to its real accuracy: columns model, value, accuracy,
-    accuracy_low, accuracy_high."""
+    accuracy_low, accuracy_high (k-fold tables also n_repeats, correct_counts, sample_groups)."""
     powered = per_model[~per_model["underpowered"].fillna(False).astype(bool)]
     if key.threshold is not None:
         powered = powered[(powered["threshold"] - key.threshold).abs() < 1e-9]
     values = powered.groupby("model_fingerprint", sort=False).agg(
         model=("model", "first"),
         value=(key.kind, "mean"),
-        **{column: (column, "first") for column in ("accuracy", "accuracy_low", "accuracy_high")},
+        **{column: (column, "first") for column in _CARRIED if column in powered},
     )
     return values[values["value"].notna()].reset_index(drop=True)
 
@@ -169,8 +113,27 @@ def model_table(per_model: pd.DataFrame) -> pd.DataFrame:
         accuracy=("accuracy", "first"),
         accuracy_low=("accuracy_low", "first"),
         accuracy_high=("accuracy_high", "first"),
+        n_test=("n_test", "first"),
     )
     return table.reset_index(drop=True)
+
+
+def _key_agreement(values: pd.DataFrame) -> dict:
+    """tau and rho of one rank key; with k-fold accuracies also their bootstrap intervals, or saturation."""
+    scores, accuracy = values["value"].to_numpy(float), values["accuracy"].to_numpy(float)
+    if "correct_counts" not in values:  # a table made before k-fold: recomputed as it was made
+        return rank_agreement(scores, accuracy)
+    low, high = values["accuracy_low"].to_numpy(float), values["accuracy_high"].to_numpy(float)
+    if len(values) >= 2 and saturated(accuracy, low, high):
+        none = rank_agreement(scores[:0], accuracy[:0]) | _NO_INTERVALS
+        return none | {"n_models": len(values), "saturated": True, "note": SATURATED}
+    found = rank_agreement(scores, accuracy) | _NO_INTERVALS | {"saturated": False, "note": ""}
+    if not np.isfinite(found["kendall_tau"]):
+        return found | {"note": "fewer than 3 models, or all tied"}
+    correct = np.stack(
+        [np.asarray(c, float) / r for c, r in zip(values["correct_counts"], values["n_repeats"], strict=True)]
+    )
+    return found | bootstrap_agreement(scores, correct, np.asarray(values["sample_groups"].iloc[0]))
 
 
 def agreement_stats(per_model: pd.DataFrame) -> pd.DataFrame:
@@ -183,17 +146,48 @@ def agreement_stats(per_model: pd.DataFrame) -> pd.DataFrame:
             continue
         for threshold in [*thresholds, None]:
             key = RankKey(kind, threshold)
-            values = key_values(per_model, key)
             rows.append(
                 {
                     "rank_key": str(key),
                     "score_kind": kind,
                     "threshold": np.nan if threshold is None else threshold,
-                    **rank_agreement(values["value"].to_numpy(), values["accuracy"].to_numpy()),
+                    **_key_agreement(key_values(per_model, key)),
                     "n_underpowered_left_out": underpowered,
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _cell(row: pd.Series, name: str) -> str:
+    """A statistic with its 95% interval; where there is none, the row's note (saturation) in the tau column."""
+    if pd.isna(row[name]):
+        return str(row.get("note") or "—") if name == "kendall_tau" else "—"
+    if pd.isna(row.get(f"{name}_low", np.nan)):
+        return f"{row[name]:.2f}"
+    return f"{row[name]:.2f} [{row[f'{name}_low']:.2f}, {row[f'{name}_high']:.2f}]"
+
+
+def stats_view(stats: pd.DataFrame) -> pd.DataFrame:
+    """The statistics as people read them: tau and rho each with its 95% interval, or why there is none."""
+    rows = [row for _, row in stats.iterrows()]
+    return pd.DataFrame(
+        {
+            "rank key": stats["rank_key"],
+            "Kendall tau [95%]": [_cell(row, "kendall_tau") for row in rows],
+            "p (tau)": stats["kendall_p"],
+            "Spearman rho [95%]": [_cell(row, "spearman_rho") for row in rows],
+            "p (rho)": stats["spearman_p"],
+            "models": stats["n_models"],
+            "underpowered left out": stats["n_underpowered_left_out"],
+        }
+    )
+
+
+def accuracy_of(features: np.ndarray, data: LabelledImages, rows: pd.DataFrame) -> dict:
+    """A model's accuracy recomputed from its real features the way its agreement rows were made (the audit)."""
+    if "accuracy_method" in rows and rows["accuracy_method"].iloc[0] == KFOLD_METHOD:
+        return kfold_accuracy(features, data.labels, data.groups)
+    return probe_accuracy(features, data.labels)
 
 
 @dataclass
@@ -221,7 +215,7 @@ def agreement(
     rows = []
     found, skipped = board_models(root, spec, models, allow_py)
     for model_rows, encoder in found:
-        result = probe_accuracy(real_features(encoder, images, root, device), images.labels, test=images.test)
+        result = kfold_accuracy(real_features(encoder, images, root, device), images.labels, images.groups)
         for _, row in model_rows.iterrows():
             rows.append({**row.to_dict(), **result, "data": images.name, "data_digest": images.digest})
     per_model = pd.DataFrame(rows)

@@ -1,10 +1,11 @@
 """Real labelled image sets that installed packages ship, and the corruptions applied to held-out images.
 
-``photos``: tiles of scikit-image's bundled sample photos and textures, one class per photo. Tiles do
-not overlap, and each photo's tiles are split into train and held-out test tiles by a seeded shuffle,
-so no test pixel is seen in training. ``lfw``: scikit-image's ``lfw_subset``, 100 face and 100
-non-face patches (a real binary task). Both are pure functions of their parameters: the same arrays,
-bit for bit, on every machine with the same scikit-image files.
+``photos``: tiles of scikit-image's bundled sample photos and textures, one class per photo. Each photo
+is cut into a grid of regions; tiles of several sizes, overlapping, are taken inside each region and
+brought to one size, and every tile carries its region as its group, so that the k-fold probe tests
+whole regions it never trained on: no test pixel is seen in training. ``lfw``: scikit-image's
+``lfw_subset``, 100 face and 100 non-face patches (a real binary task). Both are pure functions of their
+parameters: the same arrays, bit for bit, on every machine with the same scikit-image files.
 """
 
 from __future__ import annotations
@@ -57,28 +58,51 @@ def _photo(name: str) -> np.ndarray:
     return np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image[..., :3]
 
 
-def photo_tiles(
-    size: int = 64, per_photo: int = 40, test_fraction: float = 0.3, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Non-overlapping ``size`` x ``size`` tiles of the 16 photos: images (n, 3, size, size), labels, test mask.
+def _tiles(region: np.ndarray, side: int, size: int) -> np.ndarray:
+    """Every ``side`` x ``side`` tile of a region (H, W, 3) at stride side / 2, reduced to ``size`` x ``size`` by
+    block means (side is a multiple of size: exact, the same on every machine): shape (k, 3, size, size)."""
+    stride, factor = side // 2, side // size
+    rows, cols = (region.shape[0] - side) // stride + 1, (region.shape[1] - side) // stride + 1
+    tiles = [
+        region[r * stride : r * stride + side, c * stride : c * stride + side]
+        for r in range(max(rows, 0))
+        for c in range(max(cols, 0))
+    ]
+    if not tiles:
+        return np.zeros((0, 3, size, size), dtype=np.float32)
+    blocks = np.stack(tiles).reshape(len(tiles), size, factor, size, factor, 3).mean(axis=(2, 4), dtype=np.float64)
+    return blocks.transpose(0, 3, 1, 2).astype(np.float32)
 
-    Per photo: all tiles of its grid that are not flat, ``per_photo`` of them drawn by a seeded
-    shuffle, of which ``round(test_fraction * count)`` are held out for testing.
+
+def photo_tiles(
+    size: int = 32,
+    sides: tuple[int, ...] = (32, 64, 96),
+    grid: tuple[int, int] = (2, 4),
+    per_side: int = 4,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Overlapping tiles of the 16 photos at several scales: images (n, 3, size, size), labels, region groups.
+
+    Per photo: a ``grid`` of equal regions; in each region, for each tile side in ``sides`` (multiples of
+    ``size``), ``per_side`` of its tiles (stride side / 2, wholly inside the region, not flat) drawn by a
+    seeded shuffle, or all when it has fewer. A tile's group is its region, numbered across photos.
     """
     rng = np.random.default_rng(seed)
-    images, labels, test = [], [], []
+    images, labels, groups = [], [], []
     for label, name in enumerate(PHOTOS):
         photo = _photo(name)
-        rows, cols = photo.shape[0] // size, photo.shape[1] // size
-        grid = photo[: rows * size, : cols * size].reshape(rows, size, cols, size, 3).transpose(0, 2, 4, 1, 3)
-        tiles = grid.reshape(rows * cols, 3, size, size)
-        tiles = tiles[tiles.std(axis=(1, 2, 3)) > _FLAT_TILE_STD]
-        chosen = tiles[rng.permutation(len(tiles))[:per_photo]]
-        held_out = int(round(test_fraction * len(chosen)))
-        images.append(chosen)
-        labels += [label] * len(chosen)
-        test += [False] * (len(chosen) - held_out) + [True] * held_out
-    return np.concatenate(images), np.array(labels), np.array(test)
+        height, width = photo.shape[0] // grid[0], photo.shape[1] // grid[1]
+        for index in range(grid[0] * grid[1]):
+            row, col = divmod(index, grid[1])
+            region = photo[row * height : (row + 1) * height, col * width : (col + 1) * width]
+            for side in sides:
+                tiles = _tiles(region, side, size)
+                tiles = tiles[tiles.std(axis=(1, 2, 3)) > _FLAT_TILE_STD]
+                chosen = tiles[rng.permutation(len(tiles))[:per_side]]
+                images.append(chosen)
+                labels += [label] * len(chosen)
+                groups += [label * grid[0] * grid[1] + index] * len(chosen)
+    return np.concatenate(images), np.array(labels), np.array(groups)
 
 
 def lfw_faces() -> tuple[np.ndarray, np.ndarray, None]:
@@ -87,6 +111,7 @@ def lfw_faces() -> tuple[np.ndarray, np.ndarray, None]:
     return patches[:, None], np.array([1] * 100 + [0] * 100), None
 
 
+# name -> images, labels and the group of each sample (None: every sample its own)
 NAMED_SETS: dict[str, Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray | None]]] = {
     "photos": photo_tiles,
     "lfw": lfw_faces,

@@ -35,13 +35,14 @@ class LabelledImages:
     """Samples as float32 of shape (n, *sample shape) and integer class labels of shape (n,).
 
     Images are in [0, 1] of shape (n, C, H, W) or (n, H, W); uint8 arrays are read as 0-255 pixels.
-    ``test`` marks the held-out samples of a data set that fixes its own split (None: the probe draws one).
+    ``groups`` (n,) puts dependent samples (tiles of one photo region) in one group, which the probe's
+    folds keep whole (None: every sample is its own).
     """
 
     name: str
     images: np.ndarray
     labels: np.ndarray
-    test: np.ndarray | None = None
+    groups: np.ndarray | None = None
 
     @property
     def digest(self) -> str:
@@ -49,12 +50,12 @@ class LabelledImages:
         digest = hashlib.sha256(f"{self.images.shape}".encode())
         digest.update(np.ascontiguousarray(self.images).tobytes())
         digest.update(np.ascontiguousarray(self.labels).astype(np.int64).tobytes())
-        if self.test is not None:
-            digest.update(b"test" + np.ascontiguousarray(self.test).astype(np.uint8).tobytes())
+        if self.groups is not None:
+            digest.update(b"groups" + np.ascontiguousarray(self.groups).astype(np.int64).tobytes())
         return digest.hexdigest()[:16]
 
 
-def _checked(name: str, images: np.ndarray, labels: np.ndarray, test: np.ndarray | None = None) -> LabelledImages:
+def _checked(name: str, images: np.ndarray, labels: np.ndarray, groups: np.ndarray | None = None) -> LabelledImages:
     if images.ndim < 2 or 0 in images.shape:
         raise DataError(f"{name}: X must hold N samples of any shape (N x ...); got shape {images.shape}.")
     if len(images) != len(labels):
@@ -74,10 +75,10 @@ def _checked(name: str, images: np.ndarray, labels: np.ndarray, test: np.ndarray
         raise DataError(f"{name}: all {len(labels)} samples have one class; a linear probe needs two or more.")
     if np.bincount(np.unique(labels, return_inverse=True)[1]).min() < 2:
         raise DataError(f"{name}: a class has a single sample; give each class at least two.")
-    test = None if test is None else np.asarray(test, dtype=bool)
-    if test is not None and (test.shape != labels.shape or test.all() or not test.any()):
-        raise DataError(f"{name}: the held-out mask must mark some but not all of the {len(labels)} samples.")
-    return LabelledImages(name, images, np.unique(labels, return_inverse=True)[1].astype(np.int64), test)
+    groups = None if groups is None else np.asarray(groups, dtype=np.int64)
+    if groups is not None and groups.shape != labels.shape:
+        raise DataError(f"{name}: {len(groups)} sample groups for {len(labels)} samples; give one group per sample.")
+    return LabelledImages(name, images, np.unique(labels, return_inverse=True)[1].astype(np.int64), groups)
 
 
 def _valid_labels(labels: np.ndarray) -> bool:

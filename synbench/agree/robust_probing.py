@@ -3,8 +3,9 @@
 The paper's second claim: a linear probe trained against feature perturbations of the strength
 that the SynBench score selects (the best eps) generalises better, clean and on corrupted inputs.
 Per model: a head at eps = 0 and one at the selected eps (``robust.fit_robust_head``), both on the
-same train split; for each, held-out accuracy clean, under the worst-case l2 feature attack of the
-selected eps's radius, and on the held-out images corrupted (``datasets.corrupt``: Gaussian pixel
+same train split (``probing.holdout_split``: stratified 70/30; grouped data hold out whole groups); for
+each, held-out accuracy clean, under the worst-case l2 feature attack of the selected eps's radius,
+and on the held-out images corrupted (``datasets.corrupt``: Gaussian pixel
 noise and blur) and passed through the encoder. 95% Wilson intervals; the selected head's gain over
 eps = 0 with a paired 95% interval (same test images).
 """
@@ -25,8 +26,9 @@ from ..store.features import read_real_features, real_group_path
 from ..store.lineage import parents_of
 from ..store.parquet import atomic_write_parquet
 from ..store.roots import Location, location, safe_path
-from .agreement import board_models, real_features, split_indices, wilson
+from .agreement import board_models, real_features
 from .datasets import CORRUPTIONS, corrupt
+from .probing import holdout_split, wilson
 from .realdata import LabelledImages, load_images
 
 __all__ = [
@@ -141,7 +143,7 @@ def robust_agreement(
         raise SynBenchError(f"--robust-eps must lie in [0, 1), as the board's eps do; got {eps:g}.")
     root = location(root)
     images = load_images(data)
-    train, test = split_indices(images.labels, images.test)
+    train, test = holdout_split(images.labels, images.groups)
     corrupted_sets = corrupted_test_sets(images, test)
     rows = []
     for model_rows, encoder in board_models(root, spec, models, allow_py)[0]:
@@ -215,7 +217,7 @@ def robust_table_problems(root: Location, table: pd.DataFrame) -> list[str]:
         return []
     if images.digest != table["data_digest"].iloc[0]:
         return []
-    train, test = split_indices(images.labels, images.test)
+    train, test = holdout_split(images.labels, images.groups)
     found = []
     for fingerprint, rows in table.groupby("model_fingerprint"):
         digests = [images.digest, *str(rows["corrupted_digests"].iloc[0]).split(",")]

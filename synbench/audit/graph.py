@@ -185,23 +185,30 @@ def _settle(root: Location, report, repair: bool, found: list[str], files: list[
 
 
 def _agreement_problems(root: Location, models_file: Location, per_model: pd.DataFrame) -> list[str]:
-    """Models whose stored accuracy differs from the one their stored real features give now."""
-    from ..agree.agreement import probe_accuracy
+    """Models whose stored accuracy (and, for k-fold tables, per-sample correctness) differs from what their stored
+    real features give now, recomputed the way the table was made."""
+    from ..agree.agreement import accuracy_of
 
-    found, test = [], _held_out(per_model)
+    found, data = [], _data_of(per_model)
     for fingerprint, rows in per_model.groupby("model_fingerprint"):
         group_path = root / REAL_DIR / fingerprint / str(rows["data_digest"].iloc[0])
-        if test is False or not (group_path / "zarr.json").is_file():
+        if data is None or not (group_path / "zarr.json").is_file():
             continue
         try:
-            group = zarr.open_group(str(group_path), mode="r")
-            result = probe_accuracy(group["features"][:], group["labels"][:], test=test)
+            result = accuracy_of(zarr.open_group(str(group_path), mode="r")["features"][:], data, rows)
         except Exception:  # a damaged real-data group is reported by check_real_groups
             continue
-        if not np.isclose(result["accuracy"], rows["accuracy"].iloc[0], atol=1e-12):
+        stored = rows.iloc[0]
+        same = np.isclose(result["accuracy"], stored["accuracy"], atol=1e-12)
+        if "correct_counts" in result:
+            same = same and np.array_equal(np.asarray(stored["correct_counts"]), result["correct_counts"])
+            same = same and np.allclose(
+                [stored["accuracy_low"], stored["accuracy_high"]], [result["accuracy_low"], result["accuracy_high"]]
+            )
+        if not same:
             found.append(
-                f"{node_name(root, models_file)}: the accuracy of {rows['model'].iloc[0]!r} differs from the "
-                f"stored real features' ({rows['accuracy'].iloc[0]:.4f} vs {result['accuracy']:.4f})"
+                f"{node_name(root, models_file)}: the accuracy of {stored['model']!r} differs from the "
+                f"stored real features' ({stored['accuracy']:.4f} vs {result['accuracy']:.4f})"
             )
     return found
 
@@ -233,20 +240,24 @@ def replicates_differ(rows: pd.DataFrame, expected: pd.DataFrame) -> bool:
     return False
 
 
-def _held_out(per_model: pd.DataFrame) -> np.ndarray | None | bool:
-    """The held-out mask of the data set an agreement table was made on (None: agree's own seeded split), or
-    False when that data set cannot be loaded here (a file elsewhere): its accuracies are then not recomputed."""
+def _data_of(per_model: pd.DataFrame):
+    """The data set an agreement table was made on, or None when it cannot be loaded here (a file elsewhere) or
+    is not the same any more (the photos of an older release): its accuracies are then not recomputed."""
     from ..agree.realdata import load_images
 
     try:
         images = load_images(str(per_model["data"].iloc[0]))
     except Exception:
-        return False
-    return images.test if images.digest == per_model["data_digest"].iloc[0] else False
+        return None
+    return images if images.digest == per_model["data_digest"].iloc[0] else None
+
+
+_INTERVALS = ["kendall_tau_low", "kendall_tau_high", "spearman_rho_low", "spearman_rho_high", "saturated"]
 
 
 def _stats_differ(stored: pd.DataFrame, expected: pd.DataFrame) -> bool:
     columns = ["kendall_tau", "kendall_p", "spearman_rho", "spearman_p", "n_models"]
+    columns += [column for column in _INTERVALS if column in expected]  # k-fold tables: the bootstrap too
     if len(stored) != len(expected) or not set(columns) <= set(stored):
         return True
     left = stored.sort_values("rank_key")[columns].to_numpy(float)

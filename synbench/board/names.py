@@ -19,7 +19,7 @@ from ..models.references import split_weights
 __all__ = ["SHORT", "display_name", "with_display_names", "entry_aliases", "pick_fingerprint"]
 
 SHORT = 8  # hex digits of a fingerprint or weights digest shown to people
-_WITH_WEIGHTS = re.compile(r"^(timm|py):([^@#]+)@([^#]+)(#\w+)?$")
+_WITH_WEIGHTS = re.compile(r"^(timm|py):([^@#]+)@([^#]+)(#\w+\*?)?$")  # a layer, or every stage (#stage*)
 
 
 def _one(reference: str, weights_digest: str) -> str:

@@ -15,7 +15,8 @@ from ..store.roots import Location, atomic_write_bytes, location, safe_path
 from .names import SHORT, display_name, with_display_names
 from .plots import plot_model_curves, plot_series
 from .ranking import DEFAULT_RANK_KEY, RankKey
-from .tables import series_records, series_table, summary_table, table_notes, usable_key
+from .series import CHECKPOINTS, series_records, series_table
+from .tables import summary_table, table_notes, usable_key
 
 __all__ = [
     "agreement_html",
@@ -57,32 +58,43 @@ def _plots(root: Location, board: pd.DataFrame) -> dict[str, tuple[str, bytes]]:
     return plots
 
 
+_GROUPS = ["kind", "spec_name", "spec_hash", "series"]
+_SECTIONS = {  # kind: heading, note
+    CHECKPOINTS: ("Checkpoint series", "Score at each saved step of one training run"),
+    "layers": ("Layer series", "Score at each stage of one model (its feature_info, average-pooled), then its head"),
+}
+
+
 def _series_plots(board: pd.DataFrame) -> dict[str, tuple[str, bytes]]:
-    """Score-against-step PNG of each checkpoint series on the board, keyed by caption, with its file name."""
+    """Score-against-step (checkpoints) or -depth (layers) PNG of each series on the board, keyed by caption, with
+    its file name."""
     plots = {}
-    series = series_records(board)
-    for (spec_name, spec_hash, name), rows in series.groupby(["spec_name", "spec_hash", "series"]):
-        caption = f"{display_name(name)} ({spec_name} {spec_hash[:8]}): {rows['step'].nunique()} checkpoints"
+    for (kind, spec_name, spec_hash, name), rows in series_records(board).groupby(_GROUPS):
+        caption = f"{display_name(name)} ({spec_name} {spec_hash[:8]}): {rows['step'].nunique()} {kind}"
         if caption in plots:  # the same file names in another folder: show the whole series name
-            caption = f"{name} ({spec_name} {spec_hash[:8]}): {rows['step'].nunique()} checkpoints"
+            caption = f"{name} ({spec_name} {spec_hash[:8]}): {rows['step'].nunique()} {kind}"
         plots[caption] = (f"series-{_slug(spec_name)}-{spec_hash[:8]}--{_slug(name)}.png", plot_series(rows, caption))
     return plots
 
 
 def _series_html(board: pd.DataFrame, plots: dict[str, tuple[str, bytes]]) -> str:
-    if not plots:
-        return ""
-    tables = "".join(
-        f"<h3>{html.escape(display_name(name))} ({html.escape(spec_name)} {spec_hash[:8]})</h3>"
-        + series_table(rows).to_html(index=False, classes="sortable", border=0)
-        for (spec_name, spec_hash, name), rows in series_records(board).groupby(["spec_name", "spec_hash", "series"])
-    )
-    return (
-        "<h2>Checkpoint series</h2><p class='note'>Score at each saved step of one training run with its 95%"
-        " interval, best eps per threshold.</p>"
-        + _figures({caption: png for caption, (_, png) in plots.items()})
-        + tables
-    )
+    sections = []
+    for kind, (heading, note) in _SECTIONS.items():
+        figures = {caption: png for caption, (_, png) in plots.items() if caption.endswith(f" {kind}")}
+        if not figures:
+            continue
+        tables = "".join(
+            f"<h3>{html.escape(display_name(name))} ({html.escape(spec_name)} {spec_hash[:8]})</h3>"
+            + series_table(rows).to_html(index=False, classes="sortable", border=0)
+            for (_, spec_name, spec_hash, name), rows in series_records(board).groupby(_GROUPS)
+            if rows["kind"].iloc[0] == kind
+        )
+        sections.append(
+            f"<h2>{heading}</h2><p class='note'>{note} with its 95% interval, best eps per threshold.</p>"
+            + _figures(figures)
+            + tables
+        )
+    return "".join(sections)
 
 
 def render_page(root: str | Location, board: pd.DataFrame, rank_key: RankKey = DEFAULT_RANK_KEY) -> str:

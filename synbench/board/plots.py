@@ -77,9 +77,9 @@ def plot_model_curves(
 
 
 def plot_series(series: pd.DataFrame, title: str) -> bytes:
-    """Score (best eps) with its 95% interval against the training step, one line per threshold.
+    """Score (best eps) with its 95% interval against the training step or the layer's depth, one line per threshold.
 
-    ``series`` has columns step, threshold, score, score_low, score_high (tables.series_records).
+    ``series`` has columns kind, step, threshold, score, score_low, score_high (series.series_records).
     """
     fig, ax = plt.subplots(figsize=(6.5, 4), dpi=110)
     for threshold, rows in series.groupby("threshold"):
@@ -89,7 +89,11 @@ def plot_series(series: pd.DataFrame, title: str) -> bytes:
             ax.fill_between(
                 rows["step"], rows["score_low"], rows["score_high"], color=line.get_color(), alpha=0.2, lw=0
             )
-    ax.set(xlabel="step (from the checkpoint file name)", ylabel="SynBench-Score (best eps), 95% band")
+    layers = series["kind"].iloc[0] == "layers"
+    xlabel = "depth: feature_info stage (last: the head)" if layers else "step (from the checkpoint file name)"
+    ax.set(xlabel=xlabel, ylabel="SynBench-Score (best eps), 95% band")
+    if layers:
+        ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_title("\n".join(textwrap.wrap(title, 70, break_long_words=True)[:3]), fontsize=9)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
@@ -117,14 +121,26 @@ def plot_agreement(values: pd.DataFrame, stat: pd.Series, data: str, key: str) -
         line = {"arrowstyle": "-", "lw": 0.4, "color": "0.6"} if moved else None
         where = (row["value"] + 0.015 * span, height)
         ax.annotate(label, (row["value"], row["accuracy"]), where, fontsize=7, va="center", arrowprops=line)
-    title = (
-        f"{data}: Kendall tau {stat['kendall_tau']:.2f} (p {stat['kendall_p']:.3f}), "
-        f"Spearman rho {stat['spearman_rho']:.2f} (p {stat['spearman_p']:.3f}), {len(values)} powered models"
-    )
-    ax.set(xlabel=f"{key} (best eps)", ylabel="linear-probe accuracy (held out, 95% CI)")
+    title = f"{data}: {_agreement_title(stat)}, {len(values)} powered models"
+    ax.set(xlabel=f"{key} (best eps)", ylabel="linear-probe accuracy (k-fold, 95% CI)")
     ax.set_title(title, fontsize=8)
     ax.grid(alpha=0.3)
     return _png(fig)
+
+
+def _agreement_title(stat: pd.Series) -> str:
+    """tau and rho with their p-values and, where the table has them, their 95% intervals; else why there are none."""
+    if pd.isna(stat["kendall_tau"]):
+        return str(stat.get("note") or "no ranking")
+
+    def interval(name: str) -> str:
+        low = stat.get(f"{name}_low", np.nan)
+        return "" if pd.isna(low) else f" [{low:.2f}, {stat[f'{name}_high']:.2f}]"
+
+    return (
+        f"Kendall tau {stat['kendall_tau']:.2f}{interval('kendall_tau')} (p {stat['kendall_p']:.3f}), "
+        f"Spearman rho {stat['spearman_rho']:.2f}{interval('spearman_rho')} (p {stat['spearman_p']:.3f})"
+    )
 
 
 def _label_heights(x: np.ndarray, y: np.ndarray, span: float, gap: float = 0.035) -> list[float]:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import pandas as pd
 
 from ..method.intervals import NOT_MEASURED, rank_bands
-from ..models.references import series_step
 from ..store.parquet import read_frame
 from .compare import replicates_of
 from .names import SHORT, display_name, with_display_names
 from .ranking import DEFAULT_RANK_KEY, RankKey, best_rows, rank_models
 from .read import ROW_KEY, rank_board, read_snapshots
 
-__all__ = ["summary_records", "summary_table", "table_notes", "series_records", "format_board", "format_history"]
+__all__ = ["summary_records", "summary_table", "table_notes", "score_cells", "format_board", "format_history"]
 
 _SUMMARY_COLUMNS = [
     "rank",
@@ -94,31 +93,7 @@ def summary_records(board: pd.DataFrame, rank_key: RankKey = DEFAULT_RANK_KEY) -
     return order.reindex(columns=_SUMMARY_COLUMNS).reset_index(drop=True)
 
 
-def series_records(board: pd.DataFrame) -> pd.DataFrame:
-    """Checkpoint series on the board: models whose weights files differ only in a step number.
-
-    Columns series, step, model, spec_name, spec_hash, threshold, score, score_low, score_high,
-    best_eps; only series of two or more steps.
-    """
-    records = summary_records(board)
-    steps = [series_step(model.split(", ")[0]) for model in records["model"]]
-    records = records.assign(series=[s[0] if s else None for s in steps], step=[s[1] if s else -1 for s in steps])
-    records = records[records["series"].notna()]
-    sizes = records.groupby(["spec_hash", "series"])["step"].transform("nunique")
-    columns = ["series", "step", "model", "spec_name", "spec_hash", "threshold", "score", "score_low", "score_high"]
-    return records[sizes >= 2][[*columns, "best_eps"]].sort_values(["spec_hash", "series", "threshold", "step"])
-
-
-def series_table(series: pd.DataFrame) -> pd.DataFrame:
-    """Wide view of one series (``series_records`` rows): one row per step, a "score ± interval" cell per t."""
-    table = series.assign(cell=_cells(series)).pivot_table(
-        index="step", columns="threshold", values="cell", aggfunc="first"
-    )
-    table.columns = [f"t={c:g}" for c in table.columns]
-    return table.reset_index()
-
-
-def _cells(records: pd.DataFrame, kind: str = "score") -> list[str]:
+def score_cells(records: pd.DataFrame, kind: str = "score") -> list[str]:
     """A "score ±half-width (eps e)" cell per row (the interval is symmetric but for its clip at 0);
     a score that is not a number (reference area 0) is shown as missing."""
     eps_column = "best_eps" if kind == "score" else "best_eps_dm"
@@ -170,7 +145,7 @@ def summary_table(board: pd.DataFrame, rank_key: RankKey = DEFAULT_RANK_KEY) -> 
     if records.empty:
         return records
     records = records.assign(
-        spec=records["spec_name"] + " " + records["spec_hash"].str[:8], cell=_cells(records, rank_key.kind)
+        spec=records["spec_name"] + " " + records["spec_hash"].str[:8], cell=score_cells(records, rank_key.kind)
     )
     entry = ["spec", "model_fingerprint"]  # one row per fingerprint, whatever its name
     table = records.pivot_table(index=entry, columns="threshold", values="cell", aggfunc="first")

@@ -108,10 +108,23 @@ def cmd_board(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_PER_SAMPLE = ["correct_counts", "sample_groups"]  # stored for the audit and the bootstrap; too long to print
+
+
+def _accuracy_note(per_model) -> str:
+    first = per_model.iloc[0]
+    grouped = f", folds grouped by {first['n_groups']} regions" if first["n_groups"] < first["n_test"] else ""
+    return (
+        f"Accuracy: {first['n_folds']}-fold x {first['n_repeats']} stratified cross-validation{grouped}; every one of "
+        f"the {first['n_test']} samples tested; 95% Wilson interval at the effective sample size. tau and rho: 95% "
+        "bootstrap intervals over models and test samples (docs/METHOD.md section 9)."
+    )
+
+
 def agreement_section(args: argparse.Namespace, root: Path, spec: str | None, rank_key=None) -> tuple[str, str, str]:
     """Run the agreement check (and with ``args.robust`` the robust heads); returns its table, its JSON and its
     HTML section. Its Parquet files and scatter PNG are written only once all of it has been computed."""
-    from ..agree.agreement import agreement, key_values, model_table, store_agreement
+    from ..agree.agreement import agreement, key_values, model_table, stats_view, store_agreement
     from ..agree.robust_probing import robust_table, store_robust
     from ..board.page import agreement_html
     from ..board.plots import plot_agreement
@@ -124,16 +137,17 @@ def agreement_section(args: argparse.Namespace, root: Path, spec: str | None, ra
     stat = stats[stats["rank_key"] == str(rank_key)].iloc[0]
     png = plot_agreement(key_values(per_model, rank_key), stat, data, str(rank_key))
     robust = _robust_rows(args, root, spec, rank_key) if getattr(args, "robust", False) else None
-    models, shown = model_table(per_model), stats.drop(columns=["data", "data_digest", "spec_hash", "created_at"])
+    models, shown = model_table(per_model), stats_view(stats)
     notes = "".join(f"\nskipped {item['model']}: {item['reason']}." for item in result.skipped)
     table = (
         models.to_markdown(index=False, tablefmt="simple_outline", floatfmt=".4f")
         + "\n"
         + shown.to_markdown(index=False, tablefmt="simple_outline", floatfmt=".3f")
+        + f"\n{_accuracy_note(per_model)}"
         + notes
         + (f"\n{robust_table(robust)}" if robust is not None else "")
     )
-    rows = per_model.drop(columns=["score_replicates", "score_dm_replicates"], errors="ignore")
+    rows = per_model.drop(columns=[*_PER_SAMPLE, "score_replicates", "score_dm_replicates"], errors="ignore")
     found = {
         "models": json.loads(rows.to_json(orient="records")),
         "agreement": json.loads(stats.to_json(orient="records")),

@@ -10,6 +10,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from ..core.errors import EXIT_FAILED, EXIT_OK, SynBenchError
+from .signals import stop_on_sigterm
 
 
 def _preprocess_overrides(args: argparse.Namespace) -> dict:
@@ -62,6 +63,7 @@ def _prepare(args: argparse.Namespace, refs: list[str], models_file: str | None 
     """
     from ..core.spec import load_spec
     from ..models.encoders import ALLOW_PY_ENV, resolve_encoder
+    from ..models.layers import expand_layers
     from ..models.references import expand_series, is_own_code, parse_reference, read_model_list
     from ..stages.extract import resolve_device
     from ..store.resources import check_resources
@@ -75,10 +77,12 @@ def _prepare(args: argparse.Namespace, refs: list[str], models_file: str | None 
         user_code = parse_reference(ref).scheme == "py" and not is_own_code(parse_reference(ref))
         if user_code and ref not in refs and not getattr(args, "allow_py", False):
             raise SynBenchError(f"{models_file!r} names {ref!r}, which runs user code; pass --allow-py to allow it.")
-    # weights paths made absolute against this folder, checkpoint globs expanded: bad globs fail before any work
-    listed = list(dict.fromkeys(expanded for ref in refs + from_file for expanded in expand_series(ref)))
+    # weights paths made absolute, checkpoint globs and layer series expanded: bad ones fail before any work
+    every = getattr(args, "layers", None) == "all"  # --layers all: each model's stages, then its head
+    expanded = [layer for ref in refs + from_file for one in expand_series(ref) for layer in expand_layers(one, every)]
+    listed = list(dict.fromkeys(expanded))
     if resolve and len(listed) > 1:
-        raise SynBenchError(f"{refs[0]!r} names {len(listed)} checkpoints; benchmark a series with synbench batch.")
+        raise SynBenchError(f"{refs[0]!r} names {len(listed)} models; benchmark a series with synbench batch.")
     if any(ref.startswith("py:") for ref in refs + from_file):
         os.environ[ALLOW_PY_ENV] = "1"  # the user named or allowed them on this command line
     allow_command_line_root(args.root)
@@ -132,47 +136,6 @@ def allow_command_line_root(root: str) -> None:
     os.environ["SYNBENCH_ALLOWED_PATHS"] = root if is_remote(where) else str(where.expanduser().absolute())
 
 
-_SIGNAL_SOCKETS: list = []
-_TERMINATED = "synbench: terminated (SIGTERM); finished work is kept: rerun the same command to resume."
-
-
-def _stop_on_sigterm() -> None:
-    """SIGTERM ends the command within a moment, exit 143 with one line, whatever handler Prefect installs.
-
-    Python writes each signal's number to the wakeup socket from its C handler, whichever Python handler
-    is set (Prefect's own raises in the main thread, which then waits for the running tasks), so a
-    watcher thread sees it at once. Stored work survives a hard stop: each chunk, table and part is
-    written atomically and the next run resumes a partial feature group.
-    """
-    import shutil
-    import signal
-    import socket
-    import tempfile
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():  # signals belong to the main thread
-        return
-    reader, writer = socket.socketpair()
-    _SIGNAL_SOCKETS[:] = [reader, writer]  # kept open for the life of the process
-    writer.setblocking(False)
-    signal.signal(signal.SIGTERM, lambda *_: None)  # a Python-level handler: Python then writes to the socket
-    signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
-
-    def watch() -> None:
-        received = b""
-        while int(signal.SIGTERM) not in received:
-            received = reader.recv(64)
-            if not received:  # the socket closed: the process is ending anyway
-                return
-        print(_TERMINATED, file=sys.stderr, flush=True)
-        home = os.environ.get("PREFECT_HOME", "")
-        if Path(home).name.startswith("synbench-prefect-") and Path(home).parent == Path(tempfile.gettempdir()):
-            shutil.rmtree(home, ignore_errors=True)  # this process's own Prefect home (its atexit will not run)
-        os._exit(128 + signal.SIGTERM)
-
-    threading.Thread(target=watch, name="synbench-sigterm", daemon=True).start()
-
-
 def _progress():
     """A rich progress bar and the callback that feeds it; plain lines (``PlainProgress``) when stderr is not a
     terminal (a log file, a pipe)."""
@@ -201,7 +164,7 @@ def _print_board(root: Path, spec_hash: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    _stop_on_sigterm()
+    stop_on_sigterm()
     spec, root, (model_ref,), fingerprints = _prepare(args, [args.model_ref], resolve=True)
     start = time.monotonic()
     finished = _already_published(args, spec, root, [model_ref], fingerprints)
@@ -255,7 +218,7 @@ def _report_batch(outcomes: list[dict], root: Path, spec_hash: str) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    _stop_on_sigterm()
+    stop_on_sigterm()
     files = [r for r in args.models if ":" not in r]
     for name in files:
         if not Path(name).is_file():
@@ -276,7 +239,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ..store.roots import is_remote, open_root
     from .board_commands import agreement_section
 
-    _stop_on_sigterm()
+    stop_on_sigterm()
     start = time.monotonic()
     root = open_root(args.root)
     if is_remote(root):

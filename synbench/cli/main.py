@@ -106,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     batch = add("batch", cmd_batch, "benchmark many models; one failure does not stop the rest")
     batch.add_argument("models", nargs="+", help="model references and/or one file with a reference per line")
     batch.add_argument("--allow-py", action="store_true", help="run py: encoders listed in the models file")
+    batch.add_argument(
+        "--layers",
+        choices=["all"],
+        help="all: every stage of each timm model (its feature_info), then its head, as a layer series",
+    )
     batch.add_argument("--workers", type=_positive_int, default=1, help="models benchmarked at once (default 1)")
     batch.add_argument(
         "--dask",

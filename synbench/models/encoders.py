@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 import importlib
@@ -22,6 +21,7 @@ from ..core.errors import DataError, EncoderError
 from ..core.inputs import Preprocess, channel_count
 from ..core.spec import shape_text
 from .checkpoints import apply_weights, weights_digest, weights_stamp
+from .layers import check_layer, represent_layer, timm_module
 from .preprocess import resolve_preprocess
 from .references import LAYERS, EncoderRef, is_own_code, parse_reference, parse_seed, parse_shape, read_model_list
 
@@ -83,16 +83,8 @@ class Encoder:
 
     @torch.no_grad()
     def represent(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Representations: tensor of shape (b, p) for inputs of shape (b, *input_shape)."""
-        module = self.module
-        if hasattr(module, "forward_features") and hasattr(module, "forward_head"):
-            feats = module.forward_features(inputs)
-            if self.ref.layer == "pre_logits":
-                out = module.forward_head(feats, pre_logits=True)
-            else:
-                out = _pool(feats, str(getattr(module, "output_fmt", "NCHW")))
-        else:
-            out = module(inputs)
+        """Representations: tensor of shape (b, p) for inputs of shape (b, *input_shape), at ``ref.layer``."""
+        out = represent_layer(self.module, inputs, self.ref.layer)
         if not isinstance(out, torch.Tensor):
             raise DataError(
                 f"encoder {self.ref.text!r} must return a (batch, features) tensor; got {type(out).__name__}. "
@@ -104,15 +96,6 @@ class Encoder:
                 f"{inputs.shape[0]}; it must return (batch, features). Pick another layer or wrap it."
             )
         return out
-
-
-def _pool(feats: torch.Tensor, fmt: str) -> torch.Tensor:
-    """Average the spatial axes of a feature map in the model's own layout (NCHW or NHWC), or the tokens."""
-    if feats.ndim == 4:
-        from timm.layers import SelectAdaptivePool2d
-
-        return SelectAdaptivePool2d(pool_type="avg", flatten=True, input_fmt=fmt.split(".")[-1])(feats)
-    return feats.mean(dim=1) if feats.ndim == 3 else feats
 
 
 class HashNoise(nn.Module):
@@ -127,24 +110,6 @@ class HashNoise(nn.Module):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         # sin of a large argument scrambles the phase: the label shift is far below its period.
         return torch.frac(torch.sin(inputs.flatten(1) @ self.projection * 1000.0) * 43758.5453)
-
-
-def _timm_module(ref: EncoderRef, pretrained: bool) -> nn.Module:
-    import timm
-
-    if not timm.is_model(ref.target):
-        close = difflib.get_close_matches(ref.target, timm.list_models(), n=3)
-        hint = f" Did you mean: {', '.join(close)}?" if close else " See timm.list_models()."
-        raise EncoderError(f"unknown timm architecture {ref.target!r} in {ref.text!r}.{hint}")
-    try:
-        return timm.create_model(ref.target, pretrained=pretrained, num_classes=0)
-    except Exception as exc:
-        if not pretrained:
-            raise
-        raise EncoderError(
-            f"pretrained weights for {ref.target!r} are not in the local cache ({type(exc).__name__}); "
-            f"copy them into the Hugging Face cache, or pass a file: timm:{ref.target}@/path/model.safetensors."
-        ) from None
 
 
 def _raw_inputs(shape: tuple[int, ...]) -> dict:
@@ -163,7 +128,7 @@ def _resolve_noise(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
 
 
 def _resolve_timm(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
-    module = _timm_module(ref, pretrained=ref.weights is None)
+    module = timm_module(ref, pretrained=ref.weights is None)
     if ref.weights is None:
         return module, ref.target, {}
     return module, ref.target, {_WEIGHTS_INFO: apply_weights(module, ref.weights, ref.text, ref.target)}
@@ -171,7 +136,7 @@ def _resolve_timm(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
 
 def _resolve_random(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
     with seeded_init(parse_seed(ref)):
-        module = _timm_module(ref, pretrained=False)
+        module = timm_module(ref, pretrained=False)
     return module, ref.target, {}
 
 
@@ -284,6 +249,7 @@ def encoder_from_module(
         raise EncoderError(
             f"bad preprocessing for {ref.text!r}: {exc}; give one mean/std value, or one per channel."
         ) from None
+    check_layer(module, ref)
     encoder = Encoder(ref, module, preprocess, architecture, weights_digest(module), info=info)
     trial = torch.zeros((2, *preprocess.input_shape)) + 0.5
     try:

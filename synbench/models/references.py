@@ -12,8 +12,10 @@
     random:ARCH[@SEED]        timm architecture, seeded random init
     py:MODULE:CALLABLE[@PATH] the user's factory returning a torch module (optional weights file)
 
-Any reference may end in ``#pre_logits`` (default) or ``#features`` to pick the layer; any other ``#``
-after a weights path is part of its file name. A weights path with a glob
+Any reference may end in ``#pre_logits`` (default), ``#features`` (the last feature map, average-pooled) or
+``#stage<K>`` (a timm model's inner stage K as its own ``feature_info`` lists it, average-pooled) to pick the
+layer; ``#stage*`` names every stage (``layers.expand_layers``). Any other ``#`` after a weights path is part
+of its file name. A weights path with a glob
 (``timm:resnet18@runs/ckpt-*.safetensors``) names a checkpoint series: one reference per matching file
 (at most MAX_SERIES_FILES), in the order of the step number in the file names; two files of one step
 (``ckpt-01``, ``ckpt-1``) are an error, and a path that exists as written is never read as a glob.
@@ -36,6 +38,7 @@ __all__ = [
     "EncoderRef",
     "SCHEME_NAMES",
     "LAYERS",
+    "EVERY_STAGE",
     "parse_reference",
     "is_own_code",
     "parse_shape",
@@ -43,6 +46,8 @@ __all__ = [
     "read_model_list",
     "expand_series",
     "series_step",
+    "layer_step",
+    "stage_of",
     "absolute_reference",
     "MAX_SERIES_FILES",
     "WEIGHT_MAPS",
@@ -51,6 +56,8 @@ __all__ = [
 
 SCHEME_NAMES = ("identity", "noise", "timm", "random", "py")
 LAYERS = ("pre_logits", "features")
+EVERY_STAGE = "stage*"  # a layer series: every stage of the model's feature_info
+_STAGE = re.compile(r"stage(0|[1-9][0-9]{0,2}|\*)")  # stage<K>, K written without leading zeros
 WEIGHT_MAPS = ("order", "efficientnet_pytorch")  # prefixes of a weights path: how its tensor names are mapped
 PACKAGE_PREFIX = "pkg:"
 _PATH_SCHEMES = ("timm", "py")  # schemes whose text after '@' is a weights path
@@ -91,11 +98,20 @@ def _split_layer(scheme: str, rest: str, text: str) -> tuple[str, str]:
     body, sep, tail = rest.rpartition("#")
     if not sep:
         return rest, "pre_logits"
-    if tail in LAYERS:
+    if tail in LAYERS or _STAGE.fullmatch(tail):
         return body, tail
     if scheme not in _PATH_SCHEMES or "@" not in body:
-        raise EncoderError(f"unknown layer {tail!r} in {text!r}; use one of: {', '.join(LAYERS)}.")
+        raise EncoderError(
+            f"unknown layer {tail!r} in {text!r}; use one of: {', '.join(LAYERS)}, stage<K> (K as the model's "
+            f"feature_info numbers its stages, e.g. stage3) or {EVERY_STAGE} (every stage)."
+        )
     return rest, "pre_logits"
+
+
+def stage_of(layer: str) -> int | None:
+    """K of a ``stage<K>`` layer; None for any other layer (``stage*`` included)."""
+    match = _STAGE.fullmatch(layer)
+    return int(match.group(1)) if match and match.group(1) != "*" else None
 
 
 def is_own_code(ref: EncoderRef) -> bool:
@@ -227,6 +243,17 @@ def series_step(ref_text: str) -> tuple[str, int] | None:
         return None
     name = path.name[: match.start()] + "*" + path.name[match.end() :]
     return _with_path(ref, weights[0], str(path.with_name(name))), int(match.group(1))
+
+
+def layer_step(ref_text: str) -> tuple[str, int] | None:
+    """(series name, K) of a ``#stage<K>`` reference, else None: the stages of one model share the name
+    ``...#stage*``, the reference with K replaced by ``*``."""
+    try:
+        ref = parse_reference(ref_text)
+    except EncoderError:
+        return None
+    stage = stage_of(ref.layer)
+    return None if stage is None else (ref_text.removesuffix(ref.layer) + EVERY_STAGE, stage)
 
 
 def expand_series(ref_text: str) -> list[str]:

@@ -16,7 +16,7 @@ from synbench.agree.agreement import agreement
 from synbench.api import evaluate
 from synbench.board.page import render_page
 from synbench.board.read import read_board
-from synbench.board.tables import series_records
+from synbench.board.series import series_records
 from synbench.cli.board_commands import agreement_section
 from synbench.core.errors import EncoderError, SynBenchError
 from synbench.core.spec import BenchmarkSpec

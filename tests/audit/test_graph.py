@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 import zarr
 
@@ -148,9 +149,17 @@ def test_real_data_chunks_and_agreement_tables_are_checked(root, tiny_spec):
     _swap(first, second)
     stats = next(root.glob("agreement/*-stats.parquet"))
     table = read_table(stats)
-    edited = table.to_pandas().assign(kendall_tau=0.99)
-    atomic_write_parquet(stats, edited, stored_parents(table))
-    assert any("statistics differ" in p for p in audit_root(root).problems)
+    for edit in ({"kendall_tau": 0.99}, {"kendall_tau_low": -0.5}, {"spearman_rho_high": 0.2}):
+        atomic_write_parquet(stats, table.to_pandas().assign(**edit), stored_parents(table))  # re-digested
+        assert any("statistics differ" in p for p in audit_root(root).problems), edit
+    atomic_write_parquet(stats, table.to_pandas(), stored_parents(table))
+    models = next(root.glob("agreement/*-models.parquet"))
+    rows = read_table(models)
+    edited = rows.to_pandas()
+    noise = edited["model"] == "noise:1x8x8"
+    edited.loc[noise, "correct_counts"] = pd.Series([[5] * 1797] * int(noise.sum()), index=edited.index[noise])
+    atomic_write_parquet(models, edited, stored_parents(rows))
+    assert any("the accuracy of 'noise:1x8x8' differs" in p for p in audit_root(root).problems)
     report = audit_root(root, repair=True)  # only agree can remake agreement tables: they go to quarantine
     assert report.ok and any("rerun synbench agree" in line for line in report.repaired)
     assert not list(root.glob("agreement/*-stats.parquet")) and list(root.glob("quarantine/*/agreement/*"))

@@ -11,7 +11,7 @@ from synbench.api import evaluate
 from synbench.board.page import render_page
 from synbench.board.plots import plot_series
 from synbench.board.read import read_board
-from synbench.board.tables import series_records, series_table
+from synbench.board.series import series_records, series_table
 from synbench.core.errors import EncoderError
 from synbench.core.spec import load_spec
 from synbench.models.references import expand_series, series_step

@@ -90,6 +90,11 @@ def test_every_command_has_help(command):
         (["run", "noise:256", "--mean", "0.5"], "'noise:256' is a control fed raw inputs and takes no mean/std"),
         (["run", "identity:256", "--input-shape", "2,0"], "input shape '2,0' must be positive integers"),
         (["run", "identity:2x128", "--spec", "SPEC_NATURAL"], "covariance = 'natural' needs an image input C x H x W"),
+        (
+            ["run", "random:test_efficientnet#stage9"],
+            "asks for stage 9, but test_efficientnet has 5 stages in its feature_info; use #stage0 to #stage4.",
+        ),
+        (["run", "random:test_convnext#stage*"], "names 4 models; benchmark a series with synbench batch"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(tmp_path, args, message):
@@ -306,3 +311,33 @@ def test_a_finished_batch_reruns_without_starting_prefect(tmp_path):
     assert "0 chunks written, all reused" in single.stdout and "identity:1x4x4" in single.stdout  # the board
     assert sorted((str(path), path.stat().st_size) for path in root.rglob("*")) == before
     assert not (root / ".prefect").exists()
+
+
+def test_layers_all_is_every_stage_then_the_head_drawn_by_depth_and_ranked_by_agree(tmp_path):
+    """Item 2 of issue 30: the stages published by the notebook API are exactly what --layers all names (the
+    batch finds them all and starts nothing); the page draws them as a layer series; agree ranks them."""
+    from synbench.api import evaluate
+
+    spec = tmp_path / "tiny.toml"
+    spec.write_text("scales = [1.0, 3.0]\nn_train = 128\nn_test = 128\nblock_size = 128\neps = [0]\n")
+    root = tmp_path / "root"
+    layers = [*(f"random:test_convnext#stage{k}" for k in range(4)), "random:test_convnext"]
+    for ref in layers:
+        evaluate(ref, spec=str(spec), root=str(root), ci_replicates=0)
+    args = ("--spec", str(spec), "--root", str(root), "--ci", "none")
+    rerun = synbench("batch", "random:test_convnext", "--layers", "all", *args)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "all 5 models are already published" in rerun.stdout and not (root / ".prefect").exists()
+    page = synbench("leaderboard", "--root", str(root), "--format", "html").stdout
+    assert "Layer series" in page and "random:test_convnext#stage*" in page and "<td>head</td>" in page
+    agreed = synbench("agree", "--root", str(root), "--data", "lfw", "--format", "json")
+    assert agreed.returncode == 0, agreed.stderr
+    result = json.loads(agreed.stdout)
+    assert {row["model"] for row in result["models"]} == set(layers)
+    assert all("correct_counts" not in row for row in result["models"])  # per-sample outcomes stay in the Parquet
+    intervals = {"kendall_tau_low", "kendall_tau_high", "spearman_rho_low", "spearman_rho_high", "saturated"}
+    assert all(intervals <= set(row) for row in result["agreement"])
+    assert all(
+        row["n_test"] == 200 and row["accuracy_low"] <= row["accuracy"] <= row["accuracy_high"]
+        for row in result["models"]
+    )

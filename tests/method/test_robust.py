@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from synbench.agree.datasets import PHOTOS, corrupt, lfw_faces, photo_tiles
+from synbench.agree.datasets import PHOTOS, corrupt, lfw_faces
 from synbench.agree.realdata import load_images
 from synbench.method.robust import fit_robust_head, half_distance, robust_accuracy, robust_loss, worst_case_margins
 
@@ -85,30 +85,12 @@ def test_a_robust_head_survives_its_attack_better_than_the_plain_one(rng):
     assert robust_accuracy(plain, features, labels, 0.0) == pytest.approx(np.mean(plain.predict(features) == labels))
 
 
-def test_photo_tiles_are_reproducible_disjoint_and_split_per_photo():
-    images, labels, test = photo_tiles()
-    again = photo_tiles()
-    assert all(np.array_equal(a, b) for a, b in zip((images, labels, test), again, strict=True))
-    assert images.shape[1:] == (3, 64, 64) and images.dtype == np.float32 and set(labels) == set(range(len(PHOTOS)))
-    counts = np.bincount(labels)
-    assert counts.max() == 40 and counts.min() >= 20  # the smaller photos have fewer tiles
-    held_out = np.bincount(labels[test], minlength=len(PHOTOS))
-    assert np.array_equal(held_out, np.round(0.3 * counts).astype(int))
-    assert (images.std(axis=(1, 2, 3)) > 0.005).all()  # no flat tile (the black border of retina)
-    # a held-out tile shares no pixel block with a training tile: no test tile equals any training tile
-    flat = images.reshape(len(images), -1)
-    for i in np.flatnonzero(test)[:50]:
-        assert not (flat[~test] == flat[i]).all(axis=1).any()
-    reshuffled = photo_tiles(seed=1)
-    assert not np.array_equal(reshuffled[0], images)
-
-
 def test_named_sets_load_through_the_data_option():
     photos = load_images("photos")
-    assert photos.test is not None and photos.test.sum() < len(photos.labels) and photos.name == "photos"
+    assert photos.groups is not None and len(np.unique(photos.groups)) == 8 * len(PHOTOS) and photos.name == "photos"
     assert photos.digest == load_images("photos").digest
     faces = load_images("lfw")
-    assert faces.images.shape == (200, 1, 25, 25) and faces.test is None
+    assert faces.images.shape == (200, 1, 25, 25) and faces.groups is None
     assert np.array_equal(np.bincount(faces.labels), [100, 100])
     assert np.array_equal(faces.images[:, 0], lfw_faces()[0][:, 0])
 
