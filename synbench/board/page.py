@@ -57,52 +57,62 @@ def _plots(root: Location, board: pd.DataFrame) -> dict[str, tuple[str, bytes]]:
     return plots
 
 
-def _series_plots(board: pd.DataFrame) -> dict[str, tuple[str, bytes]]:
-    """Score-against-step PNG of each checkpoint series on the board, keyed by caption, with its file name."""
-    plots = {}
+def _series_plots(board: pd.DataFrame, rank_key: RankKey) -> dict[str, tuple[str, bytes]]:
+    """Score-against-step PNG (the rank key's kind) of each checkpoint series on the board, keyed by caption,
+    with its file name."""
+    plots, kind = {}, usable_key(board, rank_key).kind
     series = series_records(board)
     for (spec_name, spec_hash, name), rows in series.groupby(["spec_name", "spec_hash", "series"]):
         caption = f"{display_name(name)} ({spec_name} {spec_hash[:8]}): {rows['step'].nunique()} checkpoints"
         if caption in plots:  # the same file names in another folder: show the whole series name
             caption = f"{name} ({spec_name} {spec_hash[:8]}): {rows['step'].nunique()} checkpoints"
-        plots[caption] = (f"series-{_slug(spec_name)}-{spec_hash[:8]}--{_slug(name)}.png", plot_series(rows, caption))
+        plots[caption] = (
+            f"series-{_slug(spec_name)}-{spec_hash[:8]}--{_slug(name)}.png",
+            plot_series(rows, caption, kind),
+        )
     return plots
 
 
-def _series_html(board: pd.DataFrame, plots: dict[str, tuple[str, bytes]]) -> str:
+def _series_html(board: pd.DataFrame, plots: dict[str, tuple[str, bytes]], rank_key: RankKey) -> str:
     if not plots:
         return ""
+    kind = usable_key(board, rank_key).kind
     tables = "".join(
         f"<h3>{html.escape(display_name(name))} ({html.escape(spec_name)} {spec_hash[:8]})</h3>"
-        + series_table(rows).to_html(index=False, classes="sortable", border=0)
+        + _scrolling(series_table(rows, kind).to_html(index=False, classes="sortable", border=0))
         for (spec_name, spec_hash, name), rows in series_records(board).groupby(["spec_name", "spec_hash", "series"])
     )
     return (
-        "<h2>Checkpoint series</h2><p class='note'>Score at each saved step of one training run with its 95%"
-        " interval, best eps per threshold.</p>"
+        f"<h2>Checkpoint series</h2><p class='note'>{kind} (the rank key's score) at each saved step of one training"
+        " run with its 95% interval, best eps per threshold; the plots show the same.</p>"
         + _figures({caption: png for caption, (_, png) in plots.items()})
         + tables
     )
 
 
+def _scrolling(table_html: str) -> str:
+    """A table in a box that scrolls sideways, so a wide table never widens the page past the screen."""
+    return f'<div class="wide">{table_html}</div>'
+
+
 def render_page(root: str | Location, board: pd.DataFrame, rank_key: RankKey = DEFAULT_RANK_KEY) -> str:
     """The board page with its plots embedded; writes nothing."""
     images = {name: png for name, (_, png) in _plots(location(root), board).items()}
-    return board_html(board, images, _series_html(board, _series_plots(board)), rank_key)
+    return board_html(board, images, _series_html(board, _series_plots(board, rank_key), rank_key), rank_key)
 
 
 def write_reports(
     root: Location, board: pd.DataFrame, extra_html: str = "", rank_key: RankKey = DEFAULT_RANK_KEY
 ) -> tuple[list, Location]:
     """PNGs under ``reports/`` (curves per (spec, model), one per checkpoint series) and ``leaderboard.html``."""
-    plots, series = _plots(root, board), _series_plots(board)
+    plots, series = _plots(root, board), _series_plots(board, rank_key)
     files = []
     for file_name, png in [*plots.values(), *series.values()]:
         files.append(safe_path(root, "reports", file_name))
         atomic_write_bytes(files[-1], png)
     page = safe_path(root, "reports", "leaderboard.html")
     images = {name: png for name, (_, png) in plots.items()}
-    html_text = board_html(board, images, _series_html(board, series) + extra_html, rank_key)
+    html_text = board_html(board, images, _series_html(board, series, rank_key) + extra_html, rank_key)
     atomic_write_bytes(page, html_text.encode())
     return files, page
 
@@ -122,6 +132,7 @@ tr.under td{color:#a33}
 .plots figure{margin:0}
 .plots figcaption{font-size:12px;text-align:center}
 .note{color:#555;font-size:13px}
+.wide{overflow-x:auto;max-width:100%}
 """
 
 _SORT_SCRIPT = """

@@ -73,20 +73,22 @@ def plot_model_curves(
     return path
 
 
-def plot_series(series: pd.DataFrame, title: str) -> bytes:
-    """Score (best eps) with its 95% interval against the training step, one line per threshold.
+def plot_series(series: pd.DataFrame, title: str, kind: str = "score") -> bytes:
+    """``kind`` (score or score_dm; best eps) with its 95% interval against the training step, one line per
+    threshold.
 
-    ``series`` has columns step, threshold, score, score_low, score_high (tables.series_records).
+    ``series`` has columns step, threshold, ``kind``, ``kind``_low, ``kind``_high (tables.series_records).
     """
+    kind = kind if kind in series and series[kind].notna().any() else "score"
     fig, ax = plt.subplots(figsize=(6.5, 4), dpi=110)
     for threshold, rows in series.groupby("threshold"):
         rows = rows.sort_values("step")
-        line = ax.plot(rows["step"], rows["score"], marker="o", ms=4, label=f"t={threshold:g}")[0]
-        if rows["score_high"].notna().any():
+        line = ax.plot(rows["step"], rows[kind], marker="o", ms=4, label=f"t={threshold:g}")[0]
+        if rows[f"{kind}_high"].notna().any():
             ax.fill_between(
-                rows["step"], rows["score_low"], rows["score_high"], color=line.get_color(), alpha=0.2, lw=0
+                rows["step"], rows[f"{kind}_low"], rows[f"{kind}_high"], color=line.get_color(), alpha=0.2, lw=0
             )
-    ax.set(xlabel="step (from the checkpoint file name)", ylabel="SynBench-Score (best eps), 95% band")
+    ax.set(xlabel="step (from the checkpoint file name)", ylabel=f"{kind} (best eps), 95% band")
     ax.set_title("\n".join(textwrap.wrap(title, 70, break_long_words=True)[:3]), fontsize=9)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)

@@ -97,8 +97,8 @@ def summary_records(board: pd.DataFrame, rank_key: RankKey = DEFAULT_RANK_KEY) -
 def series_records(board: pd.DataFrame) -> pd.DataFrame:
     """Checkpoint series on the board: models whose weights files differ only in a step number.
 
-    Columns series, step, model, spec_name, spec_hash, threshold, score, score_low, score_high,
-    best_eps; only series of two or more steps.
+    Columns series, step, model, spec_name, spec_hash, threshold, both scores with their intervals and
+    best eps, probe_rank, r_over_n; only series of two or more steps.
     """
     records = summary_records(board)
     steps = [series_step(model.split(", ")[0]) for model in records["model"]]
@@ -106,15 +106,20 @@ def series_records(board: pd.DataFrame) -> pd.DataFrame:
     records = records[records["series"].notna()]
     sizes = records.groupby(["spec_hash", "series"])["step"].transform("nunique")
     columns = ["series", "step", "model", "spec_name", "spec_hash", "threshold", "score", "score_low", "score_high"]
-    return records[sizes >= 2][[*columns, "best_eps"]].sort_values(["spec_hash", "series", "threshold", "step"])
+    scores_dm = ["score_dm", "score_dm_low", "score_dm_high", "best_eps_dm", "probe_rank", "r_over_n"]
+    return records[sizes >= 2][[*columns, "best_eps", *scores_dm]].sort_values(
+        ["spec_hash", "series", "threshold", "step"]
+    )
 
 
-def series_table(series: pd.DataFrame) -> pd.DataFrame:
-    """Wide view of one series (``series_records`` rows): one row per step, a "score ± interval" cell per t."""
-    table = series.assign(cell=_cells(series)).pivot_table(
+def series_table(series: pd.DataFrame, kind: str = "score") -> pd.DataFrame:
+    """Wide view of one series (``series_records`` rows): one row per step, a "``kind`` ± interval" cell per t,
+    each column headed by the score kind it shows."""
+    kind = kind if series[kind].notna().any() else "score"  # parts published before score_dm existed
+    table = series.assign(cell=_cells(series, kind)).pivot_table(
         index="step", columns="threshold", values="cell", aggfunc="first"
     )
-    table.columns = [f"t={c:g}" for c in table.columns]
+    table.columns = [f"{kind} t={c:g}" for c in table.columns]
     return table.reset_index()
 
 

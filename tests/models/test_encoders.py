@@ -232,8 +232,7 @@ def test_timm_pretrained_weights_load_from_the_local_hub_cache(tmp_path):
     state = {k: v.contiguous() for k, v in reference.module.state_dict().items()}
     save_file(state, str(repo / "snapshots" / revision / "model.safetensors"))
     code = (
-        "from synbench.models.encoders import resolve_encoder\n"
-        "print(resolve_encoder('timm:test_vit').weights_digest)"
+        "from synbench.models.encoders import resolve_encoder\nprint(resolve_encoder('timm:test_vit').weights_digest)"
     )
     env = {"PATH": "/usr/bin:/bin", "HF_HUB_CACHE": str(tmp_path), "HF_HUB_OFFLINE": "1"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
