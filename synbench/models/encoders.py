@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 import importlib
@@ -22,6 +21,7 @@ from ..core.errors import DataError, EncoderError
 from ..core.inputs import Preprocess, channel_count
 from ..core.spec import shape_text
 from .checkpoints import apply_weights, weights_digest, weights_stamp
+from .hub import timm_module
 from .preprocess import resolve_preprocess
 from .references import LAYERS, EncoderRef, is_own_code, parse_reference, parse_seed, parse_shape, read_model_list
 
@@ -129,24 +129,6 @@ class HashNoise(nn.Module):
         return torch.frac(torch.sin(inputs.flatten(1) @ self.projection * 1000.0) * 43758.5453)
 
 
-def _timm_module(ref: EncoderRef, pretrained: bool) -> nn.Module:
-    import timm
-
-    if not timm.is_model(ref.target):
-        close = difflib.get_close_matches(ref.target, timm.list_models(), n=3)
-        hint = f" Did you mean: {', '.join(close)}?" if close else " See timm.list_models()."
-        raise EncoderError(f"unknown timm architecture {ref.target!r} in {ref.text!r}.{hint}")
-    try:
-        return timm.create_model(ref.target, pretrained=pretrained, num_classes=0)
-    except Exception as exc:
-        if not pretrained:
-            raise
-        raise EncoderError(
-            f"pretrained weights for {ref.target!r} are not in the local cache ({type(exc).__name__}); "
-            f"copy them into the Hugging Face cache, or pass a file: timm:{ref.target}@/path/model.safetensors."
-        ) from None
-
-
 def _raw_inputs(shape: tuple[int, ...]) -> dict:
     """A control's declared config: its shape, no normalisation (one 0/1 per channel, as images always had)."""
     channels = channel_count(shape)
@@ -163,7 +145,7 @@ def _resolve_noise(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
 
 
 def _resolve_timm(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
-    module = _timm_module(ref, pretrained=ref.weights is None)
+    module = timm_module(ref, pretrained=ref.weights is None)
     if ref.weights is None:
         return module, ref.target, {}
     return module, ref.target, {_WEIGHTS_INFO: apply_weights(module, ref.weights, ref.text, ref.target)}
@@ -171,7 +153,7 @@ def _resolve_timm(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
 
 def _resolve_random(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
     with seeded_init(parse_seed(ref)):
-        module = _timm_module(ref, pretrained=False)
+        module = timm_module(ref, pretrained=False)
     return module, ref.target, {}
 
 

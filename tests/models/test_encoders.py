@@ -115,7 +115,10 @@ def test_py_encoder_uses_its_declared_config_and_weights(tmp_path):
         ("identity:1x1x1x1x1x1x1x1x1", r"write 1 to 8 positive sizes"),
         ("random:test_vit@x", r"bad seed 'x'"),
         ("random:test_vit#logits", r"unknown layer 'logits'"),
-        ("timm:test_vit", r"pretrained weights for 'test_vit' are not in the local cache.*timm:test_vit@"),
+        (
+            "timm:test_vit",
+            r"weights for 'test_vit' are not in the local Hugging Face cache.*HF_HUB_OFFLINE=0.*timm:test_vit@",
+        ),
         ("py:encoders_for_tests", r"write py:MODULE:CALLABLE"),
         ("py:no_such_module:f", r"cannot import 'no_such_module:f'"),
         ("py:encoders_for_tests:not_a_module", r"returned str, not a torch.nn.Module"),
