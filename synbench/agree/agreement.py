@@ -9,7 +9,6 @@ probe's held-out accuracy, over the models.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from os import PathLike
 
@@ -85,12 +84,13 @@ def real_features(encoder: Encoder, data: LabelledImages, root: Location, device
         return features
 
 
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial proportion."""
+def wilson(successes: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion (scipy's), clipped to hold the proportion itself."""
+    from scipy.stats import binomtest
+
+    found = binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
     p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(min(centre - half, p), 0.0), min(max(centre + half, p), 1.0)  # rounding at p = 0 or 1
+    return max(min(float(found.low), p), 0.0), min(max(float(found.high), p), 1.0)  # rounding at p = 0 or 1
 
 
 def split_indices(labels: np.ndarray, test: np.ndarray | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

