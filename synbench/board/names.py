@@ -18,7 +18,7 @@ import pandas as pd
 from ..core.errors import SynBenchError
 from ..models.references import absolute_reference, split_weights, weights_path
 
-__all__ = ["SHORT", "display_name", "with_display_names", "entry_aliases", "pick_fingerprint"]
+__all__ = ["SHORT", "display_name", "short_name", "with_display_names", "entry_aliases", "pick_fingerprint"]
 
 SHORT = 8  # hex digits of a fingerprint or weights digest shown to people
 _WITH_WEIGHTS = re.compile(r"^(timm|py):([^@#]+)@([^#]+)(#\w+)?$")
@@ -43,6 +43,26 @@ def display_name(model: str, weights_digest: str = "") -> str:
     ``model`` may hold several references joined by ", " (one fingerprint under several names).
     """
     return ", ".join(_one(reference, weights_digest) for reference in model.split(", "))
+
+
+_SHOWN = re.compile(r"^py:(?:[\w.]+\.)?(\w+):(\w+)(?:@(?:\w+:)?([^#\[]+?))?(#\w+)?( \[\w+\])?$")
+_EXTENSION = re.compile(r"\.(safetensors|pth|pt|bin|ckpt)(?=( \[\w+\])?$|#)")
+
+
+def short_name(shown: str) -> str:
+    """A display name made shorter for a narrow table: a ``py:`` model by its module's last part and factory, or
+    by its weights file when that starts with the factory's name; weights files without their extension; a
+    notebook's module by its class. The digest stays.
+    ``py:synbench.demo:digits_cnn@digits_cnn-e4.safetensors [3f2a91c0]`` -> ``digits_cnn-e4 [3f2a91c0]``."""
+    match = _SHOWN.match(shown)
+    if match:
+        module, factory, weights, layer, digest = match.groups()
+        stem = _EXTENSION.sub("", weights) if weights else None
+        name = stem if stem and stem.startswith(factory) else f"{factory}@{stem}" if stem else f"{module}:{factory}"
+        return f"{name}{layer or ''}{digest or ''}"
+    if shown.startswith("module:"):
+        return f"module:{shown.rsplit('.', 1)[-1]}"
+    return _EXTENSION.sub("", shown)
 
 
 def with_display_names(board: pd.DataFrame) -> pd.DataFrame:
@@ -71,7 +91,7 @@ def entry_aliases(board: pd.DataFrame) -> dict[str, set[str]]:
         board["model_fingerprint"], board["model"], digests.fillna(""), board["display_name"], strict=True
     ):
         names = aliases.setdefault(fingerprint, set())
-        names.add(shown)
+        names |= {shown, short_name(shown)}  # as the wide and the compact tables show it
         for reference in str(model).split(", "):
             names |= {reference, _one(reference, digest or fingerprint), _one(reference, "")}
     return aliases

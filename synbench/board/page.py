@@ -12,7 +12,7 @@ from ..core.provenance import code_version, utc_now
 from ..stages.probes import load_replicate_curves, named_replicates
 from ..store.parquet import read_frame
 from ..store.roots import Location, atomic_write_bytes, location, safe_path
-from .names import SHORT, display_name, with_display_names
+from .names import SHORT, display_name, short_name, with_display_names
 from .plots import plot_model_curves, plot_series
 from .ranking import DEFAULT_RANK_KEY, RankKey
 from .tables import series_records, series_table, summary_table, table_notes, usable_key
@@ -35,9 +35,9 @@ def agreement_html(models: pd.DataFrame, stats: pd.DataFrame, png: bytes, data: 
     shown = models.assign(model=[display_name(m) for m in models["model"]])
     return (
         f"<h2>Agreement with linear probing on {html.escape(data)}</h2>"
-        + stats.to_html(index=False, float_format="%.3f", border=0)
+        + _scrolling(stats.to_html(index=False, float_format="%.3f", border=0))
         + f'<img alt="score vs accuracy" width="620" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-        + shown.to_html(index=False, classes="sortable", float_format="%.4f", border=0)
+        + _scrolling(shown.to_html(index=False, classes="sortable", float_format="%.4f", border=0))
     )
 
 
@@ -95,10 +95,30 @@ def _scrolling(table_html: str) -> str:
     return f'<div class="wide">{table_html}</div>'
 
 
-def render_page(root: str | Location, board: pd.DataFrame, rank_key: RankKey = DEFAULT_RANK_KEY) -> str:
-    """The board page with its plots embedded; writes nothing."""
+def _breakable(table: pd.DataFrame) -> pd.DataFrame:
+    """Summary cells that may wrap only before their eps and between words of the power note, so that the table
+    fits a 1280-pixel screen: ``1.0337† ±0.155`` stays on one line, ``(eps 0.2)`` goes under it."""
+    keep = {" ±": "\u00a0±", "(eps ": "(eps\u00a0", "r/n ": "r/n\u00a0"}
+
+    def joined(value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        for plain, bound in keep.items():
+            value = value.replace(plain, bound)
+        return value
+
+    table = table.drop(columns="spec") if table["spec"].nunique() == 1 else table  # the page's header names it
+    table = table.assign(model=table["model"].map(short_name))  # all rows, below, give the whole name
+    return table.assign(**{column: table[column].map(joined) for column in table.columns if column != "model"})
+
+
+def render_page(
+    root: str | Location, board: pd.DataFrame, rank_key: RankKey = DEFAULT_RANK_KEY, extra_html: str = ""
+) -> str:
+    """The board page with its plots embedded (and ``extra_html``, e.g. the stored agreement); writes nothing."""
     images = {name: png for name, (_, png) in _plots(location(root), board).items()}
-    return board_html(board, images, _series_html(board, _series_plots(board, rank_key), rank_key), rank_key)
+    series = _series_html(board, _series_plots(board, rank_key), rank_key)
+    return board_html(board, images, series + extra_html, rank_key)
 
 
 def write_reports(
@@ -133,6 +153,7 @@ tr.under td{color:#a33}
 .plots figcaption{font-size:12px;text-align:center}
 .note{color:#555;font-size:13px}
 .wide{overflow-x:auto;max-width:100%}
+table.summary td,table.summary th{white-space:normal} table.summary td:first-child{overflow-wrap:anywhere}
 """
 
 _SORT_SCRIPT = """
@@ -196,7 +217,7 @@ def board_html(
     if not board.empty:
         table, rank_key = summary_table(board, rank_key), usable_key(board, rank_key)
         notes = "".join(f"<p class='note'>{html.escape(line)}</p>" for line in table_notes(table, rank_key).split("\n"))
-        summary = table.to_html(index=False, classes="sortable", border=0) + notes
+        summary = _scrolling(_breakable(table).to_html(index=False, classes="sortable summary", border=0)) + notes
         board = with_display_names(board)
         board = board.assign(model=board["display_name"])
     columns = [c for c in _ROW_COLUMNS if c in board.columns]
@@ -220,5 +241,6 @@ of the same rank reaches with the same probe and sample sizes (docs/METHOD.md se
 sample size do not rank the models. Intervals: 95%, half-sampling (section 6).</p>{summary}
 {extra_html}
 <h2>Curves</h2>{figures or "<p>No plots.</p>"}
-<h2>All rows</h2><table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>
+<h2>All rows</h2><div class="wide"><table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>
+</table></div>
 <script>{_SORT_SCRIPT}</script></body></html>"""
