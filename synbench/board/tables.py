@@ -14,36 +14,11 @@ from .read import ROW_KEY, rank_board, read_snapshots
 
 __all__ = ["summary_records", "summary_table", "table_notes", "series_records", "format_board", "format_history"]
 
-_SUMMARY_COLUMNS = [
-    "rank",
-    "rank_band",
-    "rank_key",
-    "rank_value",
-    "rank_value_low",
-    "rank_value_high",
-    "model",
-    "display_name",
-    "spec_name",
-    "spec_hash",
-    "input_shape",
-    "feature_dim",
-    "probe_rank",
-    "r_over_n",
-    "underpowered",
-    "interpolates",
-    "n_train_needed",
-    "threshold",
-    "band",
-    "score",
-    "score_low",
-    "score_high",
-    "best_eps",
-    "score_dm",
-    "score_dm_low",
-    "score_dm_high",
-    "best_eps_dm",
-    "model_fingerprint",
-]
+_SUMMARY_COLUMNS = (  # the summary's records, in this order (README: `leaderboard --summary`)
+    "rank rank_band rank_key rank_value rank_value_low rank_value_high model display_name spec_name spec_hash "
+    "input_shape feature_dim probe_rank r_over_n underpowered interpolates n_train_needed threshold band score "
+    "score_low score_high best_eps score_dm score_dm_low score_dm_high best_eps_dm model_fingerprint"
+).split()
 _MODEL = ["spec_hash", "model_fingerprint"]
 
 
