@@ -158,7 +158,6 @@ def agreement_section(args: argparse.Namespace, root: Path, spec: str | None, ra
     from ..store.roots import atomic_write_bytes, safe_path
 
     rank_key = rank_key or DEFAULT_RANK_KEY
-    _check_powered(root, spec, getattr(args, "models", None))
     result = agreement(root, args.data, spec=spec, models=getattr(args, "models", None), device=args.device)
     per_model, stats = result.per_model, result.stats
     models, shown, png, section = _section(per_model, stats, rank_key)
@@ -273,6 +272,7 @@ def cmd_agree(args: argparse.Namespace) -> int:
     root = open_root(args.root, create=False)
     if args.allow_py:
         os.environ[ALLOW_PY_ENV] = "1"
+    _check_powered(root, args.spec, args.models)
     table, as_json, _ = agreement_section(args, root, args.spec, parse_rank_key(args.rank_by))
     print(as_json if args.format == "json" else table)
     return EXIT_OK
