@@ -3,8 +3,11 @@
 Each declares its input in ``pretrained_cfg`` (any rank). With two or more axes, mean/std apply per
 channel along the first axis; without mean/std the inputs are fed as generated (no normalisation).
 
-    PYTHONPATH=examples synbench batch identity:256 py:sequence_encoders:conv1d_encoder \\
-        py:sequence_encoders:mlp_encoder py:sequence_encoders:token_transformer --spec demo
+    PYTHONPATH=examples synbench batch identity:256 identity:2x128 noise:2x128 py:sequence_encoders:conv1d_encoder \\
+        py:sequence_encoders:mlp_encoder py:sequence_encoders:token_transformer --spec examples/signals.toml
+
+(``examples/signals.toml``: the demo's tasks with n_train = 1024, so that the 256-feature identity ceiling is
+powered.)
 
 Weights are a seeded random init (a stand-in for a trained checkpoint: add ``@weights.safetensors``).
 """

@@ -27,7 +27,8 @@ from synbench.board.tables import summary_table
 from synbench.core.errors import SynBenchError
 from synbench.core.spec import BenchmarkSpec, load_spec
 from synbench.method.intervals import DEFAULT_REPLICATES, check_replicates
-from synbench.models.references import absolute_reference, expand_series, read_model_list
+from synbench.models.references import read_model_list
+from synbench.models.weights_paths import absolute_reference, expand_series
 from synbench.stages.extract import resolve_device
 from synbench.stages.progress import stage
 from synbench.store.roots import location, open_root
@@ -87,17 +88,17 @@ def _allowed(path: str, what: str):
     )
 
 
-def _load(
-    spec: str, eps: list[float] | None, root: str, input_shape: list[int] | None = None
-) -> tuple[BenchmarkSpec, Path]:
+def _load(spec: str, eps: list[float] | None, root: str) -> tuple[BenchmarkSpec, Path]:
     """Flow parameters are plain JSON (deployments): a spec name or file, an eps list, a root path."""
-    shape = tuple(input_shape) if input_shape else None
-    spec_obj = load_spec(spec, eps=tuple(eps) if eps else None, input_shape=shape)
+    spec_obj = load_spec(spec, eps=tuple(eps) if eps else None)
     return spec_obj, open_root(_allowed(root, "root"))
 
 
-def _overrides(mean: list[float] | None, std: list[float] | None) -> dict | None:
-    return {"mean": tuple(mean), "std": tuple(std)} if mean or std else None
+def _overrides(mean: list[float] | None, std: list[float] | None, input_shape: list[int] | None) -> dict | None:
+    """The models' own preprocessing overrides (their fingerprints, not the spec: every model joins its board)."""
+    shape = tuple(input_shape) if input_shape else None
+    given = {"input_shape": shape, "mean": tuple(mean) if mean else None, "std": tuple(std) if std else None}
+    return given if any(given.values()) else None
 
 
 def _run_stages(
@@ -170,8 +171,8 @@ def benchmark(
 
     ``py:`` references run only where the worker's own environment sets ``SYNBENCH_ALLOW_PY=1``.
     """
-    spec_obj, root_path = _load(spec, eps, root, input_shape)
-    preprocess = _overrides(mean, std)
+    spec_obj, root_path = _load(spec, eps, root)
+    preprocess = _overrides(mean, std, input_shape)
     model_ref = absolute_reference(model_ref)  # a weights path is stored absolute: it resolves from any folder
     outcome = _run_stages(
         model_ref, spec_obj, root_path, device, dtype, preprocess, progress, check_replicates(ci_replicates)
@@ -204,12 +205,12 @@ def benchmark_batch(
     ``benchmark_batch.with_options(task_runner=ThreadPoolTaskRunner(4))`` or a
     ``prefect_dask.DaskTaskRunner`` (``synbench batch --workers N [--dask]``).
     """
-    spec_obj, root_path = _load(spec, eps, root, input_shape)
+    spec_obj, root_path = _load(spec, eps, root)
     listed = read_model_list(_allowed(models_file, "models_file"), quote=False) if models_file else []
     refs = [expanded for ref in list(model_refs or []) + listed for expanded in expand_series(ref)]
     generate_task(spec_obj, root_path)
     unique_refs = list(dict.fromkeys(refs))
-    preprocess, replicates = _overrides(mean, std), check_replicates(ci_replicates)
+    preprocess, replicates = _overrides(mean, std, input_shape), check_replicates(ci_replicates)
     futures = [
         benchmark_model_task.submit(ref, spec_obj, root_path, device, dtype, preprocess, progress, replicates)
         for ref in unique_refs

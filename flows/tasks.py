@@ -89,9 +89,15 @@ def generate_task(spec: BenchmarkSpec, root: Path) -> str:
     return str(write_recipe(spec, root))
 
 
+def _encoder(model_ref: str, spec: BenchmarkSpec, preprocess: dict | None):
+    """The model with its own overrides (input_shape, mean, std), else the spec's input shape."""
+    given = dict(preprocess or {})
+    return resolve_encoder(model_ref, given.pop("input_shape", None) or spec.input_shape, **given)
+
+
 @task(name="fingerprint", retries=0)
 def fingerprint_task(model_ref: str, spec: BenchmarkSpec, preprocess: dict | None) -> str:
-    return resolve_encoder(model_ref, spec.input_shape, **(preprocess or {})).fingerprint
+    return _encoder(model_ref, spec, preprocess).fingerprint
 
 
 @task(name="extract", cache_key_fn=_features_key, **RETRYING)
@@ -105,7 +111,7 @@ def extract_task(
     preprocess: dict | None,
     progress: ProgressFn | None = None,
 ) -> dict:
-    encoder = resolve_encoder(model_ref, spec.input_shape, **(preprocess or {}))
+    encoder = _encoder(model_ref, spec, preprocess)
     result = extract_features(encoder, spec, root, device=device, dtype=dtype, progress=progress)
     return {"key": result.key, "written_chunks": result.written_chunks, "skipped_chunks": result.skipped_chunks}
 

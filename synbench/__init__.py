@@ -1,10 +1,6 @@
 """SynBench: score pretrained encoders on synthetic Gaussian tasks, without real data."""
 
 import importlib
-import os
-
-# Never reach the network for weights; a user may opt in with HF_HUB_OFFLINE=0.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 __version__ = "0.1.0"
 
@@ -40,3 +36,7 @@ def __getattr__(name: str):
     if name in _EXPORTS:
         return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
     raise AttributeError(f"module 'synbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

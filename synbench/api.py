@@ -15,10 +15,9 @@ from .board.read import read_board
 from .core.spec import BenchmarkSpec, load_spec
 from .method.intervals import DEFAULT_REPLICATES, check_replicates
 from .models.encoders import Encoder, encoder_from_module, resolve_encoder
-from .models.references import EncoderRef, absolute_reference
-from .stages.curves import curves_stored, publish_scores
-from .stages.extract import extract_features, resolve_device
-from .stages.probes import probe_stored, replicates_stored, write_recipe
+from .models.references import EncoderRef
+from .models.weights_paths import absolute_reference
+from .stages.pipeline import run_stages
 from .store.roots import location, open_root
 
 __all__ = ["evaluate"]
@@ -27,18 +26,20 @@ __all__ = ["evaluate"]
 def _encoder(
     model: nn.Module | str,
     spec: BenchmarkSpec,
+    input_shape: tuple[int, ...] | None,
     mean: Sequence[float] | None,
     std: Sequence[float] | None,
 ) -> Encoder:
     overrides = {"mean": tuple(mean) if mean else None, "std": tuple(std) if std else None}
+    shape = input_shape or spec.input_shape  # the model's own override first, then the spec's
     if isinstance(model, str):
         # a weights path is stored absolute, so that the board's name resolves from any folder
-        return resolve_encoder(absolute_reference(model), spec.input_shape, allow_py=True, **overrides)
+        return resolve_encoder(absolute_reference(model), shape, allow_py=True, **overrides)
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module or a reference string; got {type(model).__name__}")
     kind = f"{type(model).__module__}.{type(model).__qualname__}"
     ref = EncoderRef(text=f"module:{kind}", scheme="module", target=kind)
-    return encoder_from_module(model, ref, kind, {}, spec.input_shape, **overrides)
+    return encoder_from_module(model, ref, kind, {}, shape, **overrides)
 
 
 def evaluate(
@@ -62,8 +63,11 @@ def evaluate(
         spec: a preset name, a spec file, or a ``BenchmarkSpec``.
         input_shape, mean, std: override the model's own preprocessing. The shape has any rank: (3, 32, 32),
             (2, 128), (16, 8) or 256; mean/std hold one value, or one per channel (the shape's first axis).
+            They belong to the model (its fingerprint), not to the spec: the model joins the spec's board, and
+            values equal to the model's own change nothing.
         eps: robustness levels (override the spec's).
         root: artifact root to keep the features in (reused on the next call); default a temporary folder.
+        dtype: "fp32", or "bf16" (the forward under bf16 autocast, features stored in float32).
         name: the model's name on the board (default ``module:<class path>`` or the reference).
         ci_replicates: half-samples behind each score's 95% interval (``score_low``, ``score_high``); 0: none.
     """
@@ -71,11 +75,9 @@ def evaluate(
     shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape) if input_shape is not None else None
     if isinstance(spec, BenchmarkSpec):
         spec_obj = BenchmarkSpec.from_dict({**spec.to_dict(), **({"eps": eps} if eps else {})})
-        if shape:
-            spec_obj = BenchmarkSpec.from_dict({**spec_obj.to_dict(), "input_shape": shape})
     else:
-        spec_obj = load_spec(spec, eps=tuple(eps) if eps else None, input_shape=shape)
-    encoder = _encoder(model, spec_obj, mean, std)
+        spec_obj = load_spec(spec, eps=tuple(eps) if eps else None)
+    encoder = _encoder(model, spec_obj, shape, mean, std)
     label = name or encoder.ref.text
     if encoder.preprocess.source == "default":
         warnings.warn(
@@ -85,12 +87,6 @@ def evaluate(
         )
     with tempfile.TemporaryDirectory(prefix="synbench-") if root is None else nullcontext() as scratch:
         root_path = open_root(location(scratch if root is None else root))
-        write_recipe(spec_obj, root_path)
-        extract_features(encoder, spec_obj, root_path, device=device, dtype=dtype)
-        linalg_device = str(resolve_device(device))  # the probe and its refits run where the features were made
-        probe_path = probe_stored(root_path, encoder.fingerprint, spec_obj, linalg_device)
-        curves_path = curves_stored(root_path, probe_path, spec_obj)
-        replicates = replicates_stored(root_path, encoder.fingerprint, spec_obj, ci_replicates, linalg_device)
-        publish_scores(root_path, encoder.fingerprint, spec_obj, curves_path, label, replicates)
+        run = run_stages(encoder, spec_obj, root_path, label, device, dtype, ci_replicates)
         board = read_board(root_path, spec=spec_obj.spec_hash, warn=False)
-        return board[board["model_fingerprint"] == encoder.fingerprint].reset_index(drop=True)
+        return board[board["model_fingerprint"] == run.fingerprint].reset_index(drop=True)

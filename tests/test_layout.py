@@ -168,3 +168,9 @@ def test_bad_spec_values_are_spec_errors(values):
         BenchmarkSpec.from_dict(values)
     except SpecError as exc:
         assert "\n" not in str(exc)
+
+
+def test_dir_lists_the_public_names_that_load_on_first_use():
+    import synbench
+
+    assert {"evaluate", "read_board", "load_spec", "audit_root", "__version__"} <= set(dir(synbench))

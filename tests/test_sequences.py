@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -23,6 +25,7 @@ EXAMPLES = {  # examples/sequence_encoders.py, on the tests' import path
     "py:sequence_encoders:token_transformer": ((16, 8), (0.0,) * 16),
 }
 CONTROLS = ("identity:256", "identity:1x16x16")
+EXAMPLES_DIR = Path(__file__).parents[1] / "examples"
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +95,22 @@ def test_agree_takes_npz_samples_of_the_models_own_shape(scored, tmp_path):
     np.savez(tmp_path / "short.npz", X=_two_class((2, 64))[0], y=_two_class((2, 64))[1])
     with pytest.raises(DataError, match=r"conv1d_encoder on short.npz: samples of shape 2x64 do not fit .* 2x128"):
         agree(root, str(tmp_path / "short.npz"), models=["py:sequence_encoders:conv1d_encoder"], device="cpu")
+
+
+def test_the_readme_examples_are_seeded_and_powered_on_the_spec_they_show():
+    # issue 31: the own-model example (examples/mymodel.py) was unseeded and underpowered on demo; the signals
+    # example's identity ceiling (256 features) was underpowered on demo
+    from mymodel import build
+
+    from synbench.core.spec import load_spec
+    from synbench.method.score import power_flags
+    from synbench.models.checkpoints import weights_digest
+
+    assert weights_digest(build()) == weights_digest(build())  # seeded: one fingerprint on every rerun
+    first = resolve_encoder("py:mymodel:build")
+    demo, signals = load_spec("demo"), load_spec(str(EXAMPLES_DIR / "signals.toml"))
+    assert not power_flags([first.feature_dim], demo.n_train, first.feature_dim)["underpowered"]
+    for ref in ("identity:2x128", "identity:256", *EXAMPLES):
+        width = resolve_encoder(ref).feature_dim
+        assert not power_flags([width], signals.n_train, width)["underpowered"], ref
+    assert signals.data_hash != demo.data_hash and signals.scales == demo.scales

@@ -34,7 +34,11 @@ KFOLD_METHOD = "kfold"  # the accuracy_method of agreement rows written with it;
 
 
 def wilson(successes: float, n: float, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion ``successes / n`` (``n`` may be an effective, non-integer size)."""
+    """95% Wilson score interval of a proportion ``successes / n`` (``n`` may be an effective, non-integer size).
+
+    scipy's ``binomtest(k, n).proportion_ci(method="wilson")`` gives the same interval for whole counts, but takes
+    integers only: the k-fold interval divides the counts by a design effect.
+    """
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)

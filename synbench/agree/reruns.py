@@ -13,10 +13,11 @@ from ..board.names import pick_fingerprint
 from ..board.read import read_board
 from ..board.tables import summary_records
 from ..core.errors import EncoderError, SynBenchError
-from ..models.encoders import Encoder, resolve_encoder
+from ..models.encoders import Encoder, resolve_as_stored
 from ..models.references import parse_reference
+from ..models.weights_paths import relocated_reference
 from ..store.features import open_feature_group
-from ..store.roots import Location
+from ..store.roots import Location, is_remote
 
 __all__ = ["board_models", "NOTEBOOK_NOTE"]
 
@@ -35,14 +36,6 @@ def _reference(candidates: list[str]) -> str | None:
             continue
         return text
     return None
-
-
-def _resolve_as_benchmarked(reference: str, used: dict, allow_py: bool | None) -> Encoder:
-    """The encoder with the preprocessing its stored features record (``--input-shape``, ``--mean``, ``--std``)."""
-    if not used or parse_reference(reference).scheme in ("identity", "noise"):  # controls take no overrides
-        return resolve_encoder(reference, allow_py=allow_py)
-    shape, mean, std = (tuple(used[key]) for key in ("input_shape", "mean", "std"))
-    return resolve_encoder(reference, shape, allow_py, mean=mean, std=std)
 
 
 def board_models(
@@ -77,9 +70,14 @@ def board_models(
             skipped.append({"model": name, "reason": NOTEBOOK_NOTE})
             continue
         allowed = True if models else allow_py
-        encoder = _resolve_as_benchmarked(reference, dict(attrs.get("preprocess") or {}), allowed)
+        reference = reference if is_remote(root) else relocated_reference(reference, root)  # a moved root's files
+        encoder = resolve_as_stored(reference, dict(attrs.get("preprocess") or {}), allowed)
         if encoder.fingerprint != fingerprint:
-            raise SynBenchError(f"{reference} now resolves to other weights than those on the board; rerun it.")
+            raise SynBenchError(
+                f"{reference} now resolves to other weights than those on the board (fingerprint {encoder.fingerprint}"
+                f", not {fingerprint}): its weights file changed, or its factory draws new weights each time (seed it, "
+                "e.g. with torch.manual_seed); run it again to put the weights it gives now on the board."
+            )
         found.append((model_rows, encoder))
     if not found:
         raise SynBenchError(

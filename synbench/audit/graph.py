@@ -21,7 +21,7 @@ import zarr
 from ..core.errors import SynBenchError
 from ..core.provenance import utc_now
 from ..core.spec import BenchmarkSpec
-from ..models.encoders import resolve_encoder
+from ..models.encoders import resolve_as_stored
 from ..stages.extract import extract_features
 from ..store.features import checksum_ok, manifest_digest, node_location, real_manifest
 from ..store.lineage import node_digest, node_name, node_path
@@ -271,7 +271,7 @@ def deep_check(group: zarr.Group, spec: BenchmarkSpec, report, allow_py: bool) -
     attrs = dict(group.attrs)
     where = node_location(group)
     try:
-        encoder = resolve_encoder(attrs["model"], spec.input_shape, allow_py=allow_py)
+        encoder = resolve_as_stored(attrs["model"], attrs.get("preprocess"), allow_py)
     except SynBenchError as exc:
         report.problems.append(f"{where}: not regenerated (deep audit): {exc}")
         return False

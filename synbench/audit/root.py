@@ -20,7 +20,7 @@ from ..core.errors import SynBenchError
 from ..core.provenance import utc_now
 from ..core.spec import BenchmarkSpec
 from ..method.generate import block_labels
-from ..models.encoders import resolve_encoder
+from ..models.encoders import resolve_as_stored
 from ..stages.extract import extract_features
 from ..store.features import (
     checksum_ok,
@@ -154,7 +154,7 @@ def _repair_group(
         )
         return
     try:
-        encoder = resolve_encoder(attrs["model"], spec.input_shape, allow_py=allow_py)
+        encoder = resolve_as_stored(attrs["model"], attrs.get("preprocess"), allow_py)
     except SynBenchError as exc:  # a notebook's module, a py: module this process may not import: go on
         why = _NOTEBOOK if str(attrs["model"]).startswith("module:") else str(exc)
         report.problems.append(f"{node_location(group)}: cannot regenerate {attrs['model']!r}: {why}")

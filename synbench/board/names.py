@@ -9,14 +9,17 @@ fingerprint tells them apart, and a name that matches several entries is refused
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import PurePath
 
 import pandas as pd
 
 from ..core.errors import SynBenchError
 from ..models.references import split_weights
+from ..models.weights_paths import absolute_reference, weights_path
 
-__all__ = ["SHORT", "display_name", "with_display_names", "entry_aliases", "pick_fingerprint"]
+__all__ = ["SHORT", "display_name", "short_name", "with_display_names", "entry_aliases", "pick_fingerprint"]
 
 SHORT = 8  # hex digits of a fingerprint or weights digest shown to people
 _WITH_WEIGHTS = re.compile(r"^(timm|py):([^@#]+)@([^#]+)(#\w+\*?)?$")  # a layer, or every stage (#stage*)
@@ -41,6 +44,26 @@ def display_name(model: str, weights_digest: str = "") -> str:
     ``model`` may hold several references joined by ", " (one fingerprint under several names).
     """
     return ", ".join(_one(reference, weights_digest) for reference in model.split(", "))
+
+
+_SHOWN = re.compile(r"^py:(?:[\w.]+\.)?(\w+):(\w+)(?:@(?:\w+:)?([^#\[]+?))?(#\w+)?( \[\w+\])?$")
+_EXTENSION = re.compile(r"\.(safetensors|pth|pt|bin|ckpt)(?=( \[\w+\])?$|#)")
+
+
+def short_name(shown: str) -> str:
+    """A display name made shorter for a narrow table: a ``py:`` model by its module's last part and factory, or
+    by its weights file when that starts with the factory's name; weights files without their extension; a
+    notebook's module by its class. The digest stays.
+    ``py:synbench.demo:digits_cnn@digits_cnn-e4.safetensors [3f2a91c0]`` -> ``digits_cnn-e4 [3f2a91c0]``."""
+    match = _SHOWN.match(shown)
+    if match:
+        module, factory, weights, layer, digest = match.groups()
+        stem = _EXTENSION.sub("", weights) if weights else None
+        name = stem if stem and stem.startswith(factory) else f"{factory}@{stem}" if stem else f"{module}:{factory}"
+        return f"{name}{layer or ''}{digest or ''}"
+    if shown.startswith("module:"):
+        return f"module:{shown.rsplit('.', 1)[-1]}"
+    return _EXTENSION.sub("", shown)
 
 
 def with_display_names(board: pd.DataFrame) -> pd.DataFrame:
@@ -69,10 +92,29 @@ def entry_aliases(board: pd.DataFrame) -> dict[str, set[str]]:
         board["model_fingerprint"], board["model"], digests.fillna(""), board["display_name"], strict=True
     ):
         names = aliases.setdefault(fingerprint, set())
-        names.add(shown)
+        names |= {shown, short_name(shown)}  # as the wide and the compact tables show it
         for reference in str(model).split(", "):
             names |= {reference, _one(reference, digest or fingerprint), _one(reference, "")}
     return aliases
+
+
+def _by_weights_path(aliases: dict[str, set[str]], name: str) -> list[str]:
+    """Entries a reference with a weights path names once its path is made absolute, else (a root moved or
+    copied elsewhere) entries whose stored path ends with the path as typed, folder by folder."""
+    typed = weights_path(name)
+    if typed is None:
+        return []
+    absolute = absolute_reference(name)
+    found = sorted(fp for fp, names in aliases.items() if absolute in names)
+    if found:
+        return found
+    tail = PurePath(os.path.normpath(typed)).parts
+
+    def moved_twin(reference: str) -> bool:  # the same reference but for a path that ends with the one typed
+        path = weights_path(reference)
+        return bool(path) and PurePath(path).parts[-len(tail) :] == tail and reference.replace(path, typed) == name
+
+    return sorted(fp for fp, names in aliases.items() if any(map(moved_twin, names)))
 
 
 def _listed(board: pd.DataFrame, fingerprints) -> str:
@@ -81,7 +123,9 @@ def _listed(board: pd.DataFrame, fingerprints) -> str:
 
 
 def pick_fingerprint(board: pd.DataFrame, name: str) -> str:
-    """The fingerprint of the one entry that ``name`` names: any of its names, else a fingerprint prefix.
+    """The fingerprint of the one entry that ``name`` names: any of its names, else a fingerprint prefix, else
+    (a reference with a weights path) its absolute form or a stored path that ends with the one typed (a root
+    moved or copied with its checkpoints).
 
     Raises:
         SynBenchError: no entry, or several, answer to ``name`` (the message lists them with fingerprints).
@@ -91,6 +135,8 @@ def pick_fingerprint(board: pd.DataFrame, name: str) -> str:
     matches = sorted(fp for fp, names in aliases.items() if name in names)
     if not matches and name:
         matches = sorted(fp for fp in aliases if fp.startswith(name))
+    if not matches:
+        matches = _by_weights_path(aliases, name)
     if not matches:
         more = f" and {len(aliases) - 10} more" if len(aliases) > 10 else ""
         listed = _listed(board, list(aliases)[:10])

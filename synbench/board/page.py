@@ -12,7 +12,7 @@ from ..core.provenance import code_version, utc_now
 from ..stages.probes import load_replicate_curves, named_replicates
 from ..store.parquet import read_frame
 from ..store.roots import Location, atomic_write_bytes, location, safe_path
-from .names import SHORT, display_name, with_display_names
+from .names import SHORT, display_name, short_name, with_display_names
 from .plots import plot_model_curves, plot_series
 from .ranking import DEFAULT_RANK_KEY, RankKey
 from .series import CHECKPOINTS, series_records, series_table
@@ -36,9 +36,9 @@ def agreement_html(models: pd.DataFrame, stats: pd.DataFrame, png: bytes, data: 
     shown = models.assign(model=[display_name(m) for m in models["model"]])
     return (
         f"<h2>Agreement with linear probing on {html.escape(data)}</h2>"
-        + stats.to_html(index=False, float_format="%.3f", border=0)
+        + _scrolling(stats.to_html(index=False, float_format="%.3f", border=0))
         + f'<img alt="score vs accuracy" width="620" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-        + shown.to_html(index=False, classes="sortable", float_format="%.4f", border=0)
+        + _scrolling(shown.to_html(index=False, classes="sortable", float_format="%.4f", border=0))
     )
 
 
@@ -60,61 +60,84 @@ def _plots(root: Location, board: pd.DataFrame) -> dict[str, tuple[str, bytes]]:
 
 _GROUPS = ["kind", "spec_name", "spec_hash", "series"]
 _SECTIONS = {  # kind: heading, note
-    CHECKPOINTS: ("Checkpoint series", "Score at each saved step of one training run"),
-    "layers": ("Layer series", "Score at each stage of one model (its feature_info, average-pooled), then its head"),
+    CHECKPOINTS: ("Checkpoint series", "at each saved step of one training run"),
+    "layers": ("Layer series", "at each stage of one model (its feature_info, average-pooled), then its head"),
 }
 
 
-def _series_plots(board: pd.DataFrame) -> dict[str, tuple[str, bytes]]:
-    """Score-against-step (checkpoints) or -depth (layers) PNG of each series on the board, keyed by caption, with
-    its file name."""
-    plots = {}
-    for (kind, spec_name, spec_hash, name), rows in series_records(board).groupby(_GROUPS):
-        caption = f"{display_name(name)} ({spec_name} {spec_hash[:8]}): {rows['step'].nunique()} {kind}"
+def _series_plots(board: pd.DataFrame, rank_key: RankKey) -> dict[str, tuple[str, bytes]]:
+    """Score-against-step (checkpoints) or -depth (layers) PNG of each series on the board, in the rank key's score
+    kind, keyed by caption, with its file name."""
+    plots, kind = {}, usable_key(board, rank_key).kind
+    for (series_kind, spec_name, spec_hash, name), rows in series_records(board).groupby(_GROUPS):
+        caption = f"{display_name(name)} ({spec_name} {spec_hash[:8]}): {rows['step'].nunique()} {series_kind}"
         if caption in plots:  # the same file names in another folder: show the whole series name
-            caption = f"{name} ({spec_name} {spec_hash[:8]}): {rows['step'].nunique()} {kind}"
-        plots[caption] = (f"series-{_slug(spec_name)}-{spec_hash[:8]}--{_slug(name)}.png", plot_series(rows, caption))
+            caption = f"{name} ({spec_name} {spec_hash[:8]}): {rows['step'].nunique()} {series_kind}"
+        png = plot_series(rows, caption, kind)
+        plots[caption] = (f"series-{_slug(spec_name)}-{spec_hash[:8]}--{_slug(name)}.png", png)
     return plots
 
 
-def _series_html(board: pd.DataFrame, plots: dict[str, tuple[str, bytes]]) -> str:
-    sections = []
-    for kind, (heading, note) in _SECTIONS.items():
-        figures = {caption: png for caption, (_, png) in plots.items() if caption.endswith(f" {kind}")}
+def _series_html(board: pd.DataFrame, plots: dict[str, tuple[str, bytes]], rank_key: RankKey) -> str:
+    sections, kind = [], usable_key(board, rank_key).kind
+    for series_kind, (heading, where) in _SECTIONS.items():
+        figures = {caption: png for caption, (_, png) in plots.items() if caption.endswith(f" {series_kind}")}
         if not figures:
             continue
         tables = "".join(
             f"<h3>{html.escape(display_name(name))} ({html.escape(spec_name)} {spec_hash[:8]})</h3>"
-            + series_table(rows).to_html(index=False, classes="sortable", border=0)
+            + _scrolling(series_table(rows, kind).to_html(index=False, classes="sortable", border=0))
             for (_, spec_name, spec_hash, name), rows in series_records(board).groupby(_GROUPS)
-            if rows["kind"].iloc[0] == kind
+            if rows["kind"].iloc[0] == series_kind
         )
-        sections.append(
-            f"<h2>{heading}</h2><p class='note'>{note} with its 95% interval, best eps per threshold.</p>"
-            + _figures(figures)
-            + tables
-        )
+        note = f"{kind} (the rank key's score) {where} with its 95% interval, best eps per threshold; plots alike."
+        sections.append(f"<h2>{heading}</h2><p class='note'>{note}</p>" + _figures(figures) + tables)
     return "".join(sections)
 
 
-def render_page(root: str | Location, board: pd.DataFrame, rank_key: RankKey = DEFAULT_RANK_KEY) -> str:
-    """The board page with its plots embedded; writes nothing."""
+def _scrolling(table_html: str) -> str:
+    """A table in a box that scrolls sideways, so a wide table never widens the page past the screen."""
+    return f'<div class="wide">{table_html}</div>'
+
+
+def _breakable(table: pd.DataFrame) -> pd.DataFrame:
+    """Summary cells that may wrap only before their eps and between words of the power note, so that the table
+    fits a 1280-pixel screen: ``1.0337† ±0.155`` stays on one line, ``(eps 0.2)`` goes under it."""
+    keep = {" ±": "\u00a0±", "(eps ": "(eps\u00a0", "r/n ": "r/n\u00a0"}
+
+    def joined(value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        for plain, bound in keep.items():
+            value = value.replace(plain, bound)
+        return value
+
+    table = table.drop(columns="spec") if table["spec"].nunique() == 1 else table  # the page's header names it
+    table = table.assign(model=table["model"].map(short_name))  # all rows, below, give the whole name
+    return table.assign(**{column: table[column].map(joined) for column in table.columns if column != "model"})
+
+
+def render_page(
+    root: str | Location, board: pd.DataFrame, rank_key: RankKey = DEFAULT_RANK_KEY, extra_html: str = ""
+) -> str:
+    """The board page with its plots embedded (and ``extra_html``, e.g. the stored agreement); writes nothing."""
     images = {name: png for name, (_, png) in _plots(location(root), board).items()}
-    return board_html(board, images, _series_html(board, _series_plots(board)), rank_key)
+    series = _series_html(board, _series_plots(board, rank_key), rank_key)
+    return board_html(board, images, series + extra_html, rank_key)
 
 
 def write_reports(
     root: Location, board: pd.DataFrame, extra_html: str = "", rank_key: RankKey = DEFAULT_RANK_KEY
 ) -> tuple[list, Location]:
     """PNGs under ``reports/`` (curves per (spec, model), one per checkpoint series) and ``leaderboard.html``."""
-    plots, series = _plots(root, board), _series_plots(board)
+    plots, series = _plots(root, board), _series_plots(board, rank_key)
     files = []
     for file_name, png in [*plots.values(), *series.values()]:
         files.append(safe_path(root, "reports", file_name))
         atomic_write_bytes(files[-1], png)
     page = safe_path(root, "reports", "leaderboard.html")
     images = {name: png for name, (_, png) in plots.items()}
-    html_text = board_html(board, images, _series_html(board, series) + extra_html, rank_key)
+    html_text = board_html(board, images, _series_html(board, series, rank_key) + extra_html, rank_key)
     atomic_write_bytes(page, html_text.encode())
     return files, page
 
@@ -134,6 +157,8 @@ tr.under td{color:#a33}
 .plots figure{margin:0}
 .plots figcaption{font-size:12px;text-align:center}
 .note{color:#555;font-size:13px}
+.wide{overflow-x:auto;max-width:100%}
+table.summary td,table.summary th{white-space:normal} table.summary td:first-child{overflow-wrap:anywhere}
 """
 
 _SORT_SCRIPT = """
@@ -197,7 +222,7 @@ def board_html(
     if not board.empty:
         table, rank_key = summary_table(board, rank_key), usable_key(board, rank_key)
         notes = "".join(f"<p class='note'>{html.escape(line)}</p>" for line in table_notes(table, rank_key).split("\n"))
-        summary = table.to_html(index=False, classes="sortable", border=0) + notes
+        summary = _scrolling(_breakable(table).to_html(index=False, classes="sortable summary", border=0)) + notes
         board = with_display_names(board)
         board = board.assign(model=board["display_name"])
     columns = [c for c in _ROW_COLUMNS if c in board.columns]
@@ -221,5 +246,6 @@ of the same rank reaches with the same probe and sample sizes (docs/METHOD.md se
 sample size do not rank the models. Intervals: 95%, half-sampling (section 6).</p>{summary}
 {extra_html}
 <h2>Curves</h2>{figures or "<p>No plots.</p>"}
-<h2>All rows</h2><table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>
+<h2>All rows</h2><div class="wide"><table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>
+</table></div>
 <script>{_SORT_SCRIPT}</script></body></html>"""

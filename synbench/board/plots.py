@@ -76,22 +76,24 @@ def plot_model_curves(
     return path
 
 
-def plot_series(series: pd.DataFrame, title: str) -> bytes:
-    """Score (best eps) with its 95% interval against the training step or the layer's depth, one line per threshold.
+def plot_series(series: pd.DataFrame, title: str, kind: str = "score") -> bytes:
+    """``kind`` (score or score_dm; best eps) with its 95% interval against the training step or the layer's depth,
+    one line per threshold.
 
-    ``series`` has columns kind, step, threshold, score, score_low, score_high (series.series_records).
+    ``series`` has columns kind, step, threshold, ``kind``, ``kind``_low, ``kind``_high (series.series_records).
     """
+    kind = kind if kind in series and series[kind].notna().any() else "score"
     fig, ax = plt.subplots(figsize=(6.5, 4), dpi=110)
     for threshold, rows in series.groupby("threshold"):
         rows = rows.sort_values("step")
-        line = ax.plot(rows["step"], rows["score"], marker="o", ms=4, label=f"t={threshold:g}")[0]
-        if rows["score_high"].notna().any():
+        line = ax.plot(rows["step"], rows[kind], marker="o", ms=4, label=f"t={threshold:g}")[0]
+        if rows[f"{kind}_high"].notna().any():
             ax.fill_between(
-                rows["step"], rows["score_low"], rows["score_high"], color=line.get_color(), alpha=0.2, lw=0
+                rows["step"], rows[f"{kind}_low"], rows[f"{kind}_high"], color=line.get_color(), alpha=0.2, lw=0
             )
     layers = series["kind"].iloc[0] == "layers"
     xlabel = "depth: feature_info stage (last: the head)" if layers else "step (from the checkpoint file name)"
-    ax.set(xlabel=xlabel, ylabel="SynBench-Score (best eps), 95% band")
+    ax.set(xlabel=xlabel, ylabel=f"{kind} (best eps), 95% band")
     if layers:
         ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_title("\n".join(textwrap.wrap(title, 70, break_long_words=True)[:3]), fontsize=9)

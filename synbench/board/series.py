@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..models.references import EVERY_STAGE, layer_step, series_step
+from ..models.references import EVERY_STAGE
+from ..models.weights_paths import layer_step, series_step
 from .tables import score_cells, summary_records
 
 __all__ = ["series_records", "series_table", "CHECKPOINTS", "LAYERS"]
 
 CHECKPOINTS, LAYERS = "checkpoints", "layers"  # the two kinds of series
 _COLUMNS = ["series", "kind", "step", "model", "spec_name", "spec_hash", "threshold", "score", "score_low"]
+_DM_COLUMNS = ["score_dm", "score_dm_low", "score_dm_high", "best_eps_dm", "probe_rank", "r_over_n"]
 _ORDER = ["spec_hash", "series", "threshold", "step"]
 
 
@@ -20,8 +22,8 @@ def series_records(board: pd.DataFrame) -> pd.DataFrame:
     (step: that number), and the stages of one model (``REF#stage<K>``, step K), followed by the model's head
     (``REF``) one step after its last stage when the board holds it.
 
-    Columns series, kind (``checkpoints`` or ``layers``), step, model, spec_name, spec_hash, threshold, score,
-    score_low, score_high, best_eps.
+    Columns series, kind (``checkpoints`` or ``layers``), step, model, spec_name, spec_hash, threshold, both
+    scores with their intervals and best eps, probe_rank, r_over_n.
     """
     records = summary_records(board)
     firsts = [model.split(", ")[0] for model in records["model"]]
@@ -33,7 +35,7 @@ def series_records(board: pd.DataFrame) -> pd.DataFrame:
     found.append(_heads(records.assign(first=firsts), found[-1]))
     series = pd.concat(found, ignore_index=True)
     sizes = series.groupby(["spec_hash", "series"])["step"].transform("nunique")
-    return series[sizes >= 2][[*_COLUMNS, "score_high", "best_eps"]].sort_values(_ORDER)
+    return series[sizes >= 2][[*_COLUMNS, "score_high", "best_eps", *_DM_COLUMNS]].sort_values(_ORDER)
 
 
 def _heads(records: pd.DataFrame, stages: pd.DataFrame) -> pd.DataFrame:
@@ -46,14 +48,16 @@ def _heads(records: pd.DataFrame, stages: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(heads) if heads else stages.iloc[:0]
 
 
-def series_table(series: pd.DataFrame) -> pd.DataFrame:
-    """Wide view of one series (``series_records`` rows): one row per step, a "score ± interval" cell per t.
+def series_table(series: pd.DataFrame, kind: str = "score") -> pd.DataFrame:
+    """Wide view of one series (``series_records`` rows): one row per step, a "``kind`` ± interval" cell per t,
+    each column headed by the score kind it shows.
 
     A layer series names its rows by layer (``stage0`` ... ``head``)."""
-    table = series.assign(cell=score_cells(series)).pivot_table(
+    kind = kind if series[kind].notna().any() else "score"  # parts published before score_dm existed
+    table = series.assign(cell=score_cells(series, kind)).pivot_table(
         index="step", columns="threshold", values="cell", aggfunc="first"
     )
-    table.columns = [f"t={c:g}" for c in table.columns]
+    table.columns = [f"{kind} t={c:g}" for c in table.columns]
     table = table.reset_index()
     if series["kind"].iloc[0] == LAYERS:
         pairs = zip(series["step"], series["model"], strict=True)

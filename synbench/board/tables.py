@@ -13,36 +13,11 @@ from .read import ROW_KEY, rank_board, read_snapshots
 
 __all__ = ["summary_records", "summary_table", "table_notes", "score_cells", "format_board", "format_history"]
 
-_SUMMARY_COLUMNS = [
-    "rank",
-    "rank_band",
-    "rank_key",
-    "rank_value",
-    "rank_value_low",
-    "rank_value_high",
-    "model",
-    "display_name",
-    "spec_name",
-    "spec_hash",
-    "input_shape",
-    "feature_dim",
-    "probe_rank",
-    "r_over_n",
-    "underpowered",
-    "interpolates",
-    "n_train_needed",
-    "threshold",
-    "band",
-    "score",
-    "score_low",
-    "score_high",
-    "best_eps",
-    "score_dm",
-    "score_dm_low",
-    "score_dm_high",
-    "best_eps_dm",
-    "model_fingerprint",
-]
+_SUMMARY_COLUMNS = (  # the summary's records, in this order (README: `leaderboard --summary`)
+    "rank rank_band rank_key rank_value rank_value_low rank_value_high model display_name spec_name spec_hash "
+    "input_shape feature_dim probe_rank r_over_n underpowered interpolates n_train_needed threshold band score "
+    "score_low score_high best_eps score_dm score_dm_low score_dm_high best_eps_dm model_fingerprint"
+).split()
 _MODEL = ["spec_hash", "model_fingerprint"]
 
 
@@ -137,9 +112,11 @@ def usable_key(board: pd.DataFrame, rank_key: RankKey) -> RankKey:
     return rank_key if rank_key.kind in board else RankKey("score", rank_key.threshold)
 
 
-def summary_table(board: pd.DataFrame, rank_key: RankKey = DEFAULT_RANK_KEY) -> pd.DataFrame:
+def summary_table(board: pd.DataFrame, rank_key: RankKey = DEFAULT_RANK_KEY, compact: bool = False) -> pd.DataFrame:
     """Wide view for people: one row per (spec, model), a "score ± interval (eps e)" cell per threshold for the
-    rank key's score, ranked by the key; underpowered models last, unranked."""
+    rank key's score, ranked by the key; underpowered models last, unranked. ``compact`` adds the columns of a
+    narrow table: the rank key's value with its interval (headed by the key, e.g. ``score_dm@0.7``) and ``r/n``
+    (with the n_train that would power an underpowered model)."""
     rank_key = usable_key(board, rank_key)
     records = summary_records(board, rank_key)
     if records.empty:
@@ -151,12 +128,9 @@ def summary_table(board: pd.DataFrame, rank_key: RankKey = DEFAULT_RANK_KEY) -> 
     table = records.pivot_table(index=entry, columns="threshold", values="cell", aggfunc="first")
     table.columns = [f"{rank_key.kind} t={c:g}" for c in table.columns]
     first = records.drop_duplicates(entry).set_index(entry).reindex(table.index)
+    key_cells = _key_cells(first)
     if rank_key.threshold is None:
-        half = first["rank_value_high"] - first["rank_value"]
-        table[f"{rank_key.kind} mean"] = [
-            INTERPOLATES if meaningless else "—" if pd.isna(v) else f"{v:.4f}{'' if pd.isna(h) else f' ±{h:.3f}'}"
-            for v, h, meaningless in zip(first["rank_value"], half, _interpolates(first), strict=True)
-        ]
+        table[f"{rank_key.kind} mean"] = key_cells
     table.insert(0, "model", first["display_name"])
     table.insert(1, "fingerprint", [fp[:SHORT] for fp in first.index.get_level_values("model_fingerprint")])
     table.insert(2, "rank", first["rank"].astype("Int64"))
@@ -164,18 +138,45 @@ def summary_table(board: pd.DataFrame, rank_key: RankKey = DEFAULT_RANK_KEY) -> 
     table.insert(4, "input", [_shape(v) for v in first["input_shape"]])
     table.insert(5, "p", first["feature_dim"].astype("Int64"))
     table["power"] = [_power(row) for _, row in first.iterrows()]
+    if compact:
+        table[str(rank_key)] = key_cells
+        table["r/n"] = [_ratio(row) for _, row in first.iterrows()]
     table = table.reset_index().drop(columns="model_fingerprint").assign(unranked=lambda t: t["rank"].isna())
     table = table.sort_values(["spec", "unranked", "rank", "model", "fingerprint"])
     table["rank"] = [str(rank) if pd.notna(rank) else "—" for rank in table["rank"]]  # unranked: no number
     return table.drop(columns="unranked").reset_index(drop=True)
 
 
-def table_notes(table: pd.DataFrame, rank_key: RankKey) -> str:
-    """The lines under the table: what a cell is, how it is ranked, and the marks that appear in it."""
+def _key_cells(first: pd.DataFrame) -> list[str]:
+    """ "value ±half-width" of each entry's rank key (the interval is symmetric but for its clip at 0)."""
+    half = first["rank_value_high"] - first["rank_value"]
+    return [
+        INTERPOLATES
+        if meaningless
+        else "—"
+        if pd.isna(v)
+        else f"{v:.4f}{'†' if v > 1 else ''}{'' if pd.isna(h) else f' ±{h:.3f}'}"
+        for v, h, meaningless in zip(first["rank_value"], half, _interpolates(first), strict=True)
+    ]
+
+
+def _ratio(row: pd.Series) -> str:
+    if pd.isna(row["probe_rank"]):
+        return "?"
+    needs = f", n≥{int(row['n_train_needed'])}" if row["underpowered"] else ""
+    return f"{row['r_over_n']:.2f}{needs}"
+
+
+def table_notes(table: pd.DataFrame, rank_key: RankKey, compact: bool = False) -> str:
+    """The lines under the table: what a cell is, how it is ranked, and the marks that appear in it; ``compact``:
+    of the narrow table (``summary_table(compact=True)``'s key and r/n columns)."""
     text = table.to_string()
     interval = " ± its 95% interval" if "±" in text else " (no intervals: published with --ci none)"
+    cell = f"{rank_key}: the rank key, each model at its best eps" if compact else "Each cell: the best eps's"
     lines = [
-        f"Each cell: the best eps's {rank_key.kind} at accuracy threshold t{interval}; ranked by {rank_key}.",
+        f"{cell} {rank_key.kind} at accuracy threshold t{interval}; ranked by {rank_key}."
+        if not compact
+        else f"{cell}{interval}. r/n: components the probe kept / n_train. --wide: every t, eps, power.",
         "Models in one band are not distinguishable from their neighbour above (paired test).",
     ]
     if NOT_MEASURED in text:
@@ -195,9 +196,9 @@ def table_notes(table: pd.DataFrame, rank_key: RankKey) -> str:
             f"{INTERPOLATES}: the probe kept every component the split allows (r = n_train - 2), so it fits the "
             "training noise and neither score means anything (the JSON keeps the numbers)."
         )
-    if "UNDERPOWERED" in text:
+    if "UNDERPOWERED" in text or "n≥" in text:
         lines.append(
-            "UNDERPOWERED: the probe kept r >= n_train / 2 components, so its estimation error, not the "
+            "UNDERPOWERED (n≥N): the probe kept r >= n_train / 2 components, so its estimation error, not the "
             "representation, sets the score; these rows are not ranked. Rerun with the n_train shown (spec file: "
             "n_train = ...)."
         )

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from ..core.errors import EXIT_FAILED, EXIT_OK, SynBenchError
+from .output import screen_width
 
 
 def _write_output(text: str, output: str | None) -> None:
@@ -36,6 +37,7 @@ def read_ranked_board(root, args: argparse.Namespace):
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from ..board.fit import format_leaderboard
     from ..board.tables import format_board, format_history
     from ..store.roots import open_root
 
@@ -47,7 +49,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if args.format == "html":
         from ..board.page import render_page
 
-        _write_output(render_page(root, board, rank_key), args.output)
+        _write_output(render_page(root, board, rank_key, stored_agreement_html(root, board, rank_key)), args.output)
+    elif args.format == "table":
+        width = None if args.output else screen_width()
+        _write_output(format_leaderboard(board, rank_key, width, args.wide, args.columns), args.output)
     else:
         _write_output(format_board(board, args.format, summary=args.summary, rank_key=rank_key), args.output)
     return EXIT_OK
@@ -65,12 +70,48 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(table.to_json(orient="records", indent=1))
         return EXIT_OK
-    print(f"A = {table['model_a'].iloc[0]}\nB = {table['model_b'].iloc[0]}")
+    from ..board.fit import fit_table, pick_columns, wrap_lines
+
+    width = screen_width()
+    print(wrap_lines(f"A = {table['model_a'].iloc[0]}\nB = {table['model_b'].iloc[0]}", width))
     print(f"spec {table['spec_name'].iloc[0]} ({table['spec_hash'].iloc[0]})")
-    shown = table.drop(columns=["spec_name", "spec_hash", "model_a", "model_b"]).rename(columns={"difference": "A - B"})
-    print(shown.to_markdown(index=False, tablefmt="simple_outline", floatfmt=".4f"))
-    print("A - B and its paired 95% interval (same inputs, same half-samples); each model at its best eps.")
+    shown = pick_columns(_compare_frame(table, args.wide), _COMPARE_COMPACT, args.wide, args.columns)
+    print(fit_table(shown, None if args.wide else width, shrink=("verdict",)))
+    print(wrap_lines(_COMPARE_NOTE, width))
     return EXIT_OK
+
+
+_COMPARE_COMPACT = ("kind", "t", "A", "B", "A - B [95%]", "verdict")
+_COMPARE_NOTE = (
+    "A - B: A's score minus B's at accuracy threshold t, each model at its best eps, with the paired 95% interval "
+    "(same inputs, same half-samples): 'A higher' or 'B higher' when it excludes 0. --wide: each eps and the "
+    "number of paired half-samples."
+)
+
+
+def _compare_frame(table, wide: bool):
+    """The comparison's columns for people: the wide ones, the compact ones, a short verdict unless ``wide``."""
+    shown = table.drop(columns=["spec_name", "spec_hash", "model_a", "model_b"]).rename(columns={"difference": "A - B"})
+    interval = [
+        f"{d:+.4f}" + ("" if low != low else f" [{low:+.4f}, {high:+.4f}]")
+        for d, low, high in zip(table["difference"], table["difference_low"], table["difference_high"], strict=True)
+    ]
+    thresholds = [f"{t:g}" for t in table["threshold"]]
+    shown = shown.assign(t=thresholds, A=table["value_a"], B=table["value_b"], **{"A - B [95%]": interval})
+    return shown if wide else shown.assign(verdict=[_short_verdict(row) for _, row in table.iterrows()])
+
+
+def _short_verdict(row) -> str:
+    weak = [side for side in ("A", "B") if row[f"underpowered_{side.lower()}"]]
+    if weak:
+        return f"not comparable: {' and '.join(weak)} underpowered"
+    if row["difference"] != row["difference"]:
+        return "not a number"
+    if row["difference_low"] != row["difference_low"]:
+        return "no interval (--ci none)"
+    return (
+        "A higher" if row["difference_low"] > 0 else "B higher" if row["difference_high"] < 0 else "not distinguishable"
+    )
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -124,29 +165,19 @@ def _accuracy_note(per_model) -> str:
 def agreement_section(args: argparse.Namespace, root: Path, spec: str | None, rank_key=None) -> tuple[str, str, str]:
     """Run the agreement check (and with ``args.robust`` the robust heads); returns its table, its JSON and its
     HTML section. Its Parquet files and scatter PNG are written only once all of it has been computed."""
-    from ..agree.agreement import agreement, key_values, model_table, stats_view, store_agreement
+    from ..agree.agreement import agreement, store_agreement
     from ..agree.robust_probing import robust_table, store_robust
-    from ..board.page import agreement_html
-    from ..board.plots import plot_agreement
     from ..board.ranking import DEFAULT_RANK_KEY
     from ..store.roots import atomic_write_bytes, safe_path
 
     rank_key = rank_key or DEFAULT_RANK_KEY
     result = agreement(root, args.data, spec=spec, models=getattr(args, "models", None), device=args.device)
-    per_model, stats, data = result.per_model, result.stats, str(result.per_model["data"].iloc[0])
-    stat = stats[stats["rank_key"] == str(rank_key)].iloc[0]
-    png = plot_agreement(key_values(per_model, rank_key), stat, data, str(rank_key))
+    per_model, stats = result.per_model, result.stats
+    models, shown, png, section = _section(per_model, stats, rank_key)
     robust = _robust_rows(args, root, spec, rank_key) if getattr(args, "robust", False) else None
-    models, shown = model_table(per_model), stats_view(stats)
     notes = "".join(f"\nskipped {item['model']}: {item['reason']}." for item in result.skipped)
-    table = (
-        models.to_markdown(index=False, tablefmt="simple_outline", floatfmt=".4f")
-        + "\n"
-        + shown.to_markdown(index=False, tablefmt="simple_outline", floatfmt=".3f")
-        + f"\n{_accuracy_note(per_model)}"
-        + notes
-        + (f"\n{robust_table(robust)}" if robust is not None else "")
-    )
+    table = _agreement_text(models, shown, args, f"\n{_accuracy_note(per_model)}{notes}", rank_key)
+    table += f"\n{robust_table(robust)}" if robust is not None else ""
     rows = per_model.drop(columns=[*_PER_SAMPLE, "score_replicates", "score_dm_replicates"], errors="ignore")
     found = {
         "models": json.loads(rows.to_json(orient="records")),
@@ -155,12 +186,95 @@ def agreement_section(args: argparse.Namespace, root: Path, spec: str | None, ra
     }
     if robust is not None:
         found["robust"] = json.loads(robust.to_json(orient="records"))
-    section = agreement_html(models, shown, png, data)
     store_agreement(root, result)
     if robust is not None:
         store_robust(root, robust)
     atomic_write_bytes(safe_path(root, "reports", f"agree-{per_model['data_digest'].iloc[0]}.png"), png)
     return table, json.dumps(found, indent=1), section
+
+
+def _section(per_model, stats, rank_key):
+    """The agreement's per-model table, its statistics, the scatter PNG for ``rank_key`` and the page's section."""
+    from ..agree.agreement import key_values, model_table, stats_view
+    from ..board.page import agreement_html
+    from ..board.plots import plot_agreement
+
+    data = str(per_model["data"].iloc[0])
+    stat = stats[stats["rank_key"] == str(rank_key)].iloc[0]
+    png = plot_agreement(key_values(per_model, rank_key), stat, data, str(rank_key))
+    models = model_table(per_model)
+    shown = stats_view(stats)
+    return models, shown, png, agreement_html(models, shown, png, data)
+
+
+_AGREE_WIDE_ONLY = ("p (tau)", "p (rho)", "underpowered left out")  # the intervals say more; the count is noted
+_AGREE_NOTE = (
+    "accuracy: a linear probe's cross-validated accuracy on the real data, with its 95% interval. Kendall tau, "
+    "Spearman rho: how well each rank key orders the powered models (at least 3) as that accuracy does, 1 = the "
+    "same order, with 95% intervals; 'saturated' where the accuracies cannot rank the models. --wide: every column."
+)
+
+
+def _agreement_text(models, shown, args: argparse.Namespace, notes: str, rank_key) -> str:
+    """Both tables fitted to the terminal (``--wide``, ``--columns``), with how to read them; the compact view
+    leaves out the other score kind's mean and what the rank key's name says."""
+    from ..board.fit import fit_table, pick_columns, wrap_lines
+    from ..board.names import display_name, short_name
+
+    wide, columns = getattr(args, "wide", False), getattr(args, "columns", None)
+    width = None if wide else screen_width()
+    models = models if wide else models.assign(model=[short_name(display_name(m)) for m in models["model"]])
+    other_mean = f"{'score' if rank_key.kind == 'score_dm' else 'score_dm'}@mean"
+    parts = []
+    for frame, other, floatfmt in ((models, shown, ".4f"), (shown, models, ".3f")):
+        compact = [c for c in frame.columns if c not in (*_AGREE_WIDE_ONLY, other_mean)]
+        picked = pick_columns(frame, compact, wide, columns, others=[other])
+        if len(picked.columns):
+            parts.append(fit_table(picked, width, floatfmt=floatfmt))
+    left_out = int(shown["underpowered left out"].max()) if "underpowered left out" in shown else 0
+    note = _AGREE_NOTE + (f" {left_out} underpowered model(s) left out." if left_out else "")
+    return "\n".join(parts) + wrap_lines(notes, width) + "\n" + wrap_lines(note, width)
+
+
+def _check_powered(root: Path, spec: str | None, models: list[str] | None) -> None:
+    """Rank agreement needs at least 3 powered models: fewer is one line and exit 2, before any work."""
+    from ..board.names import pick_fingerprint
+    from ..board.read import read_board
+    from ..board.tables import summary_records
+
+    board = read_board(root, spec=spec, warn=False)
+    records = summary_records(board)
+    if records.empty or records["spec_hash"].nunique() > 1:
+        return  # agreement() says what is wrong
+    if models:
+        records = records[records["model_fingerprint"].isin([pick_fingerprint(board, m) for m in models])]
+    entries = records.drop_duplicates("model_fingerprint")
+    powered = int((~entries["underpowered"]).sum())
+    if powered < 3:
+        chosen = " of those named with --models" if models else ""
+        raise SynBenchError(
+            f"agree needs at least 3 powered models to measure rank agreement; {powered} of the {len(entries)} "
+            f"models{chosen} on spec {entries['spec_name'].iloc[0]} are powered: add models, or rerun the "
+            "underpowered ones with the n_train the board names."
+        )
+
+
+def stored_agreement_html(root: Path, board, rank_key) -> str:
+    """The page's agreement sections from the tables ``synbench agree`` stored for the board's specs (none run)."""
+    from ..store.parquet import read_frame
+
+    if board.empty:
+        return ""
+    sections = []
+    for models_file in sorted((root / "agreement").glob("*-models.parquet"), key=str):
+        stats_file = models_file.with_name(models_file.name.replace("-models.parquet", "-stats.parquet"))
+        per_model = read_frame(models_file)
+        if per_model.empty or per_model["spec_hash"].iloc[0] not in set(board["spec_hash"]) or not stats_file.is_file():
+            continue
+        stats = read_frame(stats_file)
+        if (stats["rank_key"] == str(rank_key)).any():
+            sections.append(_section(per_model, stats, rank_key)[3])
+    return "".join(sections)
 
 
 def cmd_agree(args: argparse.Namespace) -> int:
@@ -171,6 +285,7 @@ def cmd_agree(args: argparse.Namespace) -> int:
     root = open_root(args.root, create=False)
     if args.allow_py:
         os.environ[ALLOW_PY_ENV] = "1"
+    _check_powered(root, args.spec, args.models)
     table, as_json, _ = agreement_section(args, root, args.spec, parse_rank_key(args.rank_by))
     print(as_json if args.format == "json" else table)
     return EXIT_OK

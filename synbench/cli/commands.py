@@ -9,12 +9,18 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from ..core.errors import EXIT_FAILED, EXIT_OK, SynBenchError
+from ..core.errors import EXIT_OK, SynBenchError
+from .output import print_board, report_batch
 from .signals import stop_on_sigterm
 
 
 def _preprocess_overrides(args: argparse.Namespace) -> dict:
     return {"mean": getattr(args, "mean", None), "std": getattr(args, "std", None)}
+
+
+def _input_shape(args: argparse.Namespace, spec) -> tuple[int, ...] | None:
+    """The shape each model is fed: ``--input-shape`` (the model's own override, not the spec's), else the spec's."""
+    return getattr(args, "input_shape", None) or spec.input_shape
 
 
 def _flow_parameters(args: argparse.Namespace, spec, root: Path) -> dict:
@@ -25,7 +31,7 @@ def _flow_parameters(args: argparse.Namespace, spec, root: Path) -> dict:
         "root": str(root),
         "device": args.device,
         "dtype": args.dtype,
-        "input_shape": list(spec.input_shape) if spec.input_shape else None,
+        "input_shape": list(args.input_shape) if getattr(args, "input_shape", None) else None,
         "mean": list(args.mean) if getattr(args, "mean", None) else None,
         "std": list(args.std) if getattr(args, "std", None) else None,
         "ci_replicates": _ci_replicates(args),
@@ -59,17 +65,18 @@ def _prepare(args: argparse.Namespace, refs: list[str], models_file: str | None 
 
     ``resolve`` loads every model now (``run``: fail before work starts); a batch only parses
     its references so that one bad model is reported without stopping the others.
-    Returns the spec, the root, the model references (command line first, then the file's), fingerprints.
+    Returns the spec, the root, the model references (command line first, then the file's), the models loaded.
     """
     from ..core.spec import load_spec
     from ..models.encoders import ALLOW_PY_ENV, resolve_encoder
     from ..models.layers import expand_layers
-    from ..models.references import expand_series, is_own_code, parse_reference, read_model_list
+    from ..models.references import is_own_code, parse_reference, read_model_list
+    from ..models.weights_paths import expand_series
     from ..stages.extract import resolve_device
     from ..store.resources import check_resources
     from ..store.roots import open_root
 
-    spec = load_spec(args.spec, eps=args.eps, input_shape=getattr(args, "input_shape", None))
+    spec = load_spec(args.spec, eps=args.eps)  # --input-shape is the models' override: the spec's board stays one
     resolve_device(args.device)
     _ci_replicates(args)
     from_file = read_model_list(Path(models_file)) if models_file else []
@@ -86,13 +93,13 @@ def _prepare(args: argparse.Namespace, refs: list[str], models_file: str | None 
     if any(ref.startswith("py:") for ref in refs + from_file):
         os.environ[ALLOW_PY_ENV] = "1"  # the user named or allowed them on this command line
     allow_command_line_root(args.root)
-    fingerprints = {}  # of the models loaded here, so that _already_published need not load them again
+    encoders = {}  # the models loaded here, so that _already_published and run need not load them again
     for ref in listed if resolve else []:
-        encoder = resolve_encoder(ref, spec.input_shape, **_preprocess_overrides(args))
+        encoder = resolve_encoder(ref, _input_shape(args, spec), **_preprocess_overrides(args))
         _describe(encoder)
         check_resources(spec, encoder.preprocess.input_shape, encoder.feature_dim, args.root, ref)
-        fingerprints[ref] = encoder.fingerprint
-    return spec, open_root(args.root), listed, fingerprints
+        encoders[ref] = encoder
+    return spec, open_root(args.root), listed, encoders
 
 
 def _start_prefect(args: argparse.Namespace, root: Path) -> None:
@@ -104,18 +111,18 @@ def _start_prefect(args: argparse.Namespace, root: Path) -> None:
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # dask's INFO lines, read at its import
 
 
-def _already_published(args: argparse.Namespace, spec, root: Path, refs: list[str], fingerprints: dict) -> list | None:
+def _already_published(args: argparse.Namespace, spec, root: Path, refs: list[str], encoders: dict) -> list | None:
     """The outcomes of a run or batch whose every model has its part for this spec, code version and interval
     count, found without Prefect (whose start is most of a no-op rerun); None once a model has work left or fails."""
     from ..models.encoders import resolve_encoder
-    from ..models.references import absolute_reference
+    from ..models.weights_paths import absolute_reference
     from ..stages.curves import part_path
     from ..stages.probes import replicates_path
 
     replicates, overrides, outcomes = _ci_replicates(args), _preprocess_overrides(args), []
     for ref in map(absolute_reference, refs):  # as the flows store them (listed references already are)
         try:
-            fingerprint = fingerprints.get(ref) or resolve_encoder(ref, spec.input_shape, **overrides).fingerprint
+            fingerprint = (encoders.get(ref) or resolve_encoder(ref, _input_shape(args, spec), **overrides)).fingerprint
         except Exception:
             return None
         intervals = replicates_path(root, fingerprint, spec, replicates) if replicates else None
@@ -137,57 +144,46 @@ def allow_command_line_root(root: str) -> None:
 
 
 def _progress():
-    """A rich progress bar and the callback that feeds it; plain lines (``PlainProgress``) when stderr is not a
-    terminal (a log file, a pipe)."""
+    """A rich progress bar naming each model's stage (``BarProgress``); plain lines (``PlainProgress``) when stderr
+    is not a terminal (a log file, a pipe). Returns the context to show it in and the reporter."""
+    from ..stages.progress import BarProgress, PlainProgress
+
     if not sys.stderr.isatty():
-        from ..stages.progress import PlainProgress
-
         return nullcontext(), PlainProgress()
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    tasks: dict[str, object] = {}
-
-    def update(model: str, done: int, total: int) -> None:
-        if model not in tasks:
-            tasks[model] = bar.add_task(f"extract {model}", total=total)
-        bar.update(tasks[model], completed=done)
-
-    return bar, update
-
-
-def _print_board(root: Path, spec_hash: str) -> None:
-    from ..board.read import read_board
-    from ..board.tables import format_board
-
-    print(format_board(read_board(root, spec=spec_hash), "table"))
+    reporter = BarProgress()
+    return reporter.bar, reporter
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """One model's five stages in this process (``stages.pipeline``, what ``synbench.evaluate`` runs): no Prefect
+    server to start for one model; ``batch`` keeps the flows (retries across models, task runners, Dask)."""
+    from ..stages.pipeline import run_stages
+
     stop_on_sigterm()
-    spec, root, (model_ref,), fingerprints = _prepare(args, [args.model_ref], resolve=True)
+    spec, root, (model_ref,), encoders = _prepare(args, [args.model_ref], resolve=True)
     start = time.monotonic()
-    finished = _already_published(args, spec, root, [model_ref], fingerprints)
+    finished = _already_published(args, spec, root, [model_ref], encoders)
     if finished:
         (outcome,) = finished
     else:
-        _start_prefect(args, root)
-        from synbench_flows.benchmark import benchmark
-
         bar, progress = _progress()
         with bar:
-            outcome = benchmark(model_ref, **_flow_parameters(args, spec, root), progress=progress)
+            run = run_stages(
+                encoders[model_ref], spec, root, model_ref, args.device, args.dtype, _ci_replicates(args), progress
+            )
+        outcome = {"fingerprint": run.fingerprint, "written_chunks": run.written_chunks}
+        outcome["skipped_chunks"] = run.skipped_chunks
     print(
         f"{model_ref}: fingerprint {outcome['fingerprint']}, {outcome['written_chunks']} chunks written, "
         f"{outcome['skipped_chunks']} reused, {time.monotonic() - start:.1f} s"
     )
-    _print_board(root, spec.spec_hash)
+    print_board(root, spec.spec_hash)
     return EXIT_OK
 
 
 def _batch(args: argparse.Namespace, refs: list[str], models_file: str | None) -> tuple[list[dict], object, Path]:
-    spec, root, listed, fingerprints = _prepare(args, refs, models_file)
-    finished = _already_published(args, spec, root, listed, fingerprints)
+    spec, root, listed, encoders = _prepare(args, refs, models_file)
+    finished = _already_published(args, spec, root, listed, encoders)
     if finished is not None:
         print(f"all {len(finished)} models are already published for this spec and code version: nothing to run")
         return finished, spec, root
@@ -203,20 +199,6 @@ def _batch(args: argparse.Namespace, refs: list[str], models_file: str | None) -
     return outcomes, spec, root
 
 
-def _report_batch(outcomes: list[dict], root: Path, spec_hash: str) -> int:
-    """Per-model outcome table, then the board; exit 1 when any model failed."""
-    from tabulate import tabulate
-
-    table = [
-        [o["model"], o["status"], o.get("written_chunks", ""), o.get("skipped_chunks", ""), o.get("error", "")]
-        for o in outcomes
-    ]
-    headers = ["model", "status", "chunks written", "chunks reused", "error"]
-    print(tabulate(table, headers=headers, tablefmt="simple_outline"))
-    _print_board(root, spec_hash)
-    return EXIT_OK if all(o["status"] == "ok" for o in outcomes) else EXIT_FAILED
-
-
 def cmd_batch(args: argparse.Namespace) -> int:
     stop_on_sigterm()
     files = [r for r in args.models if ":" not in r]
@@ -229,7 +211,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise SynBenchError("pass at most one models file; list the other references directly.")
     refs = [r for r in args.models if r not in files]
     outcomes, spec, root = _batch(args, refs, files[0] if files else None)
-    return _report_batch(outcomes, root, spec.spec_hash)
+    return report_batch(outcomes, root, spec.spec_hash)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -253,7 +235,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     args.spec, args.allow_py, args.workers, args.dask = args.spec or "demo", True, 1, None
     outcomes, spec, root = _batch(args, demo_models(folder), None)
-    status = _report_batch(outcomes, root, spec.spec_hash)
+    status = report_batch(outcomes, root, spec.spec_hash)
     args.data = "digits"
     table, _, section = agreement_section(args, root, spec.spec_hash)
     print(f"Agreement with a linear probe on scikit-learn's digits:\n{table}")

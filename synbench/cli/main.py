@@ -62,6 +62,21 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+def _column_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"could not read column list {text!r}; use names like rank,model,p")
+    return names
+
+
+def _add_table_options(sub: argparse.ArgumentParser) -> None:
+    """Tables fit the terminal (COLUMNS; 100 characters when piped) with a few columns; these ask for more."""
+    sub.add_argument("--wide", action="store_true", help="every column, whatever the terminal's width")
+    sub.add_argument(
+        "--columns", type=_column_names, metavar="A,B,...", help="only these columns, e.g. rank,model,t=0.6"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="synbench", description="Score pretrained encoders on synthetic Gaussian tasks, without real data."
@@ -133,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument(
         "--input-shape", type=_numbers("input shape", int), help="only models fed this shape, e.g. 3,32,32"
     )
+    _add_table_options(board)
 
     audit = add("audit", cmd_audit, "verify checksums, completeness, Parquet files and recompute scores")
     audit.add_argument(
@@ -161,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     agree.add_argument(
         "--robust-eps", type=float, help="--robust: train at this eps (default: each model's best eps at the first t)"
     )
+    _add_table_options(agree)
 
     compare = add("compare", cmd_compare, "paired difference of two models' scores, with its 95%% interval")
     compare.add_argument("model_a", help=_MODEL_HELP)
@@ -169,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--eps", type=_numbers("eps"), help="compare at this eps (default: each model's best eps)")
     compare.add_argument("--threshold", type=_thresholds, help="thresholds, e.g. 0.6,0.75")
     compare.add_argument("--format", default="table", choices=["table", "json"])
+    _add_table_options(compare)
 
     edit = add("board", cmd_board, "remove or rename a model on the board (its old parts move to quarantine/)")
     actions = edit.add_subparsers(dest="board_action", required=True, parser_class=_Parser)

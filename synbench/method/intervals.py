@@ -122,9 +122,15 @@ def _quantile(replicates: int) -> float:
 
 
 def interval(score: float, replicate_scores: Sequence[float]) -> tuple[float, float]:
-    """95% interval: the point estimate plus or minus t x the replicates' standard deviation (never below 0)."""
+    """95% interval: the point estimate plus or minus t x the replicates' standard deviation (never below 0).
+
+    Not a number when the replicates cannot measure a spread: fewer than two, or all equal to one value other
+    than the point estimate. The latter happens where the half-sample probes interpolate (r >= n_train / 2 - 2:
+    every replicate scores 0 at a high threshold while the full probe does not), and their zero spread is a
+    floor, not a precision.
+    """
     values = np.asarray(replicate_scores, dtype=np.float64)
-    if values.size < 2:
+    if values.size < 2 or (np.ptp(values) == 0 and not np.isclose(values[0], score, rtol=0, atol=1e-12)):
         return float("nan"), float("nan")
     half_width = _quantile(values.size) * float(values.std(ddof=1))
     return max(score - half_width, 0.0), score + half_width

@@ -110,10 +110,7 @@ def _fill(
     for target_name, tensor in target.items():
         name = source_of.get(target_name)
         if name is None and rule == AS_SAVED:
-            raise EncoderError(
-                f"checkpoint has no tensor named {target_name!r} of {what} (its first is {next(iter(state))!r}); "
-                "check the architecture name, or map the names by order with @order:PATH."
-            )
+            raise EncoderError(_missing(state, target, source_of, target_name, what))
         if name is None:
             raise EncoderError(
                 f"checkpoint mapped by rule {rule} has no tensor for {target_name!r} of {what}; "
@@ -127,6 +124,24 @@ def _fill(
             )
     used = set(source_of.values())
     return Adapted({t: state[n] for t, n in source_of.items()}, rule, tuple(n for n in state if n not in used))
+
+
+def _missing(
+    state: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor], found: dict, first: str, what: str
+) -> str:
+    """Why a checkpoint saved under the target's own names leaves ``first`` empty: tensors missing from a
+    checkpoint of that convention (another variant), or a checkpoint in another convention (map it by order)."""
+    missing = [name for name in target if name not in found]
+    more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+    if found:  # the same names, some of them absent: mapping by order would not help
+        return (
+            f"checkpoint lacks {first!r}{more} of {what} ({len(found)} of its {len(target)} tensors are there); "
+            "was it saved from another variant? Check the architecture name."
+        )
+    return (
+        f"checkpoint has no tensor named {first!r} of {what} (its first is {next(iter(state))!r}); "
+        "check the architecture name, or map the names by order with @order:PATH."
+    )
 
 
 def adapt_state_dict(

@@ -110,7 +110,11 @@ def apply_weights(module: nn.Module, weights: str, ref_text: str, target: str) -
         EncoderError: unreadable or unsafe file, or a checkpoint that does not fit (one line, first tensor named).
     """
     rule, _ = split_weights(weights)
-    state = load_state_dict(str(weights_file(weights)), ref_text)
-    adapted = adapt_state_dict(state, module.state_dict(), rule, what=repr(target))
+    path = weights_file(weights)
+    state = load_state_dict(str(path), ref_text)
+    try:
+        adapted = adapt_state_dict(state, module.state_dict(), rule, what=repr(target))
+    except EncoderError as exc:  # name the file: a series or a batch loads many
+        raise EncoderError(str(exc).replace("checkpoint", f"checkpoint {str(path)!r}", 1)) from None
     module.load_state_dict(adapted.state, strict=True)
     return {"weights_rule": adapted.rule, "weights_dropped": list(adapted.dropped)}

@@ -21,7 +21,8 @@ from ..core.errors import DataError, EncoderError
 from ..core.inputs import Preprocess, channel_count
 from ..core.spec import shape_text
 from .checkpoints import apply_weights, weights_digest, weights_stamp
-from .layers import check_layer, represent_layer, timm_module
+from .hub import timm_module
+from .layers import check_layer, represent_layer
 from .preprocess import resolve_preprocess
 from .references import LAYERS, EncoderRef, is_own_code, parse_reference, parse_seed, parse_shape, read_model_list
 
@@ -30,6 +31,7 @@ __all__ = [
     "Encoder",
     "parse_reference",
     "resolve_encoder",
+    "resolve_as_stored",
     "encoder_from_module",
     "read_model_list",
     "seeded_init",
@@ -208,9 +210,19 @@ def resolve_encoder(
     return _resolve_cached(text, shape, overrides, stamp)
 
 
+def resolve_as_stored(reference: str, preprocess: dict | None, allow_py: bool | None = None) -> Encoder:
+    """The encoder with the preprocessing its stored features record (``--input-shape``, ``--mean``, ``--std``
+    included): what a rerun from the store (agree, audit) must resolve to reach the same fingerprint."""
+    if not preprocess or parse_reference(reference).scheme in ("identity", "noise"):  # controls take no overrides
+        return resolve_encoder(reference, allow_py=allow_py)
+    shape, mean, std = (tuple(preprocess[key]) for key in ("input_shape", "mean", "std"))
+    return resolve_encoder(reference, shape, allow_py, mean=mean, std=std)
+
+
 def _check_control(ref: EncoderRef, input_shape: tuple[int, ...] | None, overrides: tuple) -> None:
     """A control joins a spec or ``--input-shape`` that equals its own shape; any other override is refused."""
-    if any(overrides):
+    mean, std = overrides  # its own values (0 and 1: raw inputs) are no override
+    if any(v != 0 for v in mean or ()) or any(v != 1 for v in std or ()):
         raise EncoderError(f"{ref.text!r} is a control fed raw inputs and takes no mean/std; drop --mean/--std.")
     own = parse_shape(ref)
     if input_shape is not None and tuple(input_shape) != own:

@@ -1,4 +1,4 @@
-"""Representation layers: which tensor of a module is the representation, and timm architectures by name.
+"""Representation layers: which tensor of a module is the representation.
 
 ``pre_logits`` (default) is what the model's head sees; ``features`` its last feature map, average-pooled;
 ``stage<K>`` the output of inner stage K as the model's own ``feature_info`` lists it (timm's numbering, the
@@ -8,34 +8,14 @@ and weights as the plain reference and pooled as the head pools: the mean over t
 
 from __future__ import annotations
 
-import difflib
-
 import torch
 from torch import nn
 
 from ..core.errors import EncoderError
+from .hub import timm_module
 from .references import EVERY_STAGE, EncoderRef, parse_reference, stage_of
 
-__all__ = ["timm_module", "feature_stages", "check_layer", "represent_layer", "pool", "stage_count", "expand_layers"]
-
-
-def timm_module(ref: EncoderRef, pretrained: bool) -> nn.Module:
-    """The timm architecture ``ref.target`` without its classifier; pretrained weights from the local cache."""
-    import timm
-
-    if not timm.is_model(ref.target):
-        close = difflib.get_close_matches(ref.target, timm.list_models(), n=3)
-        hint = f" Did you mean: {', '.join(close)}?" if close else " See timm.list_models()."
-        raise EncoderError(f"unknown timm architecture {ref.target!r} in {ref.text!r}.{hint}")
-    try:
-        return timm.create_model(ref.target, pretrained=pretrained, num_classes=0)
-    except Exception as exc:
-        if not pretrained:
-            raise
-        raise EncoderError(
-            f"pretrained weights for {ref.target!r} are not in the local cache ({type(exc).__name__}); "
-            f"copy them into the Hugging Face cache, or pass a file: timm:{ref.target}@/path/model.safetensors."
-        ) from None
+__all__ = ["feature_stages", "check_layer", "represent_layer", "pool", "stage_count", "expand_layers"]
 
 
 def feature_stages(module: nn.Module, ref: EncoderRef) -> list[dict]:

@@ -17,16 +17,13 @@ Any reference may end in ``#pre_logits`` (default), ``#features`` (the last feat
 layer; ``#stage*`` names every stage (``layers.expand_layers``). Any other ``#`` after a weights path is part
 of its file name. A weights path with a glob
 (``timm:resnet18@runs/ckpt-*.safetensors``) names a checkpoint series: one reference per matching file
-(at most MAX_SERIES_FILES), in the order of the step number in the file names; two files of one step
+(at most ``weights_paths.MAX_SERIES_FILES``), in the order of the step number in the file names; two files of one step
 (``ckpt-01``, ``ckpt-1``) are an error, and a path that exists as written is never read as a glob.
-Stored references carry absolute weights paths (``absolute_reference``).
+Weights paths (absolute, relocated, globbed into series) are ``weights_paths.py``'s business.
 """
 
 from __future__ import annotations
 
-import glob
-import itertools
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,12 +41,7 @@ __all__ = [
     "parse_shape",
     "parse_seed",
     "read_model_list",
-    "expand_series",
-    "series_step",
-    "layer_step",
     "stage_of",
-    "absolute_reference",
-    "MAX_SERIES_FILES",
     "WEIGHT_MAPS",
     "split_weights",
 ]
@@ -60,8 +52,7 @@ EVERY_STAGE = "stage*"  # a layer series: every stage of the model's feature_inf
 _STAGE = re.compile(r"stage(0|[1-9][0-9]{0,2}|\*)")  # stage<K>, K written without leading zeros
 WEIGHT_MAPS = ("order", "efficientnet_pytorch")  # prefixes of a weights path: how its tensor names are mapped
 PACKAGE_PREFIX = "pkg:"
-_PATH_SCHEMES = ("timm", "py")  # schemes whose text after '@' is a weights path
-MAX_SERIES_FILES = 1000  # files one checkpoint glob may match
+PATH_SCHEMES = ("timm", "py")  # schemes whose text after '@' is a weights path
 
 
 @dataclass(frozen=True)
@@ -100,7 +91,7 @@ def _split_layer(scheme: str, rest: str, text: str) -> tuple[str, str]:
         return rest, "pre_logits"
     if tail in LAYERS or _STAGE.fullmatch(tail):
         return body, tail
-    if scheme not in _PATH_SCHEMES or "@" not in body:
+    if scheme not in PATH_SCHEMES or "@" not in body:
         raise EncoderError(
             f"unknown layer {tail!r} in {text!r}; use one of: {', '.join(LAYERS)}, stage<K> (K as the model's "
             f"feature_info numbers its stages, e.g. stage3) or {EVERY_STAGE} (every stage)."
@@ -180,9 +171,9 @@ def read_model_list(path: Path, quote: bool = True) -> list[str]:
     for number, ref in refs:
         try:
             parse_reference(ref)  # fail on a bad line before any work starts
-        except EncoderError:
+        except EncoderError as exc:
             if quote:
-                raise
+                raise EncoderError(f"line {number} of model list {str(path)!r}: {exc}") from None
             raise EncoderError(
                 f"line {number} of model list {path.name!r} is not a model reference; fix it (its text is not shown)."
             ) from None
@@ -193,107 +184,3 @@ def read_model_list(path: Path, quote: bool = True) -> list[str]:
 
 
 _COMMENT = re.compile(r"(?:^|\s)#(?:\s|$)")
-_GLOB_CHARS = re.compile(r"[*?\[]")
-_LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
-
-
-def _weights_path(ref: EncoderRef) -> tuple[str | None, str] | None:
-    """(rule, path) of a reference whose weights are a file path; None for seeds, ``pkg:`` weights or none."""
-    if ref.scheme not in _PATH_SCHEMES or not ref.weights:
-        return None
-    rule, source = split_weights(ref.weights)
-    return None if source.startswith(PACKAGE_PREFIX) else (rule, source)
-
-
-def _with_path(ref: EncoderRef, rule: str | None, path: str) -> str:
-    """The reference with another weights path; its rule and an explicit layer are kept."""
-    layer = f"#{ref.layer}" if ref.text.endswith(f"#{ref.layer}") else ""
-    return f"{ref.scheme}:{ref.target}@{f'{rule}:' if rule else ''}{path}{layer}"
-
-
-def absolute_reference(text: str) -> str:
-    """The reference with its weights path made absolute (``~`` expanded) against the working folder: what the
-    CLI and the flows store, so that it resolves from any folder. Other references come back unchanged."""
-    ref = parse_reference(text)
-    weights = _weights_path(ref)
-    if weights is None:
-        return text
-    rule, source = weights
-    path = os.path.abspath(os.path.expanduser(source))
-    return text if path == source else _with_path(ref, rule, path)
-
-
-def series_step(ref_text: str) -> tuple[str, int] | None:
-    """(series name, step) of a reference whose weights file name holds a number, else None.
-
-    The series name is the reference with that number replaced by ``*``: the checkpoints of one
-    run (``ckpt-100.safetensors``, ``ckpt-200.safetensors``) share it. A board name that is not a
-    reference (a model evaluated from a notebook) is in no series.
-    """
-    try:
-        ref = parse_reference(ref_text)
-    except EncoderError:
-        return None
-    weights = _weights_path(ref)
-    if weights is None:
-        return None
-    path = Path(weights[1])
-    match = _LAST_NUMBER.search(path.name)
-    if not match:
-        return None
-    name = path.name[: match.start()] + "*" + path.name[match.end() :]
-    return _with_path(ref, weights[0], str(path.with_name(name))), int(match.group(1))
-
-
-def layer_step(ref_text: str) -> tuple[str, int] | None:
-    """(series name, K) of a ``#stage<K>`` reference, else None: the stages of one model share the name
-    ``...#stage*``, the reference with K replaced by ``*``."""
-    try:
-        ref = parse_reference(ref_text)
-    except EncoderError:
-        return None
-    stage = stage_of(ref.layer)
-    return None if stage is None else (ref_text.removesuffix(ref.layer) + EVERY_STAGE, stage)
-
-
-def expand_series(ref_text: str) -> list[str]:
-    """A reference whose weights path is a glob, as one reference per matching file, sorted by step; weights
-    paths made absolute (``absolute_reference``).
-
-    Any other reference, or a path that exists as written (``ckpt[1].pt``), comes back alone.
-
-    Raises:
-        EncoderError: the glob matches no file, more than MAX_SERIES_FILES files, or two files of one step
-            (``ckpt-01`` and ``ckpt-1``), which the error names.
-    """
-    ref = parse_reference(ref_text)
-    weights = _weights_path(ref)
-    absolute = absolute_reference(ref_text)
-    if weights is None or not _GLOB_CHARS.search(weights[1]) or os.path.lexists(os.path.expanduser(weights[1])):
-        return [absolute]
-    rule, pattern = split_weights(parse_reference(absolute).weights or "")
-    files = sorted(itertools.islice(glob.iglob(pattern), MAX_SERIES_FILES + 1))
-    if len(files) > MAX_SERIES_FILES:
-        raise EncoderError(
-            f"{pattern!r} matches more than {MAX_SERIES_FILES} files; narrow the pattern (e.g. ckpt-*000.safetensors)."
-        )
-    if not files:
-        raise EncoderError(f"no checkpoint matches {pattern!r} in {ref_text!r}; check the path and the pattern.")
-    pairs = [(_with_path(ref, rule, file), file) for file in files]
-    pairs.sort(key=lambda pair: (series_step(pair[0]) or ("", -1))[1])
-    _check_steps(pairs)
-    return [text for text, _ in pairs]
-
-
-def _check_steps(pairs: list[tuple[str, str]]) -> None:
-    """Two files of one series at one step (``ckpt-01``, ``ckpt-1``) would be one point twice: refuse them."""
-    seen: dict[tuple[str, int], str] = {}
-    for text, file in pairs:
-        key = series_step(text)
-        if key is not None and key in seen:
-            raise EncoderError(
-                f"{seen[key]!r} and {file!r} are both step {key[1]} of {key[0]!r}; rename one of them "
-                "or narrow the pattern."
-            )
-        if key is not None:
-            seen[key] = file

@@ -1,7 +1,8 @@
-"""Progress of long commands as plain lines, for a log file or a pipe: each model's stages, and its extraction.
+"""Progress of long commands: a bar per model in a terminal (``BarProgress``), plain lines for a log file or a
+pipe (``PlainProgress``). Both name the stage a model is in, from its extraction to its publication.
 
-A terminal gets a progress bar instead (``commands``); these lines go where no one watches a bar, so
-they say when something started, how far it is, and when it ended.
+Plain lines go where no one watches a bar, so they say when something started, how far it is, and when
+it ended.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["PlainProgress", "stage"]
+__all__ = ["PlainProgress", "BarProgress", "stage"]
 
 _PRINT_LOCK = threading.Lock()  # module-level: a reporter is passed as a task parameter and may be copied
 
@@ -50,6 +51,32 @@ class PlainProgress:
     def write(text: str) -> None:
         with _PRINT_LOCK:
             print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+class BarProgress:
+    """A rich progress bar per model: extraction blocks fill it, and its label names the stage the model is in
+    (``model: intervals``), so a long stage after extraction never looks like a finished bar. Show ``bar``."""
+
+    def __init__(self, console=None) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        self.bar = Progress(*columns, console=console)
+        self.tasks: dict[str, object] = {}
+
+    def _task(self, model: str):
+        if model not in self.tasks:
+            self.tasks[model] = self.bar.add_task(f"{model}: load", total=None)
+        return self.tasks[model]
+
+    def __call__(self, model: str, done: int, total: int) -> None:
+        self.bar.update(self._task(model), completed=done, total=total)
+
+    def stage(self, model: str, name: str, event: str) -> None:
+        """``event``: started, done or failed; the label shows the stage running, or how the last one ended."""
+        label = name if event == "started" else "done" if event == "done" and name == "publish" else None
+        label = label or (f"{name} failed" if event == "failed" else f"{name} done")
+        self.bar.update(self._task(model), description=f"{model}: {label}")
 
 
 @contextmanager

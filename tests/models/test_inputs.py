@@ -14,7 +14,8 @@ from synbench.agree.realdata import load_images, prepare
 from synbench.core.errors import DataError, EncoderError
 from synbench.core.inputs import Preprocess
 from synbench.models.encoders import resolve_encoder
-from synbench.models.references import MAX_SERIES_FILES, absolute_reference, expand_series, parse_reference, series_step
+from synbench.models.references import parse_reference
+from synbench.models.weights_paths import MAX_SERIES_FILES, absolute_reference, expand_series, series_step
 
 SMALL = "py:encoders_for_tests:small_linear"
 

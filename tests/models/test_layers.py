@@ -9,7 +9,8 @@ import torch
 from synbench.core.errors import EncoderError
 from synbench.models.encoders import resolve_encoder
 from synbench.models.layers import expand_layers
-from synbench.models.references import layer_step, parse_reference
+from synbench.models.references import parse_reference
+from synbench.models.weights_paths import layer_step
 
 
 @pytest.mark.parametrize(
