@@ -10,6 +10,7 @@ predicted sample i right. METHOD.md section 9 gives the interval and why it is h
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 
@@ -33,7 +34,7 @@ FOLDS, REPEATS = 5, 5  # repeated stratified k-fold: 5 folds x 5 seeded repeats
 KFOLD_METHOD = "kfold"  # the accuracy_method of agreement rows written with it; older rows have none
 
 
-def wilson(successes: float, n: float, z: float = 1.96) -> tuple[float, float]:
+def wilson(successes: float, n: float, z: float = NormalDist().inv_cdf(0.975)) -> tuple[float, float]:
     """95% Wilson score interval of a proportion ``successes / n`` (``n`` may be an effective, non-integer size).
 
     scipy's ``binomtest(k, n).proportion_ci(method="wilson")`` gives the same interval for whole counts, but takes
