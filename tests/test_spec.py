@@ -62,10 +62,13 @@ def test_the_covariance_field_hashes_only_where_it_is_not_the_default(tmp_path):
     # the isotropic default leaves every hash made before the field existed as it was (stored roots stay valid)
     assert (PRESETS["paper"].spec_hash, PRESETS["paper"].data_hash) == ("6d49ac847800bccf", "afc465d2f93d65bd")
     assert (PRESETS["demo"].spec_hash, PRESETS["demo"].data_hash) == ("7c97492f21feb3ae", "09eee68643f3bad4")
+    # and so do the spec dicts stored in recipes and feature attributes: no key that was not there before
+    assert "covariance" not in PRESETS["demo"].to_dict() and len(PRESETS["demo"].to_dict()) == 11
     path = tmp_path / "natural.toml"
     path.write_text('base = "demo"\ncovariance = "natural"\n')
     natural = load_spec(path)
     assert natural.spectrum_exponent == 2.0 and BenchmarkSpec.from_dict(natural.to_dict()) == natural
+    assert natural.to_dict()["covariance"] == "natural"
     assert natural.data_hash not in ("09eee68643f3bad4",) and natural.spec_hash != PRESETS["demo"].spec_hash
     steeper = BenchmarkSpec.from_dict({**natural.to_dict(), "spectrum_exponent": 3})
     assert steeper.data_hash != natural.data_hash and steeper.spec_hash != natural.spec_hash

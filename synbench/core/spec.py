@@ -166,10 +166,12 @@ class BenchmarkSpec:
                 )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict of every field (round-trips through ``from_dict``)."""
+        """Plain JSON-able dict of every field (round-trips through ``from_dict``); the isotropic default's
+        covariance fields are left out, so recipes and feature attributes read as they did before them."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out = {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
-        return out
+        if self.covariance == "isotropic":
+            del out["covariance"], out["spectrum_exponent"]
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BenchmarkSpec:
@@ -279,10 +281,10 @@ def load_spec(name_or_path: str | Path = "quick", **overrides: Any) -> Benchmark
             raise SpecError(f"spec file base {base!r} is not a preset; use one of {', '.join(PRESETS)}.")
         data = PRESETS[base].to_dict()
         data["name"] = file_data.pop("name", path.stem)
-        unknown = sorted(set(file_data) - set(data))
-        if unknown:
+        known = {f.name for f in dataclasses.fields(BenchmarkSpec)}
+        if unknown := sorted(set(file_data) - known):
             raise SpecError(
-                f"unknown spec field(s) {unknown} in {text!r}; valid fields are: {', '.join(sorted(data))}."
+                f"unknown spec field(s) {unknown} in {text!r}; valid fields are: {', '.join(sorted(known))}."
             )
         data.update(file_data)
     data.update({k: v for k, v in overrides.items() if v is not None})
