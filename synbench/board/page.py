@@ -61,7 +61,7 @@ def _plots(root: Location, board: pd.DataFrame) -> dict[str, tuple[str, bytes]]:
 _GROUPS = ["kind", "spec_name", "spec_hash", "series"]
 _SECTIONS = {  # kind: heading, note
     CHECKPOINTS: ("Checkpoint series", "Score at each saved step of one training run"),
-    "layers": ("Layer series", "Score at each stage of one model (its feature_info, average-pooled), then its head"),
+    "layers": ("Layer series", "score_dm at each stage of one model (its feature_info, average-pooled), then its head"),
 }
 
 

@@ -76,7 +76,7 @@ def plot_model_curves(
 def plot_series(series: pd.DataFrame, title: str) -> bytes:
     """Score (best eps) with its 95% interval against the training step or the layer's depth, one line per threshold.
 
-    ``series`` has columns kind, step, threshold, score, score_low, score_high (series.series_records).
+    ``series`` has columns kind, step, threshold, score, score_low, score_high, score_kind (series.series_records).
     """
     fig, ax = plt.subplots(figsize=(6.5, 4), dpi=110)
     for threshold, rows in series.groupby("threshold"):
@@ -88,7 +88,9 @@ def plot_series(series: pd.DataFrame, title: str) -> bytes:
             )
     layers = series["kind"].iloc[0] == "layers"
     xlabel = "depth: feature_info stage (last: the head)" if layers else "step (from the checkpoint file name)"
-    ax.set(xlabel=xlabel, ylabel="SynBench-Score (best eps), 95% band")
+    dimension_matched = "score_kind" in series and series["score_kind"].iloc[0] == "score_dm"
+    name = "dimension-matched score" if dimension_matched else "SynBench-Score"
+    ax.set(xlabel=xlabel, ylabel=f"{name} (best eps), 95% band")
     if layers:
         ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_title("\n".join(textwrap.wrap(title, 70, break_long_words=True)[:3]), fontsize=9)

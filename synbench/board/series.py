@@ -21,7 +21,8 @@ def series_records(board: pd.DataFrame) -> pd.DataFrame:
     (``REF``) one step after its last stage when the board holds it.
 
     Columns series, kind (``checkpoints`` or ``layers``), step, model, spec_name, spec_hash, threshold, score,
-    score_low, score_high, best_eps.
+    score_low, score_high, best_eps, score_kind: a layer series' score columns hold its ``score_dm`` (the
+    stages differ in width), a checkpoint series' the paper score.
     """
     records = summary_records(board)
     firsts = [model.split(", ")[0] for model in records["model"]]
@@ -29,11 +30,21 @@ def series_records(board: pd.DataFrame) -> pd.DataFrame:
     for kind, step_of in ((CHECKPOINTS, series_step), (LAYERS, layer_step)):
         steps = [step_of(first) for first in firsts]
         named = records.assign(series=[s[0] if s else None for s in steps], step=[s[1] if s else -1 for s in steps])
-        found.append(named[named["series"].notna()].assign(kind=kind))
+        found.append(named[named["series"].notna()].assign(kind=kind, score_kind="score"))
     found.append(_heads(records.assign(first=firsts), found[-1]))
+    found[1:] = [_dimension_matched(part) for part in found[1:]]
     series = pd.concat(found, ignore_index=True)
     sizes = series.groupby(["spec_hash", "series"])["step"].transform("nunique")
-    return series[sizes >= 2][[*_COLUMNS, "score_high", "best_eps"]].sort_values(_ORDER)
+    return series[sizes >= 2][[*_COLUMNS, "score_high", "best_eps", "score_kind"]].sort_values(_ORDER)
+
+
+def _dimension_matched(layers: pd.DataFrame) -> pd.DataFrame:
+    """Layer rows show score_dm in the score columns: a model's stages differ in width, which the paper score
+    confounds (METHOD.md section 7)."""
+    if "score_dm" not in layers or layers["score_dm"].isna().all():  # parts published before score_dm
+        return layers.assign(score_kind="score")
+    renamed = {f"score_dm{end}": f"score{end}" for end in ("", "_low", "_high")} | {"best_eps_dm": "best_eps"}
+    return layers.drop(columns=list(renamed.values())).rename(columns=renamed).assign(score_kind="score_dm")
 
 
 def _heads(records: pd.DataFrame, stages: pd.DataFrame) -> pd.DataFrame:
