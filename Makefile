@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-slow lint bench realzoo docs
+.PHONY: demo test test-slow lint bench realzoo layerzoo docs
 
 $(BIN)/synbench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ demo: $(BIN)/synbench
 # The real-model board: ImageNet-pretrained EfficientNet-Lite0/1/2, their random inits, the identity ceiling.
 realzoo: $(BIN)/synbench
 	$(BIN)/synbench batch examples/real_zoo.txt --spec examples/real_zoo.toml --ci none --root data/realzoo
+
+# The layer board: every stage of the three pretrained EfficientNet-Lites (their feature_info), then their heads.
+layerzoo: $(BIN)/synbench
+	$(BIN)/synbench batch examples/layer_zoo.txt --layers all --spec examples/real_zoo.toml --ci none --root data/layerzoo
 
 # The suite without its slow end-to-end cases (under 8 minutes on 2 cores); CI runs both.
 test: $(BIN)/synbench

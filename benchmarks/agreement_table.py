@@ -4,11 +4,13 @@ Each zoo is a root whose board holds it, and the spec of that board (a preset or
 zoo under another synthetic distribution is another spec, e.g. one with ``covariance = "natural"``).
 For every zoo and data set the script runs ``synbench agree`` (stored as agree stores it, so the
 audit checks it), then prints one table: rank key x (zoo, data set), each cell tau [low, high] or
-"saturated", and each key's mean tau over the cells that rank something. ``--json`` keeps every
-number for a later table across distributions.
+"saturated", and each key's mean and worst tau over the cells that rank something. ``--json`` keeps
+every number; ``--combine`` prints one table from several runs (one per synthetic distribution).
 
     python benchmarks/agreement_table.py --zoo real=data/realzoo:examples/real_zoo.toml \\
         --zoo layers=data/layerzoo:examples/real_zoo.toml --zoo demo=data:demo --json isotropic.json
+    python benchmarks/agreement_table.py --zoo ... (natural spec files) --label natural --json natural.json
+    python benchmarks/agreement_table.py --combine isotropic.json natural.json
 """
 
 from __future__ import annotations
@@ -49,13 +51,37 @@ def accuracy_range(per_model: pd.DataFrame) -> str:
     return f"{models['accuracy'].min():.3f}-{models['accuracy'].max():.3f} ({len(models)} models)"
 
 
+def table(every: pd.DataFrame, columns: list[str], rows: list[str]) -> pd.DataFrame:
+    """Rows (label and) rank key x columns (zoo, data set): tau [interval] or saturated; mean and worst tau."""
+    every = every.assign(cell=[cell(row) for _, row in every.iterrows()])
+    wide = every.pivot(index=rows, columns="column", values="cell")[columns]
+    ranked = every[~every["saturated"].astype(bool)].groupby(rows)["kendall_tau"]
+    return wide.assign(**{"mean tau": ranked.mean().round(3), "worst tau": ranked.min().round(2)}).reset_index()
+
+
+def combine(files: list[str]) -> None:
+    """One table from several runs' --json files (e.g. isotropic and natural): rows label x rank key."""
+    runs = [json.loads(Path(file).read_text()) for file in files]
+    every = pd.concat(
+        [pd.DataFrame(run["stats"]).assign(label=run.get("label", "isotropic")) for run in runs], ignore_index=True
+    )
+    columns = list(dict.fromkeys(column for run in runs for column in run["cells"]))
+    print(table(every, columns, ["label", "rank_key"]).to_markdown(index=False))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--zoo", action="append", required=True, help="NAME=ROOT:SPEC (repeat for each zoo)")
+    parser.add_argument("--zoo", action="append", help="NAME=ROOT:SPEC (repeat for each zoo)")
     parser.add_argument("--data", default=",".join(DATA_SETS), help="data sets, comma-separated")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", help="write every statistic and accuracy range here")
+    parser.add_argument("--label", default="isotropic", help="the synthetic distribution these specs use")
+    parser.add_argument("--combine", nargs="+", metavar="JSON", help="print one table from earlier --json files")
     args = parser.parse_args()
+    if args.combine:
+        return combine(args.combine)
+    if not args.zoo:
+        raise SystemExit("name at least one --zoo NAME=ROOT:SPEC, or --combine earlier --json files")
     stats, found = [], {}
     for name, root, spec_hash in map(parse_zoo, args.zoo):
         for data in args.data.split(","):
@@ -69,17 +95,11 @@ def main() -> None:
                 f"{column}: accuracy {found[column]['accuracy']}, n_test {per_model['n_test'].iloc[0]}, {seconds:.0f} s"
             )
     every = pd.concat(stats, ignore_index=True)
-    wide = every.assign(cell=[cell(row) for _, row in every.iterrows()]).pivot(
-        index="rank_key", columns="column", values="cell"
-    )[list(found)]
-    ranked = every[~every["saturated"]]
-    wide["mean tau"] = ranked.groupby("rank_key")["kendall_tau"].mean().round(3)
-    wide["worst tau"] = ranked.groupby("rank_key")["kendall_tau"].min().round(2)
-    print(wide.reset_index().to_markdown(index=False))
+    print(table(every, list(found), ["rank_key"]).to_markdown(index=False))
     print("tau [95% bootstrap interval over models and test samples]; mean and worst over the cells not saturated")
     if args.json:
         records = json.loads(every.replace({np.nan: None}).to_json(orient="records"))
-        Path(args.json).write_text(json.dumps({"cells": found, "stats": records}, indent=1))
+        Path(args.json).write_text(json.dumps({"label": args.label, "cells": found, "stats": records}, indent=1))
 
 
 if __name__ == "__main__":

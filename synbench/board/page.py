@@ -15,7 +15,7 @@ from ..store.roots import Location, atomic_write_bytes, location, safe_path
 from .names import SHORT, display_name, short_name, with_display_names
 from .plots import plot_model_curves, plot_series
 from .ranking import DEFAULT_RANK_KEY, RankKey
-from .series import CHECKPOINTS, series_records, series_table
+from .series import CHECKPOINTS, LAYERS, series_records, series_table
 from .tables import summary_table, table_notes, usable_key
 
 __all__ = [
@@ -61,8 +61,14 @@ def _plots(root: Location, board: pd.DataFrame) -> dict[str, tuple[str, bytes]]:
 _GROUPS = ["kind", "spec_name", "spec_hash", "series"]
 _SECTIONS = {  # kind: heading, note
     CHECKPOINTS: ("Checkpoint series", "at each saved step of one training run"),
-    "layers": ("Layer series", "at each stage of one model (its feature_info, average-pooled), then its head"),
+    LAYERS: ("Layer series", "at each stage of one model (its feature_info, average-pooled), then its head"),
 }
+
+
+def _shown_kind(series_kind: str, rank_kind: str) -> str:
+    """A layer series shows score_dm whatever the rank key: a model's stages differ in width, which the paper score
+    confounds (METHOD.md section 7); a checkpoint series shows the rank key's kind."""
+    return "score_dm" if series_kind == LAYERS else rank_kind
 
 
 def _series_plots(board: pd.DataFrame, rank_key: RankKey) -> dict[str, tuple[str, bytes]]:
@@ -73,7 +79,7 @@ def _series_plots(board: pd.DataFrame, rank_key: RankKey) -> dict[str, tuple[str
         caption = f"{display_name(name)} ({spec_name} {spec_hash[:8]}): {rows['step'].nunique()} {series_kind}"
         if caption in plots:  # the same file names in another folder: show the whole series name
             caption = f"{name} ({spec_name} {spec_hash[:8]}): {rows['step'].nunique()} {series_kind}"
-        png = plot_series(rows, caption, kind)
+        png = plot_series(rows, caption, _shown_kind(series_kind, kind))
         plots[caption] = (f"series-{_slug(spec_name)}-{spec_hash[:8]}--{_slug(name)}.png", png)
     return plots
 
@@ -86,11 +92,15 @@ def _series_html(board: pd.DataFrame, plots: dict[str, tuple[str, bytes]], rank_
             continue
         tables = "".join(
             f"<h3>{html.escape(display_name(name))} ({html.escape(spec_name)} {spec_hash[:8]})</h3>"
-            + _scrolling(series_table(rows, kind).to_html(index=False, classes="sortable", border=0))
+            + _scrolling(
+                series_table(rows, _shown_kind(series_kind, kind)).to_html(index=False, classes="sortable", border=0)
+            )
             for (_, spec_name, spec_hash, name), rows in series_records(board).groupby(_GROUPS)
             if rows["kind"].iloc[0] == series_kind
         )
-        note = f"{kind} (the rank key's score) {where} with its 95% interval, best eps per threshold; plots alike."
+        shown = _shown_kind(series_kind, kind)
+        why = "the stages differ in width" if series_kind == LAYERS else "the rank key's score"
+        note = f"{shown} ({why}) {where} with its 95% interval, best eps per threshold; plots alike."
         sections.append(f"<h2>{heading}</h2><p class='note'>{note}</p>" + _figures(figures) + tables)
     return "".join(sections)
 

@@ -328,6 +328,15 @@ def test_layers_all_is_every_stage_then_the_head_drawn_by_depth_and_ranked_by_ag
     rerun = synbench("batch", "random:test_convnext", "--layers", "all", *args)
     assert rerun.returncode == 0, rerun.stderr
     assert "all 5 models are already published" in rerun.stdout and not (root / ".prefect").exists()
+    from synbench.board.read import read_board
+    from synbench.board.series import series_records
+
+    board = read_board(root)
+    series = series_records(board)
+    assert set(series["kind"]) == {"layers"} and sorted(series["step"].unique()) == [0, 1, 2, 3, 4]  # 4: the head
+    head = series[(series["step"] == 4) & (series["threshold"] == 0.7)].iloc[0]
+    best = board[(board["model"] == "random:test_convnext") & (board["threshold"] == 0.7)]["score_dm"].max()
+    assert head["model"] == "random:test_convnext" and head["score_dm"] == best
     page = synbench("leaderboard", "--root", str(root), "--format", "html").stdout
     assert "Layer series" in page and "random:test_convnext#stage*" in page and "<td>head</td>" in page
     agreed = synbench("agree", "--root", str(root), "--data", "lfw", "--format", "json")
