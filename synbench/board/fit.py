@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from ..core.errors import SynBenchError
-from .names import short_name
+from .names import short_names
 from .ranking import DEFAULT_RANK_KEY, RankKey
 from .tables import summary_table, table_notes, usable_key
 
@@ -138,6 +138,6 @@ def format_leaderboard(
         return f"{_render(table, '.4f')}\n{table_notes(table, rank_key)}\n"
     shown = pick_columns(table, compact, columns=columns)
     if "model" in shown:
-        shown = shown.assign(model=[short_name(name) for name in shown["model"]])
+        shown = shown.assign(model=short_names(list(shown["model"])))
     notes = table_notes(shown, rank_key, compact=str(rank_key) in shown.columns)
     return f"{fit_table(shown, width)}\n{wrap_lines(notes, width)}\n"

@@ -19,7 +19,15 @@ from ..core.errors import SynBenchError
 from ..models.references import split_weights
 from ..models.weights_paths import absolute_reference, weights_path
 
-__all__ = ["SHORT", "display_name", "short_name", "with_display_names", "entry_aliases", "pick_fingerprint"]
+__all__ = [
+    "SHORT",
+    "display_name",
+    "short_name",
+    "short_names",
+    "with_display_names",
+    "entry_aliases",
+    "pick_fingerprint",
+]
 
 SHORT = 8  # hex digits of a fingerprint or weights digest shown to people
 _WITH_WEIGHTS = re.compile(r"^(timm|py):([^@#]+)@([^#]+)(#\w+\*?)?$")  # a layer, or every stage (#stage*)
@@ -66,6 +74,14 @@ def short_name(shown: str) -> str:
     return _EXTENSION.sub("", shown)
 
 
+def short_names(shown: list[str]) -> list[str]:
+    """``short_name`` of each name of one table, without its ``[digest]`` where the rest tells it apart from the
+    others (``digits_cnn-e4``; two runs' ``ckpt-1`` keep theirs)."""
+    short = [short_name(name) for name in shown]
+    bare = [re.sub(r" \[\w+\]$", "", name) for name in short]
+    return [b if bare.count(b) == 1 else s for s, b in zip(short, bare, strict=True)]
+
+
 def with_display_names(board: pd.DataFrame) -> pd.DataFrame:
     """``board`` with a ``display_name`` column, one per fingerprint (rows oldest first: the oldest name)."""
     if board.empty:
@@ -92,7 +108,8 @@ def entry_aliases(board: pd.DataFrame) -> dict[str, set[str]]:
         board["model_fingerprint"], board["model"], digests.fillna(""), board["display_name"], strict=True
     ):
         names = aliases.setdefault(fingerprint, set())
-        names |= {shown, short_name(shown)}  # as the wide and the compact tables show it
+        short = short_name(shown)
+        names |= {shown, short, re.sub(r" \[\w+\]$", "", short)}  # as the wide and the compact tables show it
         for reference in str(model).split(", "):
             names |= {reference, _one(reference, digest or fingerprint), _one(reference, "")}
     return aliases

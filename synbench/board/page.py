@@ -12,7 +12,7 @@ from ..core.provenance import code_version, utc_now
 from ..stages.probes import load_replicate_curves, named_replicates
 from ..store.parquet import read_frame
 from ..store.roots import Location, atomic_write_bytes, location, safe_path
-from .names import SHORT, display_name, short_name, with_display_names
+from .names import SHORT, display_name, short_names, with_display_names
 from .plots import plot_model_curves, plot_series
 from .ranking import DEFAULT_RANK_KEY, RankKey
 from .series import CHECKPOINTS, LAYERS, series_records, series_table
@@ -123,7 +123,7 @@ def _breakable(table: pd.DataFrame) -> pd.DataFrame:
         return value
 
     table = table.drop(columns="spec") if table["spec"].nunique() == 1 else table  # the page's header names it
-    table = table.assign(model=table["model"].map(short_name))  # all rows, below, give the whole name
+    table = table.assign(model=short_names(list(table["model"])))  # all rows, below, give the whole name
     return table.assign(**{column: table[column].map(joined) for column in table.columns if column != "model"})
 
 

@@ -219,11 +219,11 @@ def _agreement_text(models, shown, args: argparse.Namespace, notes: str, rank_ke
     """Both tables fitted to the terminal (``--wide``, ``--columns``), with how to read them; the compact view
     leaves out the other score kind's mean and what the rank key's name says."""
     from ..board.fit import fit_table, pick_columns, wrap_lines
-    from ..board.names import display_name, short_name
 
     wide, columns = getattr(args, "wide", False), getattr(args, "columns", None)
     width = None if wide else screen_width()
-    models = models if wide else models.assign(model=[short_name(display_name(m)) for m in models["model"]])
+    if not wide and not columns:
+        models = _compact_models(models)
     other_mean = f"{'score' if rank_key.kind == 'score_dm' else 'score_dm'}@mean"
     parts = []
     for frame, other, floatfmt in ((models, shown, ".4f"), (shown, models, ".3f")):
@@ -234,6 +234,22 @@ def _agreement_text(models, shown, args: argparse.Namespace, notes: str, rank_ke
     left_out = int(shown["underpowered left out"].max()) if "underpowered left out" in shown else 0
     note = _AGREE_NOTE + (f" {left_out} underpowered model(s) left out." if left_out else "")
     return "\n".join(parts) + wrap_lines(notes, width) + "\n" + wrap_lines(note, width)
+
+
+def _compact_models(models):
+    """The per-model table for a narrow screen: short names, and an accuracy's interval in its cell."""
+    from ..board.names import display_name, short_names
+
+    models = models.assign(model=short_names([display_name(m) for m in models["model"]]))
+    if {"accuracy", "accuracy_low", "accuracy_high"} <= set(models.columns):
+        cells = [
+            f"{a:.4f} [{low:.3f}, {high:.3f}]"
+            for a, low, high in zip(models["accuracy"], models["accuracy_low"], models["accuracy_high"], strict=True)
+        ]
+        at = list(models.columns).index("accuracy")
+        models = models.drop(columns=["accuracy", "accuracy_low", "accuracy_high"])
+        models.insert(at, "accuracy [95%]", cells)
+    return models
 
 
 def _check_powered(root: Path, spec: str | None, models: list[str] | None) -> None:

@@ -10,7 +10,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from ..core.errors import EXIT_OK, SynBenchError
-from .output import print_board, report_batch
+from .output import print_board, report_batch, screen_width
 from .signals import stop_on_sigterm
 
 
@@ -215,6 +215,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from ..board.fit import wrap_lines
     from ..board.page import write_reports
     from ..board.read import read_board
     from ..demo import demo_checkpoints, demo_models, train_demo_checkpoints
@@ -229,10 +230,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     folder = root / "checkpoints"
     if not all(path.is_file() for path in demo_checkpoints(folder)):
         accuracy = train_demo_checkpoints(folder)
-        print(
+        trained = (
             f"trained the digits CNNs in {time.monotonic() - start:.1f} s (held-out accuracy "
             f"{accuracy['digits_cnn']:.3f}, narrow {accuracy['digits_cnn_narrow']:.3f}): {folder}"
         )
+        print(wrap_lines(trained, screen_width()))
     args.spec, args.allow_py, args.workers, args.dask = args.spec or "demo", True, 1, None
     outcomes, spec, root = _batch(args, demo_models(folder), None)
     status = report_batch(outcomes, root, spec.spec_hash)

@@ -31,21 +31,14 @@ def report_batch(outcomes: list[dict], root: Path, spec_hash: str) -> int:
     import pandas as pd
 
     from ..board.fit import fit_table, wrap_lines
-    from ..board.names import display_name, short_name
+    from ..board.names import display_name, short_names
 
     width = screen_width()
     table = pd.DataFrame(
-        [
-            [
-                short_name(display_name(o["model"])),
-                o["status"],
-                o.get("written_chunks", ""),
-                o.get("skipped_chunks", ""),
-            ]
-            for o in outcomes
-        ],
-        columns=["model", "status", "chunks written", "chunks reused"],
+        [[o["status"], o.get("written_chunks", ""), o.get("skipped_chunks", "")] for o in outcomes],
+        columns=["status", "chunks written", "chunks reused"],
     )
+    table.insert(0, "model", short_names([display_name(o["model"]) for o in outcomes]))
     print(fit_table(table, width))
     for outcome in (o for o in outcomes if "error" in o):
         print(wrap_lines(f"{outcome['model']} failed: {outcome['error']}", width))

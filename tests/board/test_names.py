@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from synbench.board.compare import compare_models, pick_model
-from synbench.board.names import display_name
+from synbench.board.names import display_name, short_names
 from synbench.board.read import read_board
 from synbench.board.tables import format_board, summary_table
 from synbench.cli.main import main
@@ -176,3 +176,26 @@ def test_a_moved_root_still_finds_its_checkpoint_models_by_the_path_typed_from_t
         True,
         False,
     }
+
+
+def test_short_names_drop_the_digest_only_where_the_rest_tells_the_models_apart(two_folders):
+    names = [
+        "py:synbench.demo:digits_cnn@digits_cnn-e4.safetensors [28d93462]",
+        "py:synbench.demo:digits_cnn@digits_cnn-e8.safetensors [4038a6cc]",
+        "timm:resnet18@ckpt-0.safetensors [d1d1d1d1]",
+        "timm:resnet18@ckpt-0.safetensors [d2d2d2d2]",
+        "py:mymodel:build",
+        "module:torch.nn.modules.flatten.Flatten",
+    ]
+    assert short_names(names) == [
+        "digits_cnn-e4",
+        "digits_cnn-e8",
+        "timm:resnet18@ckpt-0 [d1d1d1d1]",
+        "timm:resnet18@ckpt-0 [d2d2d2d2]",
+        "mymodel:build",
+        "module:Flatten",
+    ]
+    board = read_board(two_folders)  # a name as a compact table shows it picks its model
+    assert set(pick_model(board, "timm:resnet18@ckpt-0 [d2d2d2d2]")["model_fingerprint"]) == {"bbbb2222" * 2}
+    with pytest.raises(SynBenchError, match="matches 4 models"):
+        pick_model(board, "timm:resnet18@ckpt-0")
