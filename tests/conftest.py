@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,3 +47,21 @@ def root(tmp_path: Path) -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20260125)
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    folder: Path  # where `synbench demo --root data` ran
+    printed: str  # what it printed (stdout and stderr)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> DemoRun:
+    """`make demo`'s command, run once per session (minutes): the README's board and docs examples use it."""
+    folder = tmp_path_factory.mktemp("demo")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SYNBENCH_", "PREFECT_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(Path(__file__).parents[1]), env.get("PYTHONPATH"))))
+    command = [sys.executable, "-m", "synbench.cli.main", "demo", "--root", "data"]
+    result = subprocess.run(command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert result.returncode == 0, result.stdout
+    return DemoRun(folder, result.stdout)

@@ -146,3 +146,33 @@ def test_flow_parameters_reach_only_the_folders_the_worker_allows(harness, tmp_p
     with pytest.raises(SynBenchError, match="line 1 of model list 'secrets.env' is not a model reference") as caught:
         refresh_leaderboard(models_file=str(secrets), spec="demo", root=str(tmp_path / "root"))
     assert "hunter2" not in str(caught.value)
+
+
+def test_deployment_file_deploys_the_flows_with_parameters_they_take(monkeypatch):
+    """What `prefect deploy --prefect-file deployment.yaml --all` deploys (docs/scale/how-it-runs.md): each entrypoint
+    loads as Prefect loads it, names a flow taking every parameter given, on the pools the docs create; and
+    `prefect deployment run 'synbench-benchmark/benchmark' -p model_ref=… -p spec=…` names one of them.
+    benchmarks/deploy_and_run.sh runs those commands against a server and two workers."""
+    import inspect
+    from pathlib import Path
+
+    import yaml
+    from prefect.flows import Flow, load_flow_from_entrypoint
+
+    checkout = Path(__file__).parents[1]
+    monkeypatch.chdir(checkout)  # the pull step's working directory: the checkout at SYNBENCH_HOME
+    deployments = yaml.safe_load((checkout / "deployment.yaml").read_text())["deployments"]
+    deployed = {}
+    for deployment in deployments:
+        flow = load_flow_from_entrypoint(deployment["entrypoint"])
+        assert isinstance(flow, Flow)
+        taken = set(inspect.signature(flow.fn).parameters)
+        assert set(deployment.get("parameters", {})) <= taken, deployment["name"]
+        deployed[f"{flow.name}/{deployment['name']}"] = (deployment["work_pool"]["name"], taken)
+    assert {name: pool for name, (pool, _) in deployed.items()} == {
+        "synbench-refresh-leaderboard/refresh-leaderboard": "gpu",
+        "synbench-benchmark/benchmark": "gpu",
+        "synbench-benchmark-batch/benchmark-batch": "gpu",
+        "synbench-audit/audit": "cpu",
+    }
+    assert {"model_ref", "spec", "root"} <= deployed["synbench-benchmark/benchmark"][1]

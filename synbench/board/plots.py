@@ -115,7 +115,7 @@ def plot_agreement(values: pd.DataFrame, stat: pd.Series, data: str, key: str) -
     above = (values["accuracy_high"] - values["accuracy"]).clip(lower=0)
     ax.errorbar(values["value"], values["accuracy"], yerr=[below, above], fmt="o", color="tab:blue", capsize=3)
     x, y = values["value"].to_numpy(float), values["accuracy"].to_numpy(float)
-    span = max(float(np.ptp(x)), 1e-9)
+    span = max(float(np.ptp(x)) if len(x) else 0.0, 1e-9)  # no powered model: an empty scatter
     for (_, row), height in zip(values.iterrows(), _label_heights(x, y, span), strict=True):
         first = row["model"].split(", ")[0]
         label = Path(first.rsplit("@", 1)[1]).stem if "@" in first else first  # a checkpoint by its file name

@@ -62,3 +62,14 @@ def test_agreement_labels_of_clustered_points_keep_apart_and_lone_ones_stay_put(
     cluster = np.sort(heights[:4])
     assert (np.diff(cluster) >= 0.035 - 1e-12).all() and heights[0] == y[0]
     assert heights[4] == y[4] and heights[5] == y[5]
+
+
+def test_agreement_plot_of_no_powered_model_is_an_empty_scatter():
+    """`agree` on a board whose every model is underpowered (docs/guide/models.md's signal encoder on a small
+    spec) plots no point; it crashed on the empty x range."""
+    from synbench.board.plots import plot_agreement
+
+    values = pd.DataFrame(columns=["model", "value", "accuracy", "accuracy_low", "accuracy_high"], dtype=float)
+    stat = pd.Series({"kendall_tau": np.nan, "kendall_p": np.nan, "spearman_rho": np.nan, "spearman_p": np.nan})
+    png = plot_agreement(values, stat, "signals.npz", "score_dm@0.7")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000
