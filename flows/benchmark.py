@@ -97,7 +97,10 @@ def _load(
 
 
 def _overrides(mean: list[float] | None, std: list[float] | None) -> dict | None:
-    return {"mean": tuple(mean), "std": tuple(std)} if mean or std else None
+    """--mean and --std each on its own: the other one stays the model's."""
+    if not mean and not std:
+        return None
+    return {"mean": tuple(mean) if mean else None, "std": tuple(std) if std else None}
 
 
 def _run_stages(

@@ -55,7 +55,7 @@ def board_models(
 
     Raises:
         SynBenchError: an empty board, several specs, an unknown name in ``models``, no model left to
-            rerun, or a model whose reference now resolves to other weights than those on the board.
+            rerun, or a model whose reference now resolves to other weights or code than those on the board.
     """
     board = read_board(root, spec=spec)
     records = summary_records(board)
@@ -79,7 +79,7 @@ def board_models(
         allowed = True if models else allow_py
         encoder = _resolve_as_benchmarked(reference, dict(attrs.get("preprocess") or {}), allowed)
         if encoder.fingerprint != fingerprint:
-            raise SynBenchError(f"{reference} now resolves to other weights than those on the board; rerun it.")
+            raise SynBenchError(f"{reference} now resolves to other weights or code than those on the board; rerun it.")
         found.append((model_rows, encoder))
     if not found:
         raise SynBenchError(
