@@ -19,7 +19,7 @@ from ..models.weights_paths import relocated_reference
 from ..store.features import open_feature_group
 from ..store.roots import Location, is_remote
 
-__all__ = ["board_models", "NOTEBOOK_NOTE"]
+__all__ = ["check_powered", "board_models", "NOTEBOOK_NOTE"]
 
 NOTEBOOK_NOTE = (
     "evaluated from a notebook (a module in memory), so agree cannot rerun it; evaluate it by reference "
@@ -48,7 +48,7 @@ def board_models(
 
     Raises:
         SynBenchError: an empty board, several specs, an unknown name in ``models``, no model left to
-            rerun, or a model whose reference now resolves to other weights than those on the board.
+            rerun, or a model whose reference now resolves to other weights or code than those on the board.
     """
     board = read_board(root, spec=spec)
     records = summary_records(board)
@@ -74,9 +74,10 @@ def board_models(
         encoder = resolve_as_stored(reference, dict(attrs.get("preprocess") or {}), allowed)
         if encoder.fingerprint != fingerprint:
             raise SynBenchError(
-                f"{reference} now resolves to other weights than those on the board (fingerprint {encoder.fingerprint}"
-                f", not {fingerprint}): its weights file changed, or its factory draws new weights each time (seed it, "
-                "e.g. with torch.manual_seed); run it again to put the weights it gives now on the board."
+                f"{reference} now resolves to other weights or code than those on the board (fingerprint "
+                f"{encoder.fingerprint}, not {fingerprint}): its weights file or module changed, or its factory draws "
+                "new weights each time (seed it, e.g. with torch.manual_seed); run it again to put what it gives now "
+                "on the board."
             )
         found.append((model_rows, encoder))
     if not found:
@@ -85,3 +86,22 @@ def board_models(
             "memory); evaluate them by reference (e.g. py:my_module:build)."
         )
     return found, skipped
+
+
+def check_powered(root: Location, spec: str | None, models: list[str] | None) -> None:
+    """Rank agreement needs at least 3 powered models: fewer is one line and exit 2, before any work."""
+    board = read_board(root, spec=spec, warn=False)
+    records = summary_records(board)
+    if records.empty or records["spec_hash"].nunique() > 1:
+        return  # agreement() says what is wrong
+    if models:
+        records = records[records["model_fingerprint"].isin([pick_fingerprint(board, m) for m in models])]
+    entries = records.drop_duplicates("model_fingerprint")
+    powered = int((~entries["underpowered"]).sum())
+    if powered < 3:
+        chosen = " of those named with --models" if models else ""
+        raise SynBenchError(
+            f"agree needs at least 3 powered models to measure rank agreement; {powered} of the {len(entries)} "
+            f"models{chosen} on spec {entries['spec_name'].iloc[0]} are powered: add models, or rerun the "
+            "underpowered ones with the n_train the board names."
+        )

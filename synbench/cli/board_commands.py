@@ -252,29 +252,6 @@ def _compact_models(models):
     return models
 
 
-def _check_powered(root: Path, spec: str | None, models: list[str] | None) -> None:
-    """Rank agreement needs at least 3 powered models: fewer is one line and exit 2, before any work."""
-    from ..board.names import pick_fingerprint
-    from ..board.read import read_board
-    from ..board.tables import summary_records
-
-    board = read_board(root, spec=spec, warn=False)
-    records = summary_records(board)
-    if records.empty or records["spec_hash"].nunique() > 1:
-        return  # agreement() says what is wrong
-    if models:
-        records = records[records["model_fingerprint"].isin([pick_fingerprint(board, m) for m in models])]
-    entries = records.drop_duplicates("model_fingerprint")
-    powered = int((~entries["underpowered"]).sum())
-    if powered < 3:
-        chosen = " of those named with --models" if models else ""
-        raise SynBenchError(
-            f"agree needs at least 3 powered models to measure rank agreement; {powered} of the {len(entries)} "
-            f"models{chosen} on spec {entries['spec_name'].iloc[0]} are powered: add models, or rerun the "
-            "underpowered ones with the n_train the board names."
-        )
-
-
 def stored_agreement_html(root: Path, board, rank_key) -> str:
     """The page's agreement sections from the tables ``synbench agree`` stored for the board's specs (none run)."""
     from ..store.parquet import read_frame
@@ -294,6 +271,7 @@ def stored_agreement_html(root: Path, board, rank_key) -> str:
 
 
 def cmd_agree(args: argparse.Namespace) -> int:
+    from ..agree.reruns import check_powered
     from ..board.ranking import parse_rank_key
     from ..models.encoders import ALLOW_PY_ENV
     from ..store.roots import open_root
@@ -301,7 +279,7 @@ def cmd_agree(args: argparse.Namespace) -> int:
     root = open_root(args.root, create=False)
     if args.allow_py:
         os.environ[ALLOW_PY_ENV] = "1"
-    _check_powered(root, args.spec, args.models)
+    check_powered(root, args.spec, args.models)
     table, as_json, _ = agreement_section(args, root, args.spec, parse_rank_key(args.rank_by))
     print(as_json if args.format == "json" else table)
     return EXIT_OK

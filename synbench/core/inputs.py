@@ -49,6 +49,9 @@ class Preprocess:
                 f"mean/std for input shape {shape_text(shape)} need {need}; "
                 f"got {len(self.mean)} mean and {len(self.std)} std values"
             )
+        if not all(map(math.isfinite, mean)) or not all(math.isfinite(v) and v > 0 for v in std):
+            # a zero std divides the inputs into Inf: the encoder would be blamed for NaN features later
+            raise ValueError(f"mean must be finite and std positive; got mean {list(mean)}, std {list(std)}")
         object.__setattr__(self, "input_shape", shape)
         object.__setattr__(self, "mean", mean)
         object.__setattr__(self, "std", std)

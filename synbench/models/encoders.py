@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib
 import json
 import math
 import os
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +22,7 @@ from .checkpoints import apply_weights, weights_digest, weights_stamp
 from .hub import timm_module
 from .layers import check_layer, represent_layer
 from .preprocess import resolve_preprocess
+from .pyfactory import SOURCE_INFO, WEIGHTS_INFO, resolve_py
 from .references import LAYERS, EncoderRef, is_own_code, parse_reference, parse_seed, parse_shape, read_model_list
 
 __all__ = [
@@ -42,7 +41,6 @@ __all__ = [
 ]
 
 ALLOW_PY_ENV = "SYNBENCH_ALLOW_PY"  # set to 1 in a worker's own environment to run py: encoders
-_WEIGHTS_INFO = "weights"  # key of a resolver's declared dict: how a weights file was mapped (not preprocessing)
 _INIT_LOCK = threading.Lock()
 
 
@@ -70,16 +68,19 @@ class Encoder:
     weights_digest: str  # sha256 of every parameter and buffer
     feature_dim: int = 0  # p, found by a trial forward
     info: dict = field(default_factory=dict)
+    source_digest: str = ""  # a user py: module's source (pyfactory.py); empty for every other encoder
 
     @property
     def fingerprint(self) -> str:
-        """Content hash of weights, preprocessing, architecture and layer."""
+        """Content hash of weights, preprocessing, architecture, layer and a user module's source."""
         payload = {
             "architecture": self.architecture,
             "weights": self.weights_digest,
             "preprocess": self.preprocess.to_dict(),
             "layer": self.ref.layer,
         }
+        if self.source_digest:  # only then: every other fingerprint stays as earlier releases made it
+            payload["source"] = self.source_digest
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -133,7 +134,7 @@ def _resolve_timm(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
     module = timm_module(ref, pretrained=ref.weights is None)
     if ref.weights is None:
         return module, ref.target, {}
-    return module, ref.target, {_WEIGHTS_INFO: apply_weights(module, ref.weights, ref.text, ref.target)}
+    return module, ref.target, {WEIGHTS_INFO: apply_weights(module, ref.weights, ref.text, ref.target)}
 
 
 def _resolve_random(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
@@ -142,38 +143,12 @@ def _resolve_random(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
     return module, ref.target, {}
 
 
-def _resolve_py(ref: EncoderRef) -> tuple[nn.Module, str, dict]:
-    module_name, _, attr = ref.target.partition(":")
-    if not module_name or not attr:
-        raise EncoderError(f"bad py reference {ref.text!r}; write py:MODULE:CALLABLE, e.g. py:my_models:build_encoder.")
-    if "" not in sys.path and os.getcwd() not in sys.path:  # as `python -m` does: the working folder first
-        sys.path.insert(0, os.getcwd())
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise EncoderError(
-            f"cannot import {ref.target!r}: {exc}; run from the folder that holds it or add it to PYTHONPATH."
-        ) from None
-    try:
-        module = factory()
-    except Exception as exc:
-        first = str(exc).splitlines()[0][:200] if str(exc) else ""
-        raise EncoderError(f"py:{ref.target} raised {type(exc).__name__}: {first}; fix the factory.") from None
-    if not isinstance(module, nn.Module):
-        raise EncoderError(
-            f"{ref.target!r} returned {type(module).__name__}, not a torch.nn.Module; return the encoder module."
-        )
-    if ref.weights is None:
-        return module, f"{module_name}:{attr}", {}
-    return module, f"{module_name}:{attr}", {_WEIGHTS_INFO: apply_weights(module, ref.weights, ref.text, ref.target)}
-
-
 SCHEMES: dict[str, Callable[[EncoderRef], tuple[nn.Module, str, dict]]] = {
     "identity": _resolve_identity,
     "noise": _resolve_noise,
     "timm": _resolve_timm,
     "random": _resolve_random,
-    "py": _resolve_py,
+    "py": resolve_py,
 }
 
 
@@ -254,15 +229,16 @@ def encoder_from_module(
     """Wrap a module: eval mode, preprocessing, weights digest and a trial forward for the feature size."""
     module.eval()
     declared = dict(declared or {})
-    info = declared.pop(_WEIGHTS_INFO, {})
+    info, source = declared.pop(WEIGHTS_INFO, {}), declared.pop(SOURCE_INFO, "")
     try:
         preprocess = resolve_preprocess(module, declared, input_shape, mean, std)
     except ValueError as exc:
         raise EncoderError(
-            f"bad preprocessing for {ref.text!r}: {exc}; give one mean/std value, or one per channel."
+            f"bad preprocessing for {ref.text!r}: {exc}; give one mean/std value, or one per channel (finite, "
+            "std above 0)."
         ) from None
     check_layer(module, ref)
-    encoder = Encoder(ref, module, preprocess, architecture, weights_digest(module), info=info)
+    encoder = Encoder(ref, module, preprocess, architecture, weights_digest(module), info=info, source_digest=source)
     trial = torch.zeros((2, *preprocess.input_shape)) + 0.5
     try:
         features = encoder.represent(trial)
@@ -274,5 +250,7 @@ def encoder_from_module(
             f"{str(exc).splitlines()[0][:160]}; "
             "use the model's native input shape (drop input_shape from the spec) or set a compatible one."
         ) from None
+    if features.shape[1] == 0:
+        raise EncoderError(f"{ref.text!r} returns 0 features per sample; return at least one (e.g. pooled features).")
     encoder.feature_dim = int(features.shape[1])
     return encoder

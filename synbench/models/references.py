@@ -80,7 +80,16 @@ def parse_reference(text: str) -> EncoderRef:
         raise EncoderError(
             f"model reference {text!r} names no model after {scheme!r}; e.g. {scheme}:{_EXAMPLES[scheme]}."
         )
+    if scheme == "py" and not _PY_TARGET.fullmatch(target):
+        raise EncoderError(
+            f"bad py reference {text!r}; write py:MODULE:CALLABLE with a dotted module name and a Python name, "
+            "e.g. py:my_models:build_encoder."
+        )
     return EncoderRef(text=text, scheme=scheme, target=target, weights=weights or None, layer=layer)
+
+
+# py:MODULE:CALLABLE: a dotted module path (never a file path: no "/", no leading ".") and one Python name
+_PY_TARGET = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 
 
 def _split_layer(scheme: str, rest: str, text: str) -> tuple[str, str]:

@@ -203,6 +203,30 @@ def test_py_module_is_found_in_the_working_folder(tmp_path, monkeypatch):
     assert resolve_encoder("py:mymodel_cwd:build").feature_dim == 16
 
 
+def test_a_user_modules_source_is_in_its_fingerprint_and_synbench_own_code_keeps_its_own(tmp_path, monkeypatch):
+    """Issue 32, item 7: a changed forward with the same weights is a new model (pyfactory.py)."""
+    import sys
+
+    from synbench.models.encoders import _resolve_cached
+
+    source = tmp_path / "mymodel_source.py"
+    body = (
+        "import torch\nclass M(torch.nn.Module):\n    def forward(self, x):\n        return x.flatten(1){}\n"
+        "def build():\n    return M()\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    fingerprints = []
+    for change in ("", " * 2"):
+        source.write_text(body.format(change))
+        sys.modules.pop("mymodel_source", None)
+        _resolve_cached.cache_clear()
+        encoder = resolve_encoder("py:mymodel_source:build", input_shape=(1, 4, 4))
+        fingerprints.append((encoder.fingerprint, encoder.weights_digest))
+    assert fingerprints[0][1] == fingerprints[1][1] and fingerprints[0][0] != fingerprints[1][0]
+    own = resolve_encoder("py:synbench.demo:digits_cnn")
+    assert own.source_digest == "" and own.fingerprint == "d28be2d591f4e3f2"  # as tests/data/root-before-layout
+
+
 def test_preprocessing_overrides_and_the_default_fallback_are_visible():
     fallback = resolve_encoder("py:encoders_for_tests:undeclared")
     assert fallback.preprocess.source == "default" and fallback.preprocess.input_shape == (3, 224, 224)
