@@ -174,3 +174,13 @@ def test_dir_lists_the_public_names_that_load_on_first_use():
     import synbench
 
     assert {"evaluate", "read_board", "load_spec", "audit_root", "__version__"} <= set(dir(synbench))
+
+
+def test_the_code_layout_page_names_every_module():
+    listed = {
+        line.split()[0]
+        for line in (PACKAGE.parent / "docs" / "development" / "layout.md").read_text().splitlines()
+        if line.startswith("  ") and line.strip()
+    }
+    for path in PACKAGE.rglob("*.py"):
+        assert path.name in listed, f"docs/development/layout.md does not describe {path}"
