@@ -172,7 +172,7 @@ def table_notes(table: pd.DataFrame, rank_key: RankKey, compact: bool = False) -
     of the narrow table (``summary_table(compact=True)``'s key and r/n columns)."""
     text = table.to_string()
     interval = " ± its 95% interval" if "±" in text else " (no intervals: published with --ci none)"
-    cell = f"{rank_key}: the rank key, each model at its best eps" if compact else "Each cell: the best eps's"
+    cell = f"Ranked by {rank_key}: each model at its best eps" if compact else "Each cell: the best eps's"
     lines = [
         f"{cell} {rank_key.kind} at accuracy threshold t{interval}; ranked by {rank_key}."
         if not compact
