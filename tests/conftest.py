@@ -13,6 +13,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))  # tests/encoders_for_tests.py for py: references
+sys.path.insert(0, str(Path(__file__).parent / "audit"))  # test_audit's helpers, used by the board tests too
 sys.path.insert(0, str(Path(__file__).parents[1] / "examples"))  # examples/sequence_encoders.py
 
 from synbench.core.spec import BenchmarkSpec, load_spec  # noqa: E402

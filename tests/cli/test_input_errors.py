@@ -46,8 +46,8 @@ def test_each_odd_request_is_one_line_and_writes_nothing(tmp_path, capsys, argv,
 def test_mean_or_std_alone_keeps_the_models_other_value():
     from synbench_flows.benchmark import _overrides
 
-    assert _overrides(None, [0.5]) == {"mean": None, "std": (0.5,)}
-    encoder = resolve_encoder("py:synbench.demo:digits_cnn", **_overrides([0.25], None))
+    assert _overrides(None, [0.5], None) == {"input_shape": None, "mean": None, "std": (0.5,)}
+    encoder = resolve_encoder("py:synbench.demo:digits_cnn", **_overrides([0.25], None, None))
     assert encoder.preprocess.mean == (0.25,) and encoder.preprocess.std == (
         resolve_encoder("py:synbench.demo:digits_cnn").preprocess.std
     )

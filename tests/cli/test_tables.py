@@ -40,7 +40,7 @@ def test_leaderboard_compare_and_agree_fit_100_columns_and_say_how_to_read_them(
     assert re.search(r"│ +1 │ 1-3 +│ identity:1x8x8 +│ +64 │ 1\.0595† ±0\.146 │ +0\.25 │", board[1])
     assert "Ranked by score_dm@0.7: each model" in board[1] and "fingerprint" not in board[1]
     assert "A - B [95%]" in compare[1] and "A higher" in compare[1] and "A - B: A's score minus B's" in compare[1]
-    assert "kendall_tau" in agree[1] and "how well each rank key orders the powered models" in agree[1]
+    assert "Kendall tau" in agree[1] and "how well each rank key orders the powered models" in agree[1]
 
 
 def test_wide_and_columns_choose_what_is_shown(small_root, capsys, monkeypatch):
