@@ -32,6 +32,7 @@ from .reruns import board_models
 
 __all__ = [
     "real_features",
+    "encode_images",
     "split_indices",
     "probe_accuracy",
     "wilson",
@@ -57,20 +58,7 @@ def real_features(encoder: Encoder, data: LabelledImages, root: Location, device
         if stored is not None:
             return stored
         torch_device = resolve_device(device)
-        encoder.module.to(torch_device)
-        parts = []
-        try:
-            with torch.no_grad():
-                for start in range(0, len(data.labels), _CHUNK):
-                    batch = prepare(data.images[start : start + _CHUNK], encoder.preprocess).to(torch_device)
-                    parts.append(encoder.represent(batch).float().cpu().numpy())
-        except DataError as exc:
-            raise DataError(f"{encoder.ref.text} on {data.name}: {exc}") from None
-        finally:
-            encoder.module.to("cpu")
-        features = np.concatenate(parts)
-        if not np.isfinite(features).all():
-            raise SynBenchError(f"{encoder.ref.text} returned NaN or Inf features on {data.name}; check its weights.")
+        features = encode_images(encoder, data, torch_device)
         provenance = {
             "data": data.name,
             "data_digest": data.digest,
@@ -83,6 +71,25 @@ def real_features(encoder: Encoder, data: LabelledImages, root: Location, device
         }
         write_real_features(root, encoder.fingerprint, data.digest, features, data.labels, provenance)
         return features
+
+
+def encode_images(encoder: Encoder, data: LabelledImages, device: torch.device) -> np.ndarray:
+    """Features (n, p) of a data set's samples, each prepared with the encoder's preprocessing."""
+    encoder.module.to(device)
+    parts = []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(data.labels), _CHUNK):
+                batch = prepare(data.images[start : start + _CHUNK], encoder.preprocess).to(device)
+                parts.append(encoder.represent(batch).float().cpu().numpy())
+    except DataError as exc:
+        raise DataError(f"{encoder.ref.text} on {data.name}: {exc}") from None
+    finally:
+        encoder.module.to("cpu")
+    features = np.concatenate(parts)
+    if not np.isfinite(features).all():
+        raise SynBenchError(f"{encoder.ref.text} returned NaN or Inf features on {data.name}; check its weights.")
+    return features
 
 
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -18,7 +18,7 @@ from ..models.references import parse_reference
 from ..store.features import open_feature_group
 from ..store.roots import Location
 
-__all__ = ["board_models", "NOTEBOOK_NOTE"]
+__all__ = ["board_models", "resolve_as_benchmarked", "NOTEBOOK_NOTE"]
 
 NOTEBOOK_NOTE = (
     "evaluated from a notebook (a module in memory), so agree cannot rerun it; evaluate it by reference "
@@ -37,7 +37,7 @@ def _reference(candidates: list[str]) -> str | None:
     return None
 
 
-def _resolve_as_benchmarked(reference: str, used: dict, allow_py: bool | None) -> Encoder:
+def resolve_as_benchmarked(reference: str, used: dict, allow_py: bool | None) -> Encoder:
     """The encoder with the preprocessing its stored features record (``--input-shape``, ``--mean``, ``--std``)."""
     if not used or parse_reference(reference).scheme in ("identity", "noise"):  # controls take no overrides
         return resolve_encoder(reference, allow_py=allow_py)
@@ -77,7 +77,7 @@ def board_models(
             skipped.append({"model": name, "reason": NOTEBOOK_NOTE})
             continue
         allowed = True if models else allow_py
-        encoder = _resolve_as_benchmarked(reference, dict(attrs.get("preprocess") or {}), allowed)
+        encoder = resolve_as_benchmarked(reference, dict(attrs.get("preprocess") or {}), allowed)
         if encoder.fingerprint != fingerprint:
             raise SynBenchError(f"{reference} now resolves to other weights or code than those on the board; rerun it.")
         found.append((model_rows, encoder))

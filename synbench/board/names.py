@@ -16,7 +16,7 @@ import pandas as pd
 from ..core.errors import SynBenchError
 from ..models.references import split_weights
 
-__all__ = ["SHORT", "display_name", "with_display_names", "entry_aliases", "pick_fingerprint"]
+__all__ = ["SHORT", "display_name", "with_display_names", "entry_aliases", "pick_fingerprint", "names_a_fingerprint"]
 
 SHORT = 8  # hex digits of a fingerprint or weights digest shown to people
 _WITH_WEIGHTS = re.compile(r"^(timm|py):([^@#]+)@([^#]+)(#\w+)?$")
@@ -75,6 +75,14 @@ def entry_aliases(board: pd.DataFrame) -> dict[str, set[str]]:
     return aliases
 
 
+def names_a_fingerprint(name: str, fingerprints) -> str | None:
+    """The fingerprint among ``fingerprints`` that ``name`` spells out or begins (as ``pick_fingerprint`` reads a
+    name no entry answers to), else None: no model may be named so."""
+    if not re.fullmatch(r"[0-9a-f]+", name):
+        return None
+    return next((fp for fp in sorted(fingerprints) if str(fp).startswith(name)), None)
+
+
 def _listed(board: pd.DataFrame, fingerprints) -> str:
     shown = board.drop_duplicates("model_fingerprint").set_index("model_fingerprint")["display_name"]
     return ", ".join(f"{shown[fp]} (fingerprint {fp})" for fp in sorted(fingerprints, key=lambda fp: shown[fp]))
@@ -88,6 +96,8 @@ def pick_fingerprint(board: pd.DataFrame, name: str) -> str:
     """
     board = board if "display_name" in board else with_display_names(board)
     aliases = entry_aliases(board)
+    if name in aliases:  # a whole fingerprint names its entry, whatever another entry is called
+        return name
     matches = sorted(fp for fp, names in aliases.items() if name in names)
     if not matches and name:
         matches = sorted(fp for fp in aliases if fp.startswith(name))

@@ -213,8 +213,10 @@ def publish_scores(
     curves_file: Location,
     model: str,
     replicates_file: Location | None = None,
+    display_name: str | None = None,
 ) -> tuple[Location, bool]:
-    """Stage 5: score rows with intervals from stored curves and feature provenance, published as one part."""
+    """Stage 5: score rows with intervals from stored curves and feature provenance, published as one part
+    (``display_name``: the name ``board rename`` gave it, kept when the audit republishes it)."""
     curves_file = location(curves_file)
     replicates_file = location(replicates_file) if replicates_file else None
     path = part_path(root, fingerprint, spec, model, replicates_file)
@@ -226,5 +228,7 @@ def publish_scores(
     rows = build_rows(scores, dict(group.attrs), spec, model, ranks).assign(
         curves_file=curves_file.name, replicates_file=replicates_file.name if replicates_file else ""
     )
+    if display_name:
+        rows = rows.assign(display_name=display_name)
     features = feature_group_path(root, fingerprint, spec.data_hash)
     return publish(path, rows, parents_of(root, features, curves_file, replicates_file))
