@@ -175,6 +175,6 @@ def column_problem(rows: pd.DataFrame, expected: pd.DataFrame, attrs: dict) -> s
         wanted = wanted.item() if isinstance(wanted, np.generic) else wanted
         wrong = [value for value in rows[column] if not _same(value, wanted)]
         if wrong:
-            shown = list(wrong[0]) if isinstance(wrong[0], np.ndarray) else wrong[0]
+            shown = [int(v) for v in wrong[0]] if isinstance(wrong[0], np.ndarray) else wrong[0]
             return f"its {column} {shown!r} is not what its features give ({wanted!r})"
     return None

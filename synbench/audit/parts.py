@@ -64,15 +64,16 @@ def check_part(
     spec, problem = part_spec(rows, file, parts.specs, described_spec(rows, parts.recompute, key), own)
     problem = basic or problem
     name_problem, model, note = _model_name(rows, parts, key) if not basic else (None, str(group.attrs["model"]), None)
-    scores_differ = False
+    scores_differ, count = False, _replicate_count(rows)
     if spec is not None and problem is None:
-        count = _replicate_count(rows)
         expected = _expected_rows(parts.recompute, key, spec, count)
         report.scores_checked += len(rows)
         scores_differ = _scores_differ(rows, expected)
         problem = name_problem or display_problem(rows, key, parts.recompute.groups)
         problem = problem or column_problem(rows, expected, group.attrs)
         problem = problem or _inputs_problem(root, rows, key, spec, count)
+        if not problem and (misnamed := _file_problem(root, file, rows, spec, count)):
+            problem, (model, count) = misnamed, _original(root, file, rows, spec, str(group.attrs["model"]), count)
         problem = problem or (_SCORES if scores_differ else None)
     if note:
         report.notes.append(f"leaderboard part {file.name}: {note}")
@@ -84,7 +85,7 @@ def check_part(
         fixes.append(Fix(lambda: _set_aside(root, file, "its spec cannot be told")))
         return set()
     keep = not basic and not display_problem(rows, key, parts.recompute.groups)
-    display, count = _display(rows) if keep else None, _replicate_count(rows)
+    display = _display(rows) if keep else None
     republish = lambda: _republish(root, file, key, spec, model, display, count)  # noqa: E731
     fixes.append(Fix(republish, key, suspect=scores_differ and not edited(table)))
     return {(key[0], spec.spec_hash)}
@@ -129,6 +130,35 @@ def _inputs_problem(root: Location, rows: pd.DataFrame, key, spec: BenchmarkSpec
             shown = ", ".join(sorted(map(str, stored)))
             return f"it names a {column.split('_')[0]} table of another model or spec ({shown}), not {name!r}"
     return None
+
+
+def _file_problem(root: Location, file: Location, rows: pd.DataFrame, spec: BenchmarkSpec, count: int) -> str | None:
+    """A part's file name is a content key of its model, code version and intervals (``curves.part_path``): a part
+    whose model was edited no longer matches it. A renamed part's name only starts with its fingerprint and spec."""
+    if _display(rows) is not None or "code_version" not in rows:
+        return None
+    fingerprint, version = str(rows["model_fingerprint"].iloc[0]), str(rows["code_version"].iloc[0])
+    intervals = replicates_path(root, fingerprint, spec, count) if count else None
+    wanted = part_path(root, fingerprint, spec, str(rows["model"].iloc[0]), intervals, version).name
+    if file.name != wanted:
+        return f"its file name is not the one its model, spec and intervals give ({wanted}): its model was edited"
+    return None
+
+
+def _original(root: Location, file: Location, rows: pd.DataFrame, spec: BenchmarkSpec, recorded: str, count: int):
+    """(model, replicate count) whose content key is a misnamed part's file name: what it was published as (its
+    own model or its features', with no intervals or any stored replicate table's count), else its features' model
+    and its own count."""
+    fingerprint, version = str(rows["model_fingerprint"].iloc[0]), str(rows["code_version"].iloc[0])
+    stem = probe_table_path(root, fingerprint, spec).stem
+    named = [path.stem.rsplit("-half", 1)[1] for path in (root / "probes").glob(f"{stem}-half*.parquet")]
+    counts = [0] + sorted(int(count) for count in named if count.isdigit())
+    for model in dict.fromkeys([str(rows["model"].iloc[0]), recorded]):
+        for replicates in counts:
+            intervals = replicates_path(root, fingerprint, spec, replicates) if replicates else None
+            if part_path(root, fingerprint, spec, model, intervals, version).name == file.name:
+                return model, replicates
+    return recorded, count
 
 
 def _scores_differ(rows: pd.DataFrame, expected: pd.DataFrame) -> bool:

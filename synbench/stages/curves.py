@@ -189,12 +189,18 @@ def build_rows(
 
 
 def part_path(
-    root: Location, fingerprint: str, spec: BenchmarkSpec, model: str, replicates_file: Location | None = None
+    root: Location,
+    fingerprint: str,
+    spec: BenchmarkSpec,
+    model: str,
+    replicates_file: Location | None = None,
+    version: str | None = None,
 ) -> Location:
     """One part per (fingerprint, spec, code version, model name, intervals): the same weights under two
-    names show both; where parts share a row, the newest wins on the board."""
+    names show both; where parts share a row, the newest wins on the board. ``version``: the code version a
+    stored part records (default this one's)."""
     intervals = location(replicates_file).name if replicates_file else ""
-    name = f"{fingerprint}-{spec.spec_hash}-{content_key(code_version(), model, intervals)}.parquet"
+    name = f"{fingerprint}-{spec.spec_hash}-{content_key(version or code_version(), model, intervals)}.parquet"
     return safe_path(root, "leaderboard", "parts", name)
 
 

@@ -92,6 +92,11 @@ def test_swapped_models_and_dropped_rows_are_named_and_one_repair_restores_the_b
     assert any(part.name in p and "is not what its features give" in p for p in audit_root(root).problems)
     _repaired_to(root, before)
 
+    part = _part(root, "identity:1x4x4")  # a label, not a reference: the part's file name is a key of its model
+    _rewrite(part, read_frame(part).assign(model="best-model"))
+    assert any(part.name in p and "its model was edited" in p for p in audit_root(root).problems)
+    _repaired_to(root, before)
+
 
 def test_an_edited_agreement_score_and_robust_gain_are_named_and_remade(root):
     """Item 2: agreement scores against the board; robust gains and intervals against a recomputation."""
