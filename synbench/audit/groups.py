@@ -21,6 +21,7 @@ from ..core.provenance import utc_now
 from ..core.spec import BenchmarkSpec
 from ..method.generate import block_labels
 from ..models.encoders import Encoder
+from ..models.references import parse_reference
 from ..stages.extract import extract_features
 from ..store.features import (
     checksum_ok,
@@ -73,7 +74,7 @@ def _record_problems(group: zarr.Group, spec: BenchmarkSpec, key: tuple[str, str
     if width is not None and attrs.get("feature_dim") != width:
         found.append(f"its recorded feature_dim {attrs.get('feature_dim')} is not its arrays' width {width}")
     if str(attrs.get("model", "")).split(":")[0] in ("identity", "noise"):  # a control is cheap to check in full
-        encoder, why = _encoder(dict(attrs), allow_py=False)
+        encoder, why = _encoder(dict(attrs), False, key[0])
         why = why or _record_mismatch(encoder, dict(attrs))
         found += [why] if why else []
     return found
@@ -129,29 +130,51 @@ def check_group(
     return bad_files, bool(unverifiable)
 
 
-def _encoder(attrs: dict, allow_py: bool) -> tuple[Encoder | None, str]:
-    """The encoder a group was made with, as it was benchmarked, or why it cannot be had here."""
+def _encoder(attrs: dict, allow_py: bool, fingerprint: str, candidates=()) -> tuple[Encoder | None, str]:
+    """The encoder a group was made with, as it was benchmarked, or why it cannot be had here. When the model its
+    record names has another fingerprint, the ``candidates`` (other references the root records) of the same
+    architecture are tried: a record edited to another model's name is repaired from the model that fits."""
     model = str(attrs.get("model", ""))
     if model.startswith("module:"):
         return None, f"cannot regenerate {model!r}: {NOTEBOOK}"
     if str(attrs.get("device", "")).startswith("cuda") and not torch.cuda.is_available():
         return None, "made on CUDA; repair or check it on a CUDA machine so the chunks match"
+    why = ""
+    for text in [model, *(c for c in candidates if c != model and _architecture(c) == attrs.get("architecture"))]:
+        try:
+            encoder = resolve_as_benchmarked(text, dict(attrs.get("preprocess") or {}), allow_py)
+        except SynBenchError as exc:
+            why = why or f"cannot regenerate {model!r}: {exc}"
+            continue
+        if encoder.fingerprint == fingerprint:
+            return encoder, ""
+        why = why or f"model {model!r} has another fingerprint ({encoder.fingerprint}); it cannot be regenerated"
+    return None, why
+
+
+def _architecture(reference: str) -> str | None:
+    """The architecture name a reference resolves to (``encoders.SCHEMES``), read from its text alone."""
     try:
-        encoder = resolve_as_benchmarked(model, dict(attrs.get("preprocess") or {}), allow_py)
-    except SynBenchError as exc:
-        return None, f"cannot regenerate {model!r}: {exc}"
-    if encoder.fingerprint != attrs.get("model_fingerprint"):
-        return None, f"model {model!r} now has another fingerprint ({encoder.fingerprint}); it cannot be regenerated"
-    return encoder, ""
+        ref = parse_reference(reference)
+    except SynBenchError:
+        return None
+    return ref.scheme if ref.scheme in ("identity", "noise") else ref.target
 
 
 def repair_group(
-    root: Location, group: zarr.Group, spec: BenchmarkSpec, bad_files: list, report, allow_py: bool, from_sources: bool
+    root: Location,
+    group: zarr.Group,
+    spec: BenchmarkSpec,
+    bad_files: list,
+    report,
+    allow_py: bool,
+    from_sources: bool,
+    candidates: tuple[str, ...] = (),
 ) -> bool:
     """Quarantine the damaged chunks (all of them when ``from_sources``: nothing stored can be trusted) and
     regenerate them from the generator and the encoder; False (with the problem reported) when it cannot."""
     attrs = dict(group.attrs)
-    encoder, why = _encoder(attrs, allow_py)
+    encoder, why = _encoder(attrs, allow_py, node_location(group).parent.name, candidates)
     where = node_location(group)
     if encoder is None:
         report.problems.append(f"{where}: {why}")
@@ -177,7 +200,7 @@ def compare_with_sources(group: zarr.Group, spec: BenchmarkSpec, allow_py: bool)
     """("same" | "differs" | "cannot", what was found): the group regenerated from the generator and the encoder
     in a scratch root, its manifest compared chunk by chunk with the stored one."""
     attrs = dict(group.attrs)
-    encoder, why = _encoder(attrs, allow_py)
+    encoder, why = _encoder(attrs, allow_py, node_location(group).parent.name)
     if encoder is None:
         return "cannot", why
     if mismatch := _record_mismatch(encoder, attrs):

@@ -119,8 +119,9 @@ class _Sources:
 
 def _check_groups(root: Location, report: AuditReport, repair: bool, deep: bool, sources: _Sources) -> dict:
     """Every feature group; returns the sound ones by (fingerprint, data hash)."""
-    groups = {}
-    for marker in sorted((root / FEATURES_DIR).glob("*/*/zarr.json"), key=str):
+    groups, markers = {}, sorted((root / FEATURES_DIR).glob("*/*/zarr.json"), key=str)
+    known = tuple(sorted({str(zarr.open_group(str(m.parent), mode="r").attrs.get("model", "")) for m in markers}))
+    for marker in markers:
         key = (marker.parent.parent.name, marker.parent.name)
         group = zarr.open_group(str(marker.parent), mode="r+", zarr_format=3)
         spec = BenchmarkSpec.from_dict(group.attrs["spec"])
@@ -142,7 +143,7 @@ def _check_groups(root: Location, report: AuditReport, repair: bool, deep: bool,
             from_sources = status == "differs"
         if repair and (bad_files or len(report.problems) > before):
             del report.problems[before:]
-            if repair_group(root, group, spec, bad_files, report, sources.allow_py, from_sources):
+            if repair_group(root, group, spec, bad_files, report, sources.allow_py, from_sources, known):
                 group = zarr.open_group(str(marker.parent), mode="r+", zarr_format=3)  # attrs changed on disk
                 check_group(group, spec, key, report, count_chunks=False)
         if len(report.problems) == before:  # scores are recomputed from sound features only

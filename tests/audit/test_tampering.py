@@ -98,6 +98,20 @@ def test_swapped_models_and_dropped_rows_are_named_and_one_repair_restores_the_b
     _repaired_to(root, before)
 
 
+def test_records_of_two_feature_groups_swapped_with_their_parts_are_repaired_from_the_models_that_fit(root):
+    """Item 1: the group's record is what a part is published from; a control's record is checked in full."""
+    before = _board(root)
+    identity, noise = _part(root, "identity:1x8x8"), _part(root, "noise:1x8x8")
+    for part, other in ((identity, "noise:1x8x8"), (noise, "identity:1x8x8")):
+        rows = read_frame(part)
+        group = zarr.open_group(str(next(root.glob(f"features.zarr/{rows['model_fingerprint'].iloc[0]}/*"))), mode="r+")
+        group.update_attributes({"model": other})
+        _rewrite(part, rows.assign(model=other))
+    problems = audit_root(root).problems
+    assert any("features.zarr/" in p and "'noise:1x8x8' has another fingerprint" in p for p in problems), problems
+    _repaired_to(root, before)
+
+
 def test_an_edited_agreement_score_and_robust_gain_are_named_and_remade(root):
     """Item 2: agreement scores against the board; robust gains and intervals against a recomputation."""
     models = next(root.glob("agreement/*-models.parquet"))
