@@ -11,6 +11,8 @@ every number; ``--combine`` prints one table from several runs (one per syntheti
         --zoo layers=data/layerzoo:examples/real_zoo.toml --zoo demo=data:demo --json isotropic.json
     python benchmarks/agreement_table.py --zoo ... (natural spec files) --label natural --json natural.json
     python benchmarks/agreement_table.py --combine isotropic.json natural.json
+
+``--reuse`` reads the tables an earlier ``synbench agree`` stored for a zoo and data set instead of rerunning it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import numpy as np
 import pandas as pd
 
 from synbench.agree.agreement import agree
+from synbench.agree.realdata import load_images
 from synbench.core.spec import load_spec
+from synbench.store.parquet import read_table
 
 DATA_SETS = ("digits", "photos", "lfw")
 
@@ -59,6 +63,16 @@ def table(every: pd.DataFrame, columns: list[str], rows: list[str]) -> pd.DataFr
     return wide.assign(**{"mean tau": ranked.mean().round(3), "worst tau": ranked.min().round(2)}).reset_index()
 
 
+def stored_agreement(root: str, data: str, spec_hash: str) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The per-model rows and statistics an earlier ``synbench agree`` stored for this data set and spec."""
+    stem = Path(root) / "agreement" / f"{load_images(data).digest}-{spec_hash}"
+    files = [Path(f"{stem}-models.parquet"), Path(f"{stem}-stats.parquet")]
+    if not all(file.is_file() for file in files):
+        return None
+    per_model, stats = (read_table(file).to_pandas() for file in files)
+    return per_model, stats
+
+
 def combine(files: list[str]) -> None:
     """One table from several runs' --json files (e.g. isotropic and natural): rows label x rank key."""
     runs = [json.loads(Path(file).read_text()) for file in files]
@@ -76,6 +90,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", help="write every statistic and accuracy range here")
     parser.add_argument("--label", default="isotropic", help="the synthetic distribution these specs use")
+    parser.add_argument("--reuse", action="store_true", help="read agreement tables agree stored before")
     parser.add_argument("--combine", nargs="+", metavar="JSON", help="print one table from earlier --json files")
     args = parser.parse_args()
     if args.combine:
@@ -86,20 +101,21 @@ def main() -> None:
     for name, root, spec_hash in map(parse_zoo, args.zoo):
         for data in args.data.split(","):
             start = time.perf_counter()
-            per_model, table = agree(root, data, spec=spec_hash, device=args.device)
+            stored = stored_agreement(root, data, spec_hash) if args.reuse else None
+            per_model, found_stats = stored or agree(root, data, spec=spec_hash, device=args.device)
             seconds = time.perf_counter() - start
             column = f"{name}, {data}"
-            stats.append(table.assign(column=column))
+            stats.append(found_stats.assign(column=column))
             found[column] = {"accuracy": accuracy_range(per_model), "seconds": round(seconds, 1), "spec": spec_hash}
             print(
                 f"{column}: accuracy {found[column]['accuracy']}, n_test {per_model['n_test'].iloc[0]}, {seconds:.0f} s"
             )
     every = pd.concat(stats, ignore_index=True)
-    print(table(every, list(found), ["rank_key"]).to_markdown(index=False))
-    print("tau [95% bootstrap interval over models and test samples]; mean and worst over the cells not saturated")
     if args.json:
         records = json.loads(every.replace({np.nan: None}).to_json(orient="records"))
         Path(args.json).write_text(json.dumps({"label": args.label, "cells": found, "stats": records}, indent=1))
+    print(table(every, list(found), ["rank_key"]).to_markdown(index=False))
+    print("tau [95% bootstrap interval over models and test samples]; mean and worst over the cells not saturated")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from .statistics import SATURATED, bootstrap_agreement, rank_agreement, saturate
 
 __all__ = [
     "real_features",
+    "encode_images",
     "board_models",
     "accuracy_of",
     "key_values",
@@ -58,20 +59,7 @@ def real_features(encoder: Encoder, data: LabelledImages, root: Location, device
         if stored is not None:
             return stored
         torch_device = resolve_device(device)
-        encoder.module.to(torch_device)
-        parts = []
-        try:
-            with torch.no_grad():
-                for start in range(0, len(data.labels), _CHUNK):
-                    batch = prepare(data.images[start : start + _CHUNK], encoder.preprocess).to(torch_device)
-                    parts.append(encoder.represent(batch).float().cpu().numpy())
-        except DataError as exc:
-            raise DataError(f"{encoder.ref.text} on {data.name}: {exc}") from None
-        finally:
-            encoder.module.to("cpu")
-        features = np.concatenate(parts)
-        if not np.isfinite(features).all():
-            raise SynBenchError(f"{encoder.ref.text} returned NaN or Inf features on {data.name}; check its weights.")
+        features = encode_images(encoder, data, torch_device)
         provenance = {
             "data": data.name,
             "data_digest": data.digest,
@@ -84,6 +72,25 @@ def real_features(encoder: Encoder, data: LabelledImages, root: Location, device
         }
         write_real_features(root, encoder.fingerprint, data.digest, features, data.labels, provenance)
         return features
+
+
+def encode_images(encoder: Encoder, data: LabelledImages, device: torch.device) -> np.ndarray:
+    """Features (n, p) of a data set's samples, each prepared with the encoder's preprocessing."""
+    encoder.module.to(device)
+    parts = []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(data.labels), _CHUNK):
+                batch = prepare(data.images[start : start + _CHUNK], encoder.preprocess).to(device)
+                parts.append(encoder.represent(batch).float().cpu().numpy())
+    except DataError as exc:
+        raise DataError(f"{encoder.ref.text} on {data.name}: {exc}") from None
+    finally:
+        encoder.module.to("cpu")
+    features = np.concatenate(parts)
+    if not np.isfinite(features).all():
+        raise SynBenchError(f"{encoder.ref.text} returned NaN or Inf features on {data.name}; check its weights.")
+    return features
 
 
 _CARRIED = ("accuracy", "accuracy_low", "accuracy_high", "n_repeats", "correct_counts", "sample_groups")

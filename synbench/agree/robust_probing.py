@@ -22,7 +22,7 @@ from ..board.ranking import DEFAULT_RANK_KEY, RankKey
 from ..core.errors import SynBenchError
 from ..core.provenance import utc_now
 from ..method.robust import LinearHead, fit_robust_head, half_distance, worst_case_margins
-from ..store.features import read_real_features, real_group_path
+from ..store.features import real_group_path
 from ..store.lineage import parents_of
 from ..store.parquet import atomic_write_parquet
 from ..store.roots import Location, location, safe_path
@@ -32,7 +32,6 @@ from .probing import holdout_split, wilson
 from .realdata import LabelledImages, load_images
 
 __all__ = [
-    "robust_table_problems",
     "selected_eps",
     "corrupted_test_sets",
     "robust_rows",
@@ -202,31 +201,3 @@ def robust_table(table: pd.DataFrame) -> str:
         "perturbation of the best eps's radius; corrupted = held-out images with Gaussian noise (std 0.10) and "
         "blur (std 1 px per 32 px), pooled; gains vs eps 0, paired 95% intervals."
     )
-
-
-_RECOMPUTED = ["accuracy", "accuracy_attacked", "accuracy_corrupted"]
-
-
-def robust_table_problems(root: Location, table: pd.DataFrame) -> list[str]:
-    """Models of a stored robust table whose accuracies differ from those its stored real features give now (the
-    audit's recomputation). Models whose features are gone, or a data set that cannot be loaded here, are left
-    to the lineage check."""
-    try:
-        images = load_images(str(table["data"].iloc[0]))
-    except Exception:
-        return []
-    if images.digest != table["data_digest"].iloc[0]:
-        return []
-    train, test = holdout_split(images.labels, images.groups)
-    found = []
-    for fingerprint, rows in table.groupby("model_fingerprint"):
-        digests = [images.digest, *str(rows["corrupted_digests"].iloc[0]).split(",")]
-        stored = [read_real_features(root, fingerprint, digest) for digest in digests]
-        if any(features is None for features in stored):
-            continue
-        fresh = pd.DataFrame(robust_rows(stored[0], images.labels, train, test, stored[1:], rows["best_eps"].iloc[0]))
-        merged = rows.merge(fresh, on="eps", suffixes=("", "_now"))
-        now = merged[[f"{c}_now" for c in _RECOMPUTED]].to_numpy(float)
-        if len(merged) != len(rows) or not np.allclose(merged[_RECOMPUTED].to_numpy(float), now, atol=1e-12):
-            found.append(f"the robust accuracies of {rows['model'].iloc[0]!r} differ from its stored real features'")
-    return found

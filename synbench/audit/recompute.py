@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import zarr
@@ -13,11 +16,23 @@ from ..stages.curves import group_shape, oracle_frame
 from ..stages.probes import probe_group, stored_tasks
 from ..store.parquet import read_frame
 from ..store.roots import Location
-from .graph import SCORE_TOLERANCE
 
-__all__ = ["Groups", "Recompute", "differs", "read_or_none"]
+__all__ = ["SCORE_TOLERANCE", "Groups", "Recompute", "Fix", "differs", "read_or_none"]
+
+SCORE_TOLERANCE = 1e-9  # a recomputed score, interval or replicate must agree with the stored one to this
 
 Groups = dict[tuple[str, str], tuple[zarr.Group, BenchmarkSpec]]
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One repair; ``run`` says what it did. ``key``: the feature group it rebuilds from. ``suspect``: the stored
+    artifact matches its own digest but not what the features give, so either may be forged: repair first checks
+    the features against their sources (the generator and the encoder)."""
+
+    run: Callable[[], str]
+    key: tuple[str, str] | None = None
+    suspect: bool = False
 
 
 class Recompute:
@@ -32,6 +47,10 @@ class Recompute:
         if thresholds is not None:
             changes["thresholds"] = sorted(float(t) for t in thresholds)
         return BenchmarkSpec.from_dict({**data_spec.to_dict(), **changes, "name": name or data_spec.name})
+
+    def width(self, key: tuple[str, str]) -> int:
+        """The feature width p of a group's arrays (what its record's feature_dim must say)."""
+        return int(self.groups[key][0]["features/s00_train"].shape[1])
 
     def results(self, key: tuple[str, str], spec: BenchmarkSpec) -> list[ProbeResult]:
         cache_key = (key, spec.eps, spec.eigen_floor)

@@ -12,15 +12,19 @@ from collections.abc import Callable
 import pandas as pd
 
 from ..board.edit import removed_entries
-from ..board.read import part_files
+from ..board.parts import is_link, part_files, part_schema_problem
+from ..core.errors import StoreError
 from ..core.provenance import utc_now
 from ..core.spec import BenchmarkSpec
 from ..stages.curves import curves_frame, curves_stored, oracle_curves, oracle_path, spec_reference, task_ranks
 from ..stages.probes import probe_stored, replicates_stored, results_frame
+from ..store.lineage import node_name
+from ..store.parquet import edited, read_table, stored_digest
 from ..store.roots import Location, is_remote, quarantine
 from .graph import SCORE_TOLERANCE, check_lineage
-from .parts import check_part, publish, republish_file
-from .recompute import Groups, Recompute, differs, read_or_none
+from .identity import ModelNames, Specs, described_spec
+from .parts import Parts, check_part, publish
+from .recompute import Fix, Groups, Recompute, differs, read_or_none
 
 __all__ = ["check_tables", "SCORE_TOLERANCE"]
 
@@ -45,7 +49,7 @@ def _check_replicates(
         replicates_stored(root, key[0], spec, count)
         return f"rebuilt {file.name} (interval replicates); the old file is in quarantine/{stamp}"
 
-    fixes.append(rebuild)
+    fixes.append(Fix(rebuild, key, suspect=_consistent(file)))
     return False
 
 
@@ -53,7 +57,17 @@ def _floor(table: pd.DataFrame) -> str:
     return str(table["eigen_floor"].iloc[0]) if "eigen_floor" in table and len(table) else "relative"
 
 
-def _check_probe_tables(root: Location, recompute: Recompute, report, fixes: list[Callable]) -> None:
+def _consistent(file: Location) -> bool:
+    """Whether a table still matches the digest written with it: then its edit, if any, was re-digested, and the
+    features it differs from are as much in doubt as it is."""
+    try:
+        table = read_table(file)
+    except Exception:
+        return False
+    return stored_digest(table) is not None and not edited(table)
+
+
+def _check_probe_tables(root: Location, recompute: Recompute, report, fixes: list[Fix]) -> None:
     for file in sorted((root / "probes").glob("*.parquet"), key=str):
         key = tuple(file.name.split("-")[:2])
         table = read_or_none(file)
@@ -87,9 +101,9 @@ def _check_probe_tables(root: Location, recompute: Recompute, report, fixes: lis
         for bad in wrong:
             report.problems.append(f"{bad.parent.name} table {bad} differs from its recomputation from the features")
         if wrong:
-            fixes.append(
-                lambda wrong=wrong, curves=curves, spec=spec, key=key: _rebuild(root, wrong, curves, spec, key)
-            )
+            rebuild = lambda wrong=wrong, curves=curves, spec=spec, key=key: _rebuild(root, wrong, curves, spec, key)  # noqa: E731
+            suspect = any(_consistent(bad) for bad in wrong if bad.parent.name != "oracles")
+            fixes.append(Fix(rebuild, key, suspect))
 
 
 def _rebuild(root: Location, wrong: list, curves: Location, spec: BenchmarkSpec, key: tuple[str, str]) -> str:
@@ -102,31 +116,80 @@ def _rebuild(root: Location, wrong: list, curves: Location, spec: BenchmarkSpec,
     return f"rebuilt {names} (and the curves built on them); the old files are in quarantine/{stamp}"
 
 
-def check_tables(root: Location, groups: Groups, report, repair: bool) -> None:
-    """Recompute and compare probe tables, curves and parts; report complete features with no part and temp files."""
+def check_tables(
+    root: Location, groups: Groups, report, repair: bool, allow_py: bool = False, vouch: Callable | None = None
+) -> None:
+    """Recompute and compare probe tables, curves and parts; report complete features with no part and temp files.
+
+    With ``repair`` the fixes run once everything is checked (parts last). A fix that would rebuild from features
+    that a forged table or a changed parent throws doubt on runs only once ``vouch(key)`` has checked those
+    features against their sources: "sound" (go on), "regenerated" or "set aside" (the next pass rebuilds), or why
+    it cannot (the fix waits; the problem stays)."""
     recompute, fixes = Recompute(groups), []
-    problems_before, checked_before = len(report.problems), report.scores_checked
-    last = check_lineage(root, report, fixes, lambda file: republish_file(root, file, recompute))
+    distrusted, implicated = check_lineage(root, report, fixes)
     _check_probe_tables(root, recompute, report, fixes)
+    tables = _part_tables(root, report)
+    parts = Parts(recompute, _specs(root, groups, recompute, tables), ModelNames(groups, allow_py))
     covered = set()
-    for file in part_files(root / "leaderboard" / "parts"):
-        covered |= check_part(root, file, recompute, report, fixes)
+    for file, table in tables.items():
+        covered |= check_part(root, file, table, parts, report, fixes, distrusted.get(node_name(root, file)))
     removed = removed_entries(root)  # taken off the board by hand: not published again
     for key, (group, spec) in groups.items():
         if group.attrs.get("complete") and (key[0], spec.spec_hash) not in covered | removed:
             model = group.attrs.get("model", key[0])
             where = f"spec {spec.name} ({spec.spec_hash})"
             report.problems.append(f"features of {model!r} on {where} have no published part")
-            fixes.append(lambda key=key, spec=spec, model=model: publish(root, key, spec, model, "was missing"))
+            fixes.append(Fix(lambda key=key, spec=spec, model=model: publish(root, key, spec, model, "was missing")))
     leftovers = (
         [] if is_remote(root) else [p for p in root.rglob(".*.tmp") if ".prefect" not in p.relative_to(root).parts]
     )
     for temp in leftovers:
         report.problems.append(f"leftover temp file {temp} (a killed write)")
-        fixes.append(lambda temp=temp: (temp.unlink(missing_ok=True), f"removed {temp}")[1])
-    fixes += last
+        fixes.append(Fix(lambda temp=temp: (temp.unlink(missing_ok=True), f"removed {temp}")[1]))
     if repair and fixes:
-        report.repaired.extend(fix() for fix in fixes)
-        del report.problems[problems_before:]
-        report.scores_checked = checked_before
-        check_tables(root, groups, report, repair=False)
+        _apply(fixes, implicated, report, vouch)
+
+
+def _apply(fixes: list[Fix], implicated: set, report, vouch: Callable | None) -> None:
+    """Run the fixes, each that rebuilds from doubtful features only once they are vouched for."""
+    doubtful = sorted({fix.key for fix in fixes if fix.suspect and fix.key} | implicated)
+    waiting = {}
+    for key in doubtful if vouch else []:
+        verdict = vouch(key)
+        if verdict in ("regenerated", "set aside"):
+            return  # the features changed: the next pass checks and rebuilds everything made from them
+        if verdict != "sound":
+            waiting[key] = verdict
+    for key, why in waiting.items():
+        report.problems.append(f"features.zarr/{key[0]}/{key[1]}: not rebuilt from, as it cannot be vouched for: {why}")
+    report.repaired.extend(fix.run() for fix in fixes if fix.key not in waiting)
+
+
+def _part_tables(root: Location, report) -> dict:
+    """Every readable part file that is not a link (links are listed, and set aside, by the audit's link check)."""
+    try:
+        files = part_files(root / "leaderboard" / "parts")
+    except StoreError:
+        return {}
+    tables = {}
+    for file in files:
+        if not is_link(file):
+            try:
+                tables[file] = read_table(file)
+            except Exception:  # reported as unreadable by the Parquet check
+                continue
+    return tables
+
+
+def _specs(root: Location, groups: Groups, recompute: Recompute, tables: dict) -> Specs:
+    """The root's specs: its feature groups', then each part's whose rows hash to the spec they claim."""
+    specs = Specs(groups)
+    for table in tables.values():
+        if part_schema_problem(table) or not table.num_rows:
+            continue
+        rows = table.to_pandas()
+        key = (str(rows["model_fingerprint"].iloc[0]), str(rows["data_hash"].iloc[0]))
+        spec = described_spec(rows, recompute, key) if key in groups else None
+        if spec is not None and spec.spec_hash == rows["spec_hash"].iloc[0]:
+            specs.add(spec)
+    return specs

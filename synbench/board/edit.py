@@ -1,14 +1,18 @@
 """Editing the board by hand (``synbench board remove|rename``); nothing of the user's is deleted.
 
 Removing an entry moves its parts to ``quarantine/<time>/leaderboard/parts/`` and records the removal
-in ``leaderboard/removed/<fingerprint>-<spec hash>.json``, so that ``audit --repair`` does not publish
-it again from its stored features (running the model again does). Renaming publishes each of the
-entry's parts again with ``display_name`` set (one atomic write each), then moves the old part to
-quarantine; the references in ``model`` stay, so ``agree`` and the audit still resolve the model.
+in ``leaderboard/removed/<fingerprint>-<spec hash>.json`` (the parts it moves, and a digest the audit
+checks), so that ``audit --repair`` does not publish it again from its stored features (running the
+model again does). Renaming publishes each of the entry's parts again with ``display_name`` set (one
+atomic write each), then moves the old part to quarantine; the references in ``model`` stay, so
+``agree`` and the audit still resolve the model. A name that is, or begins, another model's fingerprint
+is refused: commands that take a fingerprint would pick the renamed model instead.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from os import PathLike
 
 import pandas as pd
@@ -17,10 +21,10 @@ from ..core.errors import SynBenchError
 from ..core.provenance import utc_now
 from ..stages.curves import publish
 from ..store.roots import Location, atomic_write_json, content_key, location, quarantine, safe_path
-from .names import entry_aliases, pick_fingerprint
+from .names import entry_aliases, names_a_fingerprint, pick_fingerprint
 from .read import part_files, read_board, trusted_parts
 
-__all__ = ["remove_entry", "rename_entry", "removed_entries", "MAX_NAME"]
+__all__ = ["remove_entry", "rename_entry", "removed_entries", "removal_path", "record_digest", "MAX_NAME"]
 
 MAX_NAME = 120
 
@@ -56,10 +60,12 @@ def remove_entry(root: str | PathLike, model: str, spec: str | None = None) -> s
     root = location(root)
     _, rows, fingerprint = _entry(root, model, spec)
     stamp = utc_now().replace(":", "")
+    parts = _parts_of(root, fingerprint, set(rows["spec_hash"]))
     for spec_hash in sorted(set(rows["spec_hash"])):  # first: a removal cut short is never undone by a repair
-        record = {"model_fingerprint": fingerprint, "spec_hash": spec_hash, "removed_at": stamp}
-        atomic_write_json(safe_path(root, "leaderboard", "removed", f"{fingerprint}-{spec_hash}.json"), record)
-    moved = [quarantine(root, file, stamp) for file, _ in _parts_of(root, fingerprint, set(rows["spec_hash"]))]
+        names = sorted(file.name for file, part in parts if (part["spec_hash"] == spec_hash).any())
+        record = {"model_fingerprint": fingerprint, "spec_hash": spec_hash, "removed_at": stamp, "parts": names}
+        atomic_write_json(removal_path(root, fingerprint, spec_hash), {**record, "digest": record_digest(record)})
+    moved = [quarantine(root, file, stamp) for file, _ in parts]
     return (
         f"removed {rows['display_name'].iloc[0]} (fingerprint {fingerprint}) from spec {_specs(rows)}: "
         f"{len(moved)} part(s) moved to quarantine/{stamp}"
@@ -77,7 +83,9 @@ def rename_entry(root: str | PathLike, model: str, new_name: str) -> str:
     if not new_name or len(new_name) > MAX_NAME or not new_name.isprintable():
         raise SynBenchError(f"cannot name a model {new_name!r}: give 1 to {MAX_NAME} printable characters.")
     board, rows, fingerprint = _entry(root, model, None)
-    taken = sorted(fp for fp, names in entry_aliases(board).items() if new_name in names and fp != fingerprint)
+    aliases = entry_aliases(board)
+    taken = sorted(fp for fp, names in aliases.items() if new_name in names and fp != fingerprint)
+    taken += [fp for fp in [names_a_fingerprint(new_name, set(aliases) - {fingerprint})] if fp]
     if taken:
         raise SynBenchError(f"{new_name!r} already names the model with fingerprint {taken[0]}; pick another name.")
     stamp, renamed = utc_now().replace(":", ""), 0
@@ -92,6 +100,16 @@ def rename_entry(root: str | PathLike, model: str, new_name: str) -> str:
         f"renamed {rows['display_name'].iloc[0]} (fingerprint {fingerprint}) to {new_name!r}: {renamed} part(s) "
         f"published again; the old parts are in quarantine/{stamp}"
     )
+
+
+def removal_path(root: Location, fingerprint: str, spec_hash: str) -> Location:
+    return safe_path(root, "leaderboard", "removed", f"{fingerprint}-{spec_hash}.json")
+
+
+def record_digest(record: dict) -> str:
+    """sha256 of a removal record's fields (its ``digest`` left out): the audit checks it."""
+    fields = {key: value for key, value in record.items() if key != "digest"}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def removed_entries(root: Location) -> set[tuple[str, str]]:

@@ -27,6 +27,7 @@ __all__ = [
     "with_display_names",
     "entry_aliases",
     "pick_fingerprint",
+    "names_a_fingerprint",
 ]
 
 SHORT = 8  # hex digits of a fingerprint or weights digest shown to people
@@ -115,6 +116,14 @@ def entry_aliases(board: pd.DataFrame) -> dict[str, set[str]]:
     return aliases
 
 
+def names_a_fingerprint(name: str, fingerprints) -> str | None:
+    """The fingerprint among ``fingerprints`` that ``name`` spells out or begins (as ``pick_fingerprint`` reads a
+    name no entry answers to), else None: no model may be named so."""
+    if not re.fullmatch(r"[0-9a-f]+", name):
+        return None
+    return next((fp for fp in sorted(fingerprints) if str(fp).startswith(name)), None)
+
+
 def _by_weights_path(aliases: dict[str, set[str]], name: str) -> list[str]:
     """Entries a reference with a weights path names once its path is made absolute, else (a root moved or
     copied elsewhere) entries whose stored path ends with the path as typed, folder by folder."""
@@ -149,6 +158,8 @@ def pick_fingerprint(board: pd.DataFrame, name: str) -> str:
     """
     board = board if "display_name" in board else with_display_names(board)
     aliases = entry_aliases(board)
+    if name in aliases:  # a whole fingerprint names its entry, whatever another entry is called
+        return name
     matches = sorted(fp for fp, names in aliases.items() if name in names)
     if not matches and name:
         matches = sorted(fp for fp in aliases if fp.startswith(name))

@@ -24,14 +24,16 @@ from ..core.spec import threshold_ok
 from ..stages.curves import scored_rows
 from ..stages.probes import named_replicates
 from ..store.lineage import parents_of
-from ..store.parquet import atomic_write_parquet, edited, read_frame, read_table, stored_digest
+from ..store.parquet import atomic_write_parquet, read_frame
 from ..store.roots import Location, location, safe_path
 from .names import with_display_names
+from .parts import is_link, part_files, part_schema_problem, trusted_parts
 
 __all__ = [
     "ROW_KEY",
     "read_board",
     "rank_board",
+    "ranked_board_of",
     "write_snapshot",
     "read_snapshots",
     "part_files",
@@ -41,86 +43,6 @@ __all__ = [
 
 ROW_KEY = ["model_fingerprint", "spec_hash", "eps", "threshold"]  # one score per key
 _MODEL_KEY = ["spec_hash", "model_fingerprint"]
-
-# What a published part must hold (curves.build_rows writes it), and the types of the columns readers use.
-_REQUIRED = {
-    **dict.fromkeys(["model", "model_fingerprint", "spec_name", "spec_hash", "data_hash", "created_at"], "string"),
-    **dict.fromkeys(["eps", "threshold", "score"], "float"),
-}
-_OPTIONAL = {
-    **dict.fromkeys(["score_low", "score_high", "score_dm", "score_dm_low", "score_dm_high", "r_over_n"], "float"),
-    **dict.fromkeys(["ci_replicates", "feature_dim", "probe_rank", "n_train_needed"], "integer"),
-    **dict.fromkeys(["best_eps", "best_eps_dm", "underpowered"], "boolean"),
-    **dict.fromkeys(["score_replicates", "score_dm_replicates"], "list of floats"),
-    "input_shape": "list of integers",
-    **dict.fromkeys(["weights_digest", "curves_file", "replicates_file", "eigen_floor", "display_name"], "string"),
-}
-_IS = {
-    "string": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
-    "float": pa.types.is_floating,
-    "integer": pa.types.is_integer,
-    "boolean": pa.types.is_boolean,
-    # a column of empty lists (no interval, no input shape recorded) has items of type null
-    "list of floats": lambda t: (
-        pa.types.is_list(t) and (pa.types.is_floating(t.value_type) or t.value_type == pa.null())
-    ),
-    "list of integers": lambda t: (
-        pa.types.is_list(t) and (pa.types.is_integer(t.value_type) or t.value_type == pa.null())
-    ),
-}
-
-
-def part_schema_problem(table: pa.Table) -> str | None:
-    """Why a published part does not follow the part schema (a missing or mistyped column), or None."""
-    for column, kind in [*_REQUIRED.items(), *_OPTIONAL.items()]:
-        if column not in table.column_names:
-            if column in _REQUIRED:
-                return f"it has no {column} column"
-            continue
-        values = table.column(column)
-        if values.type == pa.null() and column in _OPTIONAL:
-            continue
-        if not _IS[kind](values.type):
-            shown = "string" if pa.types.is_large_string(values.type) else str(values.type)
-            return f"column {column} is {shown}, expected {'an' if kind[0] in 'aeiou' else 'a'} {kind}"
-        if column in _REQUIRED and column != "score" and values.null_count:  # a missing score: non-finite
-            return f"column {column} has {values.null_count} missing value(s)"
-    return None
-
-
-def part_files(folder: Location) -> list[Location]:
-    # Temp files start with "." and end in ".tmp": never matched here.
-    return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))
-
-
-def trusted_parts(files: list[Location]) -> tuple[list[tuple[Location, pa.Table]], list[str]]:
-    """The parts the board is made of, each with its file; and why each other part was skipped."""
-    parts, bad = [], []
-    for file in files:
-        try:
-            table = read_table(file)
-        except Exception as exc:  # a damaged part must not hide the rest of the board
-            bad.append(f"unreadable leaderboard part {file}: {str(exc).splitlines()[0]}")
-            continue
-        problem = part_schema_problem(table)
-        if problem:
-            bad.append(f"leaderboard part {file}: {problem}")
-            continue
-        if not np.isfinite(table.column("score").to_numpy(zero_copy_only=False).astype(float)).all():
-            bad.append(f"leaderboard part {file} holds a non-finite score")
-            continue
-        if edited(table):
-            bad.append(f"leaderboard part {file}: its rows were edited after publishing (digest mismatch)")
-            continue
-        if stored_digest(table) is None:
-            bad.append(
-                f"leaderboard part {file} records no digest of its rows (rewritten by hand?); "
-                "synbench audit --repair republishes it from its features"
-            )
-            continue
-        if table.num_rows:
-            parts.append((file, table))
-    return parts, bad
 
 
 def _read_parts(files: list[Location]) -> tuple[pd.DataFrame, list[str]]:
@@ -231,16 +153,12 @@ def read_board(
         SynBenchError: the spec, eps or threshold asked for is not on the board (the message names what is).
     """
     root = location(root)
-    board, bad = _read_parts(part_files(root / "leaderboard" / "parts"))
+    board, bad = _union(part_files(root / "leaderboard" / "parts"))
     if warn:
         for line in bad:
             print(f"warning: skipped {line}; run `synbench audit`.", file=sys.stderr)
     if board.empty:
         return board
-    board = with_display_names(board.sort_values("created_at", kind="stable"))
-    names = board.groupby("model_fingerprint")["model"].agg(lambda s: ", ".join(dict.fromkeys(s)))  # oldest first
-    board = board.drop_duplicates(ROW_KEY, keep="last")
-    board = board.assign(model=board["model_fingerprint"].map(names))
     if spec is not None:
         board = _filter_spec(board, spec)
     if input_shape:
@@ -255,6 +173,24 @@ def read_board(
     ).reset_index(drop=True)
 
 
+def _union(files: list[Location]) -> tuple[pd.DataFrame, list[str]]:
+    """The trusted parts among ``files`` as one board, newest row per key, every name of a fingerprint in ``model``;
+    and why each other part was skipped."""
+    board, bad = _read_parts(files)
+    if board.empty:
+        return board, bad
+    board = with_display_names(board.sort_values("created_at", kind="stable"))
+    names = board.groupby("model_fingerprint")["model"].agg(lambda s: ", ".join(dict.fromkeys(s)))  # oldest first
+    board = board.drop_duplicates(ROW_KEY, keep="last")
+    return board.assign(model=board["model_fingerprint"].map(names)), bad
+
+
+def ranked_board_of(files: list[Location]) -> pd.DataFrame:
+    """The ranked board these part files make (what a snapshot of them stores, but its rank changes)."""
+    board, _ = _union(files)
+    return board if board.empty else rank_board(_mark_best_eps(board.reset_index(drop=True)))
+
+
 def rank_board(board: pd.DataFrame) -> pd.DataFrame:
     """Rank of every row among the models of its (spec, eps, threshold); ties share the better rank."""
     ranks = board.groupby(["spec_hash", "eps", "threshold"])["score"].rank(ascending=False, method="min")
@@ -262,7 +198,7 @@ def rank_board(board: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_snapshots(root: str | PathLike) -> list[Location]:
-    return part_files(location(root) / "leaderboard" / "snapshots")
+    return [file for file in part_files(location(root) / "leaderboard" / "snapshots") if not is_link(file)]
 
 
 def write_snapshot(root: str | PathLike) -> Location | None:
@@ -285,5 +221,6 @@ def write_snapshot(root: str | PathLike) -> Location | None:
     stamp = utc_now().replace(":", "").replace("-", "").replace(".", "")
     path = safe_path(root, "leaderboard", "snapshots", f"{stamp}-{uuid.uuid4().hex[:8]}.parquet")
     board["snapshot_at"] = stamp
-    atomic_write_parquet(path, board, parents_of(root, *part_files(root / "leaderboard" / "parts")))
+    files = [file for file in part_files(root / "leaderboard" / "parts") if not is_link(file)]
+    atomic_write_parquet(path, board, parents_of(root, *files))
     return path

@@ -123,6 +123,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(f"repaired: {line}")
     for line in report.problems:
         print(f"PROBLEM: {line}")
+    for line in report.notes:
+        print(f"note: {line}")
     print(
         f"audit: {report.groups} feature groups, {report.chunks} chunks, {report.parquet_files} Parquet files, "
         f"{report.scores_checked} scores recomputed; {len(report.problems)} problem(s)"

@@ -227,12 +227,18 @@ def build_rows(
 
 
 def part_path(
-    root: Location, fingerprint: str, spec: BenchmarkSpec, model: str, replicates_file: Location | None = None
+    root: Location,
+    fingerprint: str,
+    spec: BenchmarkSpec,
+    model: str,
+    replicates_file: Location | None = None,
+    version: str | None = None,
 ) -> Location:
     """One part per (fingerprint, spec, code version, model name, intervals): the same weights under two
-    names show both; where parts share a row, the newest wins on the board."""
+    names show both; where parts share a row, the newest wins on the board. ``version``: the code version a
+    stored part records (default this one's)."""
     intervals = location(replicates_file).name if replicates_file else ""
-    name = f"{fingerprint}-{spec.spec_hash}-{content_key(code_version(), model, intervals)}.parquet"
+    name = f"{fingerprint}-{spec.spec_hash}-{content_key(version or code_version(), model, intervals)}.parquet"
     return safe_path(root, "leaderboard", "parts", name)
 
 
@@ -251,8 +257,10 @@ def publish_scores(
     curves_file: Location,
     model: str,
     replicates_file: Location | None = None,
+    display_name: str | None = None,
 ) -> tuple[Location, bool]:
-    """Stage 5: score rows with intervals from stored curves and feature provenance, published as one part."""
+    """Stage 5: score rows with intervals from stored curves and feature provenance, published as one part
+    (``display_name``: the name ``board rename`` gave it, kept when the audit republishes it)."""
     curves_file = location(curves_file)
     replicates_file = location(replicates_file) if replicates_file else None
     path = part_path(root, fingerprint, spec, model, replicates_file)
@@ -264,5 +272,7 @@ def publish_scores(
     rows = build_rows(scores, dict(group.attrs), spec, model, ranks).assign(
         curves_file=curves_file.name, replicates_file=replicates_file.name if replicates_file else ""
     )
+    if display_name:
+        rows = rows.assign(display_name=display_name)
     features = feature_group_path(root, fingerprint, spec.data_hash)
     return publish(path, rows, parents_of(root, features, curves_file, replicates_file))
