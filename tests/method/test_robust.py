@@ -144,7 +144,5 @@ def test_agree_robust_json_has_rows_for_eps_zero_and_the_best_eps(tmp_path):
     edited.loc[edited["model"] == "noise:1x8x8", "accuracy"] = 0.9  # re-digested: only a recomputation sees it
     atomic_write_parquet(stored, edited, stored_parents(table))
     problems = audit_root(root).problems
-    assert problems == [
-        f"agreement/{stored.name}: the robust rows of 'noise:1x8x8' differ from its real features'"
-    ]
+    assert problems == [f"agreement/{stored.name}: the robust rows of 'noise:1x8x8' differ from its real features'"]
     assert audit_root(root, repair=True).ok and not stored.is_file()
