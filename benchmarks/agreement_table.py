@@ -12,7 +12,8 @@ every number; ``--combine`` prints one table from several runs (one per syntheti
     python benchmarks/agreement_table.py --zoo ... (natural spec files) --label natural --json natural.json
     python benchmarks/agreement_table.py --combine isotropic.json natural.json
 
-``--reuse`` reads the tables an earlier ``synbench agree`` stored for a zoo and data set instead of rerunning it.
+``--reuse`` reads the per-model rows an earlier ``synbench agree`` stored for a zoo and data set (each model's
+k-fold accuracy) and recomputes the statistics from them, instead of probing again.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from synbench.agree.agreement import agree
+from synbench.agree.agreement import agree, agreement_stats
 from synbench.agree.realdata import load_images
 from synbench.core.spec import load_spec
 from synbench.store.parquet import read_table
@@ -64,13 +65,13 @@ def table(every: pd.DataFrame, columns: list[str], rows: list[str]) -> pd.DataFr
 
 
 def stored_agreement(root: str, data: str, spec_hash: str) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    """The per-model rows and statistics an earlier ``synbench agree`` stored for this data set and spec."""
-    stem = Path(root) / "agreement" / f"{load_images(data).digest}-{spec_hash}"
-    files = [Path(f"{stem}-models.parquet"), Path(f"{stem}-stats.parquet")]
-    if not all(file.is_file() for file in files):
+    """The per-model rows an earlier ``synbench agree`` stored for this data set and spec, and their statistics
+    recomputed (no probe is refitted)."""
+    file = Path(root) / "agreement" / f"{load_images(data).digest}-{spec_hash}-models.parquet"
+    if not file.is_file():
         return None
-    per_model, stats = (read_table(file).to_pandas() for file in files)
-    return per_model, stats
+    per_model = read_table(file).to_pandas()
+    return per_model, agreement_stats(per_model)
 
 
 def combine(files: list[str]) -> None:
@@ -90,7 +91,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", help="write every statistic and accuracy range here")
     parser.add_argument("--label", default="isotropic", help="the synthetic distribution these specs use")
-    parser.add_argument("--reuse", action="store_true", help="read agreement tables agree stored before")
+    parser.add_argument("--reuse", action="store_true", help="recompute the statistics from stored per-model rows")
     parser.add_argument("--combine", nargs="+", metavar="JSON", help="print one table from earlier --json files")
     args = parser.parse_args()
     if args.combine:

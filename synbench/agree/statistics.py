@@ -63,22 +63,27 @@ def saturated(accuracy: np.ndarray, low: np.ndarray, high: np.ndarray) -> bool:
     return every_high or bool(accuracy.max() <= high.min() and accuracy.min() >= low.max())
 
 
-def kendall_taus(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Kendall's tau-b of each row pair: x, y of shape (b, m) -> shape (b,); NaN where a row is constant."""
+def kendall_taus(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Kendall's tau-b of each row pair: x, y of shape (b, m) -> shape (b,); NaN where a row is constant.
+    ``weights`` (b, m): each pair of models counts with the product of their weights (equal weights: tau-b)."""
     upper = np.triu_indices(x.shape[1], k=1)
     dx = np.sign(x[:, :, None] - x[:, None, :])[:, upper[0], upper[1]]
     dy = np.sign(y[:, :, None] - y[:, None, :])[:, upper[0], upper[1]]
+    pairs = np.ones_like(dx) if weights is None else weights[:, upper[0]] * weights[:, upper[1]]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (dx * dy).sum(1) / np.sqrt((dx != 0).sum(1) * (dy != 0).sum(1))
+        return (pairs * dx * dy).sum(1) / np.sqrt((pairs * (dx != 0)).sum(1) * (pairs * (dy != 0)).sum(1))
 
 
-def spearman_rhos(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman's rho (average ranks for ties) of each row pair: shape (b, m) -> (b,); NaN where a row is constant."""
+def spearman_rhos(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Spearman's rho (average ranks for ties) of each row pair: shape (b, m) -> (b,); NaN where a row is constant.
+    ``weights`` (b, m): the ranks' correlation weighted by model (equal weights: rho)."""
     from scipy.stats import rankdata
 
-    rx, ry = (rank - rank.mean(1, keepdims=True) for rank in (rankdata(x, axis=1), rankdata(y, axis=1)))
+    weights = np.ones_like(x) if weights is None else weights / weights.sum(1, keepdims=True) * x.shape[1]
+    ranks = [rankdata(x, axis=1), rankdata(y, axis=1)]
+    rx, ry = (rank - (weights * rank).mean(1, keepdims=True) for rank in ranks)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (rx * ry).sum(1) / np.sqrt((rx * rx).sum(1) * (ry * ry).sum(1))
+        return (weights * rx * ry).sum(1) / np.sqrt((weights * rx * rx).sum(1) * (weights * ry * ry).sum(1))
 
 
 def bootstrap_agreement(
@@ -92,8 +97,10 @@ def bootstrap_agreement(
         groups: the resampling unit of each sample (a photo region; the sample itself when independent), (n,).
 
     Each replicate draws the units with replacement (the same draw for every model: they were tested on the
-    same samples) and the models with replacement, and recomputes every drawn model's accuracy from its
-    correctness on the drawn units.
+    same samples) and recomputes every model's accuracy from its correctness on the drawn units; and it
+    weights the models by a flat Dirichlet draw (the Bayesian bootstrap). Weights rather than a draw with
+    replacement: a model drawn twice would tie with itself, and with few models those ties push tau-b
+    away from its estimate (7 models, one ranked: tau 0.53, a with-replacement interval [0.55, 0.89]).
     """
     rng = np.random.default_rng(seed)
     _, unit = np.unique(groups, return_inverse=True)
@@ -102,12 +109,12 @@ def bootstrap_agreement(
     sizes = np.bincount(unit, minlength=units).astype(float)
     weights = rng.multinomial(units, np.full(units, 1 / units), size=replicates).astype(float)  # (b, units)
     accuracy = (weights @ totals.T) / (weights @ sizes)[:, None]  # (b, m)
-    drawn = rng.integers(0, models, size=(replicates, models))
-    x, y = values[drawn], np.take_along_axis(accuracy, drawn, axis=1)
+    model_weights = rng.dirichlet(np.ones(models), size=replicates)  # (b, m)
+    x = np.broadcast_to(np.asarray(values, float), accuracy.shape)
     chunks = [slice(start, start + _CHUNK) for start in range(0, replicates, _CHUNK)]  # (chunk, m, m) signs at once
     found = {}
     for name, statistic in (("kendall_tau", kendall_taus), ("spearman_rho", spearman_rhos)):
-        estimates = np.concatenate([statistic(x[chunk], y[chunk]) for chunk in chunks])
+        estimates = np.concatenate([statistic(x[c], accuracy[c], model_weights[c]) for c in chunks])
         estimates = estimates[np.isfinite(estimates)]
         enough = len(estimates) >= replicates / 2  # most replicates must rank something
         low, high = np.percentile(estimates, [2.5, 97.5]) if enough else (np.nan, np.nan)
