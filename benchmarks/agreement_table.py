@@ -12,6 +12,8 @@ every number; ``--combine`` prints one table from several runs (one per syntheti
     python benchmarks/agreement_table.py --zoo ... (natural spec files) --label natural --json natural.json
     python benchmarks/agreement_table.py --combine isotropic.json natural.json
 
+``--accuracy-from ROOT`` takes each model's k-fold accuracy from ROOT's stored agreement rows (matched by
+fingerprint and data set; they do not depend on the spec) for a zoo scored again under another distribution.
 ``--reuse`` reads the per-model rows an earlier ``synbench agree`` stored for a zoo and data set (each model's
 k-fold accuracy) and recomputes the statistics from them, instead of probing again.
 """
@@ -28,6 +30,8 @@ import pandas as pd
 
 from synbench.agree.agreement import agree, agreement_stats
 from synbench.agree.realdata import load_images
+from synbench.board.read import read_board
+from synbench.board.tables import summary_records
 from synbench.core.spec import load_spec
 from synbench.store.parquet import read_table
 
@@ -74,6 +78,26 @@ def stored_agreement(root: str, data: str, spec_hash: str) -> tuple[pd.DataFrame
     return per_model, agreement_stats(per_model)
 
 
+_ACCURACY = ["accuracy", "accuracy_low", "accuracy_high", "n_test", "n_groups", "n_folds", "n_repeats"]
+_ACCURACY += ["accuracy_method", "correct_counts", "sample_groups", "data", "data_digest"]
+
+
+def carried_agreement(root: str, data: str, spec_hash: str, source: str) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """This spec's board next to each model's k-fold accuracy taken from another root's stored agreement rows
+    (any spec): the accuracy is a function of the model's fingerprint and the data set alone, so a zoo scored
+    under a second distribution needs no second probing. None unless every model of the board is found."""
+    digest = load_images(data).digest
+    stored = [read_table(file).to_pandas() for file in Path(source).glob(f"agreement/{digest}-*-models.parquet")]
+    if not stored:
+        return None
+    accuracy = pd.concat(stored).drop_duplicates("model_fingerprint").set_index("model_fingerprint")[_ACCURACY]
+    board = summary_records(read_board(root, spec=spec_hash, warn=False))
+    if not set(board["model_fingerprint"]) <= set(accuracy.index):
+        return None
+    per_model = board.join(accuracy, on="model_fingerprint")
+    return per_model, agreement_stats(per_model)
+
+
 def combine(files: list[str]) -> None:
     """One table from several runs' --json files (e.g. isotropic and natural): rows label x rank key."""
     runs = [json.loads(Path(file).read_text()) for file in files]
@@ -92,6 +116,13 @@ def main() -> None:
     parser.add_argument("--json", help="write every statistic and accuracy range here")
     parser.add_argument("--label", default="isotropic", help="the synthetic distribution these specs use")
     parser.add_argument("--reuse", action="store_true", help="recompute the statistics from stored per-model rows")
+    parser.add_argument(
+        "--accuracy-from",
+        nargs="+",
+        default=[],
+        metavar="ROOT",
+        help="roots whose stored k-fold accuracies (by fingerprint) serve a zoo scored under another distribution",
+    )
     parser.add_argument("--combine", nargs="+", metavar="JSON", help="print one table from earlier --json files")
     args = parser.parse_args()
     if args.combine:
@@ -103,6 +134,8 @@ def main() -> None:
         for data in args.data.split(","):
             start = time.perf_counter()
             stored = stored_agreement(root, data, spec_hash) if args.reuse else None
+            for source in args.accuracy_from if stored is None else []:
+                stored = stored or carried_agreement(root, data, spec_hash, source)
             per_model, found_stats = stored or agree(root, data, spec=spec_hash, device=args.device)
             seconds = time.perf_counter() - start
             column = f"{name}, {data}"
