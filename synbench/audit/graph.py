@@ -35,16 +35,19 @@ GRAPH_FOLDERS = ("probes", "oracles", "curves", "leaderboard/parts", "agreement"
 HISTORY = "leaderboard/snapshots"
 
 
-def _lineage_problem(root: Location, table, history: bool) -> tuple[str | None, str | None]:
+_MADE_FROM_PARENTS = ("probes", "curves", "leaderboard/parts", "agreement")  # nodes that always have parents
+
+
+def _lineage_problem(root: Location, table, folder: str) -> tuple[str | None, str | None]:
     """Why a node cannot be trusted (None: it can), and the parent whose change says so."""
     digest, parents = stored_digest(table), stored_parents(table)
     if digest is None:
         return "records no digest of its rows (not written by synbench, or rewritten by hand)", None
     if edited(table):
         return "its rows differ from the digest written with them (edited after writing)", None
-    if history:
+    if folder == HISTORY:
         return None, None
-    if parents is None:
+    if parents is None or (not parents and folder in _MADE_FROM_PARENTS):
         return "records no parents (written before synbench kept its artifact graph, or by hand)", None
     for name, recorded in sorted(parents.items()):
         current = node_digest(node_path(root, name))
@@ -69,7 +72,7 @@ def check_lineage(root: Location, report, fixes: list[Fix]) -> tuple[dict[str, s
                 continue
             name = node_name(root, file)
             parents[name] = stored_parents(table) or {}
-            problem, parent = _lineage_problem(root, table, folder == HISTORY)
+            problem, parent = _lineage_problem(root, table, folder)
             if problem:
                 report.problems.append(f"{name}: {problem}")
                 untrusted[name] = problem

@@ -72,10 +72,13 @@ def _record_problems(group: zarr.Group, spec: BenchmarkSpec, key: tuple[str, str
     width = group["features/s00_train"].shape[1] if "features/s00_train" in group else None
     if width is not None and attrs.get("feature_dim") != width:
         found.append(f"its recorded feature_dim {attrs.get('feature_dim')} is not its arrays' width {width}")
-    if str(attrs.get("model", "")).split(":")[0] in ("identity", "noise"):  # a control is cheap to check in full
-        encoder, why = _encoder(dict(attrs), False, key[0])
-        why = why or _record_mismatch(encoder, dict(attrs))
-        found += [why] if why else []
+    control = str(attrs.get("model", "")).split(":")[0] in ("identity", "noise")
+    encoder, why = _encoder(dict(attrs), False, key[0])
+    if encoder is not None:
+        why = _record_mismatch(encoder, dict(attrs))
+    elif not control and not why.startswith("model "):  # it cannot be resolved here: its chunks still are checked
+        why = ""
+    found += [why] if why else []
     return found
 
 
@@ -139,7 +142,9 @@ def _encoder(attrs: dict, allow_py: bool, fingerprint: str, candidates=()) -> tu
     if str(attrs.get("device", "")).startswith("cuda") and not torch.cuda.is_available():
         return None, "made on CUDA; repair or check it on a CUDA machine so the chunks match"
     why = ""
-    for text in [model, *(c for c in candidates if c != model and _architecture(c) == attrs.get("architecture"))]:
+    alike = [c for c in candidates if c != model and _architecture(c) == attrs.get("architecture")]
+    others = [c for c in candidates if c != model and c not in alike]  # its recorded architecture may be forged too
+    for text in [model, *alike, *others]:
         try:
             encoder = resolve_as_stored(text, attrs.get("preprocess"), allow_py)
         except SynBenchError as exc:

@@ -72,8 +72,10 @@ def _snapshot_problem(root: Location, rows: pd.DataFrame, parents: dict, previou
     stored = merged["rank_change"].astype("Float64").to_numpy(float, na_value=np.nan)
     if not np.allclose(stored, wanted, equal_nan=True):
         return "its rank changes are not those since the snapshot before it"
+    if not parents:
+        return "it records no parts it was made from (written by hand)"
     files = [node_path(root, name) for name in parents]
-    if parents and all(node_digest(file) == digest for file, digest in zip(files, parents.values(), strict=True)):
+    if all(node_digest(file) == digest for file, digest in zip(files, parents.values(), strict=True)):
         board = ranked_board_of(files)  # every part it was made from is unchanged: its rows can be made again
         merged = rows.merge(board, on=ROW_KEY, how="outer", suffixes=("", "_now"), indicator=True)
         if (merged["_merge"] != "both").any() or not np.allclose(merged["score"], merged["score_now"], atol=1e-12):
@@ -122,8 +124,12 @@ def _removal_problem(root: Location, file: Location) -> tuple[str | None, list]:
     kept = [name for name in names if (moved / str(name)).is_file()]
     if not names:  # written before records listed their parts: any part of the entry moved then
         kept = [path.name for path in moved.glob(f"{fingerprint}-{spec_hash}-*.parquet")]
-    if not kept and not cut_short:
-        return f"none of the parts it removed is in quarantine/{stamp}/leaderboard/parts/ (moved, or not removed)", []
+    if not kept:  # nothing shows the removal began: repair does not take a published model off on a record alone
+        return (
+            f"none of the parts it removed is in quarantine/{stamp}/leaderboard/parts/ (moved, not removed, or "
+            "written by hand)",
+            [],
+        )
     return None, cut_short
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..board.edit import MAX_NAME
-from ..board.names import names_a_fingerprint
+from ..board.names import entry_aliases, names_a_fingerprint, with_display_names
 from ..core.errors import SynBenchError
 from ..core.spec import BenchmarkSpec
 from ..models.encoders import resolve_as_stored
@@ -152,9 +152,25 @@ def display_problem(rows: pd.DataFrame, key: tuple[str, str], groups: Groups) ->
     others = {fingerprint for fingerprint, _ in groups if fingerprint != key[0]}
     if taken := names_a_fingerprint(name, others):
         return f"its display name {name!r} spells another model's fingerprint ({taken})"
-    if name in {str(group.attrs.get("model")) for (fp, _), (group, _) in groups.items() if fp != key[0]}:
-        return f"its display name {name!r} is another model's reference"
+    if name in _other_names(groups, key[0]):
+        return f"its display name {name!r} is another model's name (its reference or the name the board shows)"
     return None
+
+
+def _other_names(groups: Groups, fingerprint: str) -> set[str]:
+    """Every name the other models answer to on the board (``board rename`` refuses the same)."""
+    records = [
+        {
+            "model_fingerprint": fp,
+            "model": str(group.attrs.get("model", "")),
+            "weights_digest": group.attrs.get("weights_digest") or "",
+        }
+        for (fp, _), (group, _) in groups.items()
+        if fp != fingerprint
+    ]
+    if not records:
+        return set()
+    return set().union(*entry_aliases(with_display_names(pd.DataFrame(records))).values())
 
 
 def _same(stored, wanted) -> bool:

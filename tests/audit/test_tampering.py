@@ -293,3 +293,98 @@ def test_two_repairs_at_once_take_turns(root):
         assert waiting.is_alive() and not results  # held by "the other repair"
     waiting.join(120)
     assert results and results[0].ok and audit_root(root).ok
+
+
+def test_a_table_that_records_no_parents_is_not_trusted(root):
+    """Red team, cases 3 and 4: curves or a snapshot rewritten with their recorded parents emptied."""
+    from synbench.board.read import write_snapshot
+
+    write_snapshot(root)
+    curves = next(root.glob("curves/*.parquet"))
+    atomic_write_parquet(curves, read_frame(curves).assign(empirical=lambda d: d["empirical"] * 0.5), {})
+    snapshot = next(root.glob("leaderboard/snapshots/*.parquet"))
+    atomic_write_parquet(snapshot, read_frame(snapshot), {})
+    problems = audit_root(root).problems
+    assert any(curves.name in p and "records no parents" in p for p in problems), problems
+    assert any(snapshot.name in p and "records no parts it was made from" in p for p in problems), problems
+
+
+def test_a_removal_record_with_nothing_removed_does_not_take_a_model_off(root):
+    """Red team, case 5: a record written by hand, its digest fixed, for a model whose parts are all in place."""
+    import json
+
+    from synbench.board.edit import record_digest
+
+    before = _board(root)
+    part = _part(root, "identity:1x8x8")
+    rows = read_frame(part)
+    fingerprint, spec_hash = rows["model_fingerprint"].iloc[0], rows["spec_hash"].iloc[0]
+    record = {
+        "model_fingerprint": fingerprint,
+        "spec_hash": spec_hash,
+        "removed_at": "2099-01-01T000000.000+0000",
+    }  # after the parts
+    record["parts"] = [part.name]
+    forged = root / "leaderboard" / "removed" / f"{fingerprint}-{spec_hash}.json"
+    forged.parent.mkdir(parents=True)
+    forged.write_text(json.dumps({**record, "digest": record_digest(record)}))
+    problems = audit_root(root).problems
+    assert any(forged.name in p and "none of the parts it removed" in p for p in problems), problems
+    _repaired_to(root, before)  # the record is set aside; the model stays on the board
+
+
+@pytest.fixture(scope="module")
+def timm_made(tmp_path_factory):
+    """Two timm models from weights files (not controls: the audit resolves their references to check them;
+    shown by their file and weights digest)."""
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    folder = tmp_path_factory.mktemp("timm")
+    spec = BenchmarkSpec(name="tiny", scales=(0.5, 1.5, 2.5, 3.5), n_train=64, n_test=64, eps=(0,), block_size=32)
+    models = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        weights = folder / f"net{seed}.safetensors"
+        save_file(timm.create_model("test_efficientnet", num_classes=0).state_dict(), str(weights))
+        models.append(f"timm:test_efficientnet@{weights}")
+        evaluate(models[-1], spec=spec, input_shape=(3, 16, 16), root=folder / "root", device="cpu", ci_replicates=0)
+    return folder / "root", tuple(models)
+
+
+@pytest.fixture
+def timm_root(timm_made, tmp_path):
+    shutil.copytree(timm_made[0], tmp_path / "root")
+    return tmp_path / "root"
+
+
+def test_a_display_name_another_model_is_shown_by_is_named(timm_root, timm_made):
+    """Red team, case 1: a part shown under the name the board shows another model by."""
+    from synbench.board.names import with_display_names
+
+    board = with_display_names(read_board(timm_root, warn=False))
+    models = timm_made[1]
+    shown = board.loc[board["model"] == models[1], "display_name"].iloc[0]
+    assert shown.endswith("]") and shown != models[1]  # its weights file and digest
+    part = _part(timm_root, models[0])
+    _rewrite(part, read_frame(part).assign(display_name=shown))
+    problems = audit_root(timm_root).problems
+    assert any(part.name in p and "is another model's name" in p for p in problems), problems
+
+
+def test_records_of_two_timm_models_swapped_in_full_are_found_and_repaired(timm_root, timm_made):
+    """Red team, cases 2 and 7: two timm models' records and parts swapped (controls were checked before)."""
+    models = timm_made[1]
+    before = _board(timm_root)
+    parts = {model: _part(timm_root, model) for model in models}
+    for model, other in (models, models[::-1]):
+        rows = read_frame(parts[model])
+        group = zarr.open_group(
+            str(next(timm_root.glob(f"features.zarr/{rows['model_fingerprint'].iloc[0]}/*"))), mode="r+"
+        )
+        group.update_attributes({"model": other})
+        _rewrite(parts[model], rows.assign(model=other))
+    problems = audit_root(timm_root).problems
+    assert any("features.zarr/" in p and "has another fingerprint" in p for p in problems), problems
+    _repaired_to(timm_root, before)

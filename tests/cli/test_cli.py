@@ -30,7 +30,7 @@ def test_run_leaderboard_audit_end_to_end(tmp_path):
     root = tmp_path / "root"
     run = synbench("run", "identity:3x4x4", "--spec", str(spec), "--eps", "0,0.2", "--root", str(root))
     assert run.returncode == 0, run.stderr
-    assert "identity:3x4x4" in run.stdout and "t=0.6" in run.stdout
+    assert "identity:3x4x4" in run.stdout and "score_dm@0.7" in run.stdout  # the compact board: the rank key
     board = synbench("leaderboard", "--root", str(root), "--format", "json")
     records = json.loads(board.stdout)
     assert len(records) == 2 * 4
