@@ -76,7 +76,9 @@ def _record_problems(group: zarr.Group, spec: BenchmarkSpec, key: tuple[str, str
     encoder, why = _encoder(dict(attrs), False, key[0])
     if encoder is not None:
         why = _record_mismatch(encoder, dict(attrs))
-    elif not control and not why.startswith("model "):  # it cannot be resolved here: its chunks still are checked
+    elif why.startswith("model "):  # "model X has another fingerprint (...); it cannot be regenerated"
+        why = f"its record names {why.split('; ')[0].removeprefix('model ')}"
+    elif not control:  # it cannot be resolved here: its chunks still are checked
         why = ""
     found += [why] if why else []
     return found

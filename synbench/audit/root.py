@@ -117,10 +117,22 @@ class _Sources:
         return found
 
 
+def _published_models(root: Location) -> tuple[str, ...]:
+    """The model references the root's parts name (candidates for a feature group whose record is wrong)."""
+    found = set()
+    for file in (root / "leaderboard" / "parts").glob("*.parquet"):
+        try:
+            found.add(str(read_table(file).column("model")[0]))
+        except Exception:  # an unreadable or empty part is reported by the part checks
+            continue
+    return tuple(sorted(found))
+
+
 def _check_groups(root: Location, report: AuditReport, repair: bool, deep: bool, sources: _Sources) -> dict:
     """Every feature group; returns the sound ones by (fingerprint, data hash)."""
     groups, markers = {}, sorted((root / FEATURES_DIR).glob("*/*/zarr.json"), key=str)
     known = tuple(sorted({str(zarr.open_group(str(m.parent), mode="r").attrs.get("model", "")) for m in markers}))
+    known += _published_models(root)  # a group's record may be edited: what its parts were published as
     for marker in markers:
         key = (marker.parent.parent.name, marker.parent.name)
         group = zarr.open_group(str(marker.parent), mode="r+", zarr_format=3)
