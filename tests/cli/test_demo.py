@@ -78,7 +78,7 @@ def test_demo_prints_the_board_the_docs_show(demo_run):
     demo printed, as `leaderboard --summary --format json` gives it, and the digits accuracies the demo stored."""
     import pandas as pd
 
-    assert "ranked by score_dm@0.7" in demo_run.printed and "Agreement with a linear probe" in demo_run.printed
+    assert "Ranked by score_dm@0.7" in demo_run.printed and "Agreement with a linear probe" in demo_run.printed
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
     command = [sys.executable, "-m", "synbench.cli.main", "leaderboard", "--summary", "--format", "json"]
     board = subprocess.run(command, cwd=demo_run.folder, env=env, capture_output=True, text=True, check=True).stdout
