@@ -142,7 +142,7 @@ def test_batch_reports_a_failure_and_finishes_the_rest(tmp_path):
     lines = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.startswith("│ ")}
     assert "failed" in lines["random:no_such_arch"]  # the table's row; its reason below the table
     assert "random:no_such_arch failed: " in result.stdout and "unknown timm architecture" in result.stdout
-    assert all(" ok " in lines[m] for m in ("identity:1x4x4", "noise:1x4x4", "py:encoders_for_tests:constant"))
+    assert all(" ok " in lines[m] for m in ("identity:1x4x4", "noise:1x4x4", "encoders_for_tests:constant"))  # short
     board = json.loads(synbench("leaderboard", "--root", str(root), "--format", "json").stdout)
     assert {r["model"] for r in board} == {"identity:1x4x4", "noise:1x4x4", "py:encoders_for_tests:constant"}
     assert len(list((root / "leaderboard" / "snapshots").glob("*.parquet"))) == 1
