@@ -314,6 +314,7 @@ def test_a_finished_batch_reruns_without_starting_prefect(tmp_path):
     assert not (root / ".prefect").exists()
 
 
+@pytest.mark.slow
 def test_layers_all_is_every_stage_then_the_head_drawn_by_depth_and_ranked_by_agree(tmp_path):
     """Item 2 of issue 30: the stages published by the notebook API are exactly what --layers all names (the
     batch finds them all and starts nothing); the page draws them as a layer series; agree ranks them."""

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import synbench
 
 _PROBE = """
@@ -40,6 +42,7 @@ def test_uncached_weights_never_reach_the_network_and_the_switch_is_set_back(tmp
     assert _run(_PROBE, tmp_path) == ["True True", "[] False None"]
 
 
+@pytest.mark.slow  # huggingface_hub retries the unreachable hub for about 50 s
 def test_a_user_who_sets_hf_hub_offline_decides(tmp_path):
     # HF_HUB_OFFLINE=0: SynBench lets huggingface_hub try the hub (here it cannot: no network)
     first, second = _run(_PROBE, tmp_path, HF_HUB_OFFLINE="0")
